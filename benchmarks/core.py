@@ -1,0 +1,280 @@
+"""The core benchmark: rhc against its peers on this machine, side by side, in one run.
+
+Three figures, each from the median of many repeats on warm workers, one new job per map, each
+map timed from its first submit to its last result:
+
+  throughput  10,000 no-op tasks, in tasks/s               target: >= 25x pool(chunksize=1)
+  latency     a map of 10 no-op tasks, in ms               target: <= 2 ms
+  efficiency  400 tasks sleeping 10 ms: time in tasks / (wall time * workers)  target: >= 98 %
+              (also shown against the nominal 10 ms, which time.sleep overshoots here)
+
+Every system gets 2 workers: rhc (a LocalCluster: redis-server and `rhc worker` processes, driven
+by a Manager), concurrent.futures.ProcessPoolExecutor with chunksize 1 and 100 (pool(1) and
+pool(100)), and a dask.distributed LocalCluster with its default settings. Only one system runs
+at a time, so none takes cores from another.
+
+Run `python benchmarks/core.py` (or `make bench`): it prints a table and writes
+benchmarks/results/core.json.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import dask
+import distributed
+import tasks
+
+import rhc
+from rhc.config import read_config_file
+from rhc.local import LocalCluster
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "core.json"
+WORKERS = 2
+WORKLOADS = {  # name: (function, tasks per map, timed repeats)
+    "throughput": (tasks.noop, 10_000, 20),
+    "latency": (tasks.noop, 10, 200),
+    "efficiency": (tasks.sleep, 400, 20),
+}
+WARMUP, WARMUP_BUDGET = 3, 2.0
+"""Up to 3 untimed maps of each workload first (fewer past 2 s): workers started, code imported,
+and rhc's batch sizer told how long the function takes (it remembers that per function, as on
+any second run)."""
+BUDGET = 45.0
+"""Seconds of timed maps per system and workload: the repeats stop early once it is spent, so a
+slow peer (dask takes ~17 s per 10,000 tasks here) cannot push the run past ~5 minutes."""
+LABEL = 30
+UNITS = {"throughput": "tasks/s", "latency": "ms", "efficiency": "%", "nominal efficiency": "%"}
+FORMATS = {"throughput": ",.0f", "latency": ".2f", "efficiency": ".1f", "nominal efficiency": ".1f"}
+HIGHER_IS_BETTER = {
+    "throughput": True,
+    "latency": False,
+    "efficiency": True,
+    "nominal efficiency": True,
+}
+TARGETS = {
+    "throughput": ">= 25x pool(1)",
+    "latency": "<= 2 ms",
+    "efficiency": ">= 98 %",
+}
+
+Map = Callable[[Callable, list], list]
+
+
+@contextlib.contextmanager
+def rhc_system(directory: Path) -> Iterator[Map]:
+    """rhc as a notebook uses it: a Manager sending to `rhc worker` processes through Redis."""
+    cluster = LocalCluster(directory, workers=WORKERS)
+    try:
+        cluster.start()
+        with rhc.Manager(**read_config_file(cluster.config_file)) as manager:
+            yield lambda function, items: manager.remote_map(function, items, progress=False)
+    finally:
+        cluster.stop()
+
+
+@contextlib.contextmanager
+def pool_system(chunksize: int) -> Iterator[Map]:
+    """The standard library's answer, at the chunk size of one task per message and of many."""
+    with ProcessPoolExecutor(WORKERS) as pool:
+        yield lambda function, items: list(pool.map(function, items, chunksize=chunksize))
+
+
+@contextlib.contextmanager
+def dask_system() -> Iterator[Map]:
+    """The closest distributed peer: one scheduler and worker processes, one thread each."""
+    with (
+        distributed.LocalCluster(
+            n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        # pure=False gives every map fresh keys: no map may reuse an earlier one's results.
+        yield lambda function, items: client.gather(client.map(function, items, pure=False))
+
+
+def measure(run: Map) -> dict[str, list[float]]:
+    """Seconds per map of every workload, after untimed warm-up maps; results are checked.
+    The efficiency maps also record the seconds their tasks measured themselves ("busy")."""
+    seconds = {}
+    for name, (function, count, repeats) in WORKLOADS.items():
+        items = list(range(count))
+        repeat(run, function, items, WARMUP, WARMUP_BUDGET)
+        seconds[name], busy = repeat(run, function, items, repeats, BUDGET)
+        if function is tasks.sleep:
+            seconds["busy"] = busy
+    return seconds
+
+
+def repeat(
+    run: Map, function: Callable, items: list, count: int, budget: float
+) -> tuple[list[float], list[float]]:
+    """Time `count` maps, or fewer (at least one) if they take more than `budget` seconds."""
+    seconds: list[float] = []
+    busy: list[float] = []
+    while len(seconds) < count and sum(seconds) < budget:
+        started = time.perf_counter()
+        results = run(function, items)
+        seconds.append(time.perf_counter() - started)
+        if function is tasks.sleep:
+            busy.append(sum(lasted for _, lasted in results))
+            results = [x for x, _ in results]
+        if results != items:
+            raise RuntimeError(f"{function.__name__} over {len(items)} items: wrong results")
+    return seconds, busy
+
+
+def sleep_milliseconds() -> float:
+    """How long time.sleep(0.01) really lasts here (median): it overshoots (timer slack,
+    scheduling), and no system runs the efficiency tasks faster than their sleeps allow."""
+    lasted = []
+    for _ in range(50):
+        started = time.perf_counter()
+        time.sleep(tasks.SLEEP_SECONDS)
+        lasted.append(time.perf_counter() - started)
+    return 1e3 * statistics.median(lasted)
+
+
+def figures_of(seconds: dict[str, list[float]]) -> dict[str, float]:
+    """Each metric's figure from the median map: tasks/s, ms, or % of worker time in tasks."""
+    _, throughput_tasks, _ = WORKLOADS["throughput"]
+    _, sleep_tasks, _ = WORKLOADS["efficiency"]
+    efficiency = [
+        b / (s * WORKERS) for b, s in zip(seconds["busy"], seconds["efficiency"], strict=True)
+    ]
+    return {
+        "throughput": throughput_tasks / statistics.median(seconds["throughput"]),
+        "latency": 1e3 * statistics.median(seconds["latency"]),
+        "efficiency": 100 * statistics.median(efficiency),
+        "nominal efficiency": 100
+        * sleep_tasks
+        * tasks.SLEEP_SECONDS
+        / (statistics.median(seconds["efficiency"]) * WORKERS),
+    }
+
+
+def machine() -> dict[str, object]:
+    cpu = platform.processor()
+    with contextlib.suppress(OSError):
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        cpu = next((line.split(":", 1)[1].strip() for line in lines if "model name" in line), cpu)
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "rhc": rhc.__version__,
+        "dask": dask.__version__,
+    }
+
+
+def summarize(seconds: dict[str, dict[str, list[float]]]) -> dict[str, object]:
+    """Everything the table shows and core.json keeps, raw map times included."""
+    figures = {name: figures_of(per) for name, per in seconds.items()}
+    ours = figures["rhc"]
+    met = {
+        "throughput": ours["throughput"] >= 25 * figures["pool(1)"]["throughput"],
+        "latency": ours["latency"] <= 2.0,
+        "efficiency": ours["efficiency"] >= 98.0,
+    }
+    sleep = sleep_milliseconds()
+    return {
+        "command": shlex.join([sys.executable, *sys.argv]),
+        "machine": machine(),
+        "method": {
+            "workers": WORKERS,
+            "warmup_maps": WARMUP,
+            "budget_seconds": BUDGET,
+            "workloads": {n: {"tasks": c, "repeats": r} for n, (_, c, r) in WORKLOADS.items()},
+        },
+        "figures": figures,
+        "repeats": {
+            name: {m: len(s) for m, s in per.items() if m in WORKLOADS}
+            for name, per in seconds.items()
+        },
+        "ratios": {m: {n: ours[m] / figures[n][m] for n in figures if n != "rhc"} for m in UNITS},
+        "targets": {m: {"target": TARGETS[m], "met": met[m]} for m in met},
+        "sleep_ms": sleep,
+        "efficiency_ceiling_percent": 100 * 1e3 * tasks.SLEEP_SECONDS / sleep,
+        "seconds": seconds,
+    }
+
+
+def report(summary: dict) -> str:
+    figures, method, host = summary["figures"], summary["method"], summary["machine"]
+    names = list(figures)
+    peers = names[1:]
+    short = [
+        f"{name} {metric} {count}"
+        for name, per in summary["repeats"].items()
+        for metric, count in per.items()
+        if count < method["workloads"][metric]["repeats"]
+    ]
+    lines = [
+        f"command: {summary['command']}",
+        f"machine: {host['cores']} cores ({host['cpu']}), Python {host['python']}, "
+        f"{host['platform']}; rhc {host['rhc']}, dask {host['dask']}",
+        f"method: {WORKERS} workers per system, warm (up to {WARMUP} untimed maps each), a new job "
+        "per map, timed from first submit to last result; medians of "
+        + ", ".join(f"{w['repeats']} ({m})" for m, w in method["workloads"].items())
+        + " repeats",
+    ]
+    if short:
+        lines.append(f"fewer repeats ({BUDGET:.0f} s budget per figure): {', '.join(short)}")
+    lines += [
+        "",
+        f"{'metric':<{LABEL}}" + "".join(f"{n:>11}" for n in names) + f"  {'target':<16}met",
+    ]
+    for metric, unit in UNITS.items():
+        values = "".join(f"{figures[n][metric]:>11{FORMATS[metric]}}" for n in names)
+        target = summary["targets"].get(metric)
+        verdict = "" if target is None else "yes" if target["met"] else "NO"
+        wanted = "" if target is None else target["target"]
+        lines.append(f"{metric + f' ({unit})':<{LABEL}}{values}  {wanted:<16}{verdict}")
+    lines += ["", f"{'rhc / peer':<{LABEL}}" + "".join(f"{n:>11}" for n in peers)]
+    for metric, ratios in summary["ratios"].items():
+        label = f"{metric} ({'higher' if HIGHER_IS_BETTER[metric] else 'lower'} wins)"
+        lines.append(f"{label:<{LABEL}}" + "".join(f"{ratios[n]:>10.2f}x" for n in peers))
+    lines.append(
+        f"\nnote: time.sleep({tasks.SLEEP_SECONDS}) lasts {summary['sleep_ms']:.2f} ms here, so no "
+        f"system can exceed {summary['efficiency_ceiling_percent']:.1f} % nominal efficiency"
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    # The workers of rhc and dask import tasks.py by name, from this directory.
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), os.getenv("PYTHONPATH")]))
+    seconds = {}
+    with tempfile.TemporaryDirectory(prefix="rhc-bench-") as scratch:
+        systems = {
+            "rhc": lambda: rhc_system(Path(scratch)),
+            "pool(1)": lambda: pool_system(1),
+            "pool(100)": lambda: pool_system(100),
+            "dask": dask_system,
+        }
+        for name, system in systems.items():
+            print(f"measuring {name} ...", file=sys.stderr, flush=True)
+            with system() as run:
+                seconds[name] = measure(run)
+    summary = summarize(seconds)
+    print(report(summary))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"written: {RESULTS.relative_to(HERE.parent)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""How many tasks go in one message: many tiny tasks per message, one long task per message."""
+
+from __future__ import annotations
+
+import math
+
+from rhc import defaults
+
+_NEGLIGIBLE_SECONDS = 0.005
+"""A batch this short cannot unbalance workers: send what is left in one batch per worker."""
+
+
+class BatchSizer:
+    """Sizes batches from the measured time per task, keeping every worker fed to the end.
+
+    Until a duration is known (a function never run before), batches hold one task each, so that
+    long tasks spread over all workers from the start. The mean time per task is remembered per
+    function between jobs, so a re-run starts at the right size.
+    """
+
+    def __init__(
+        self,
+        seconds_per_task: float | None = None,
+        *,
+        target_seconds: float = defaults.DEFAULT_TARGET_BATCH_SECONDS,
+        max_tasks: int = defaults.DEFAULT_MAX_BATCH_TASKS,
+    ) -> None:
+        self.seconds_per_task = seconds_per_task
+        self._target = target_seconds
+        self._max_tasks = max_tasks
+
+    def observe(self, seconds: float, tasks: int) -> None:
+        """Fold in a batch of `tasks` tasks that took `seconds` to run."""
+        if tasks <= 0:
+            return
+        measured = max(seconds, 0.0) / tasks
+        if self.seconds_per_task is None:
+            self.seconds_per_task = measured
+        else:
+            self.seconds_per_task = 0.7 * self.seconds_per_task + 0.3 * measured
+
+    def next_size(self, remaining: int | None, workers: int) -> int:
+        """The size of the next batch.
+
+        Parameters:
+          remaining: tasks still to send, if known (the input is exhausted), else None.
+          workers: live workers able to run the job.
+        """
+        if self.seconds_per_task is None:
+            return 1
+        size = self._max_tasks
+        if self.seconds_per_task > 0:
+            size = min(size, int(self._target / self.seconds_per_task))
+        if remaining is not None:
+            workers = max(workers, 1)
+            share = math.ceil(remaining / workers)
+            if share * self.seconds_per_task > _NEGLIGIBLE_SECONDS:
+                # Leave each worker about two batches of what is left, so none idles at the end.
+                share = math.ceil(remaining / (2 * workers))
+            size = min(size, share)
+        return max(size, 1)

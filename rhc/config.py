@@ -1,0 +1,319 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Settings, resolved in one place: explicit arguments, then RHC_* environment variables,
+then the config file named by RHC_CONFIG_FILE, then REDIS_URL in ./config.py.
+
+Nothing here runs at import time; constructors and the CLI call resolve_settings().
+Secrets (the Redis password and the rhc secret) are never shown by repr() or in messages.
+"""
+
+from __future__ import annotations
+
+import ast
+import getpass
+import json
+import os
+import re
+import secrets
+import stat
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from rhc import defaults
+from rhc.errors import ConfigurationError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+CONFIG_FILE_VARIABLE = "RHC_CONFIG_FILE"
+LEGACY_CONFIG = "config.py"
+_SECRET_FIELDS = ("redis_password", "secret")
+_NAMESPACE_PATTERN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a manager or worker needs to reach Redis and trust what it reads."""
+
+    redis_url: str = field(repr=False)
+    secret: bytes = field(repr=False)
+    namespace: str
+    redis_password: str | None = field(default=None, repr=False)
+    heartbeat_interval: float = defaults.DEFAULT_HEARTBEAT_INTERVAL
+    heartbeat_ttl: float = defaults.DEFAULT_HEARTBEAT_TTL
+    max_attempts: int = defaults.DEFAULT_MAX_ATTEMPTS
+    max_payload_bytes: int = defaults.DEFAULT_MAX_PAYLOAD_BYTES
+    reconnect_timeout: float = defaults.DEFAULT_RECONNECT_TIMEOUT
+    result_ttl: float = defaults.DEFAULT_RESULT_TTL
+
+    def __post_init__(self) -> None:
+        if not _NAMESPACE_PATTERN.match(self.namespace):
+            raise ConfigurationError(
+                f"namespace {self.namespace!r} is not valid: use 1-64 letters, digits, '_.@-'"
+            )
+        if self.heartbeat_ttl <= 2 * self.heartbeat_interval:
+            raise ConfigurationError(
+                f"heartbeat_ttl ({self.heartbeat_ttl} s) must exceed twice heartbeat_interval "
+                f"({self.heartbeat_interval} s), or live workers would be declared dead"
+            )
+        if self.max_attempts < 1:
+            raise ConfigurationError(f"max_attempts must be at least 1, not {self.max_attempts}")
+
+    @property
+    def masked_url(self) -> str:
+        """The Redis URL with any password replaced by ***, safe to log."""
+        return mask_url(self.redis_url)
+
+    def __repr__(self) -> str:
+        secret = "<set>" if self.secret else "<unset>"
+        url, namespace = self.masked_url, self.namespace
+        return f"Settings(redis_url={url!r}, namespace={namespace!r}, secret={secret})"
+
+
+def resolve_settings(*, require_secret: bool = True, **explicit: object) -> Settings:
+    """Build Settings from the sources in order of precedence.
+
+    Parameters:
+      require_secret: raise if no secret is found (everything that sends or runs tasks needs one).
+      explicit: setting values given by the caller; None means "not given".
+
+    Raises:
+      ConfigurationError: a setting is missing, malformed, or a secrets file is readable by others.
+    """
+    unknown = set(explicit) - _FIELD_NAMES
+    if unknown:
+        raise ConfigurationError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    sources: list[tuple[str, Mapping[str, object]]] = [
+        ("argument", {k: v for k, v in explicit.items() if v is not None}),
+        ("environment", _from_environment()),
+    ]
+    config_file = os.environ.get(CONFIG_FILE_VARIABLE)
+    if config_file:
+        sources.append((config_file, read_config_file(Path(config_file))))
+    found = {name for _, source in sources for name in source}
+    legacy = Path(LEGACY_CONFIG)
+    # The original tool's ./config.py is read only for what nothing else gave: an unrelated
+    # project's config.py in the working directory must not break explicit settings.
+    if not {"redis_url", "secret"} <= found and legacy.is_file():
+        sources.append((str(legacy.resolve()), _read_legacy_config(legacy)))
+
+    values: dict[str, object] = {}
+    for name in _FIELD_NAMES:
+        for origin, source in sources:
+            if name in source:
+                values[name] = _parse(name, source[name], origin)
+                break
+    return _build(values, require_secret)
+
+
+def _build(values: dict[str, object], require_secret: bool) -> Settings:
+    if "redis_url" not in values:
+        raise ConfigurationError(
+            "no Redis URL: pass one (Manager('redis://host:6379')), set RHC_REDIS_URL, or point "
+            f"{CONFIG_FILE_VARIABLE} at a config file (`rhc init` writes one)"
+        )
+    url = str(values["redis_url"])
+    if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigurationError(
+            f"Redis URL {mask_url(url)!r} must start with redis://, rediss:// or unix://"
+        )
+    if not values.get("secret"):
+        if require_secret:
+            raise ConfigurationError(
+                "no rhc secret: the notebook and the workers must share one to sign tasks. Set "
+                f"RHC_SECRET, or `secret` in the file named by {CONFIG_FILE_VARIABLE} "
+                "(`rhc init` writes one with a fresh secret)"
+            )
+        values["secret"] = b""
+    values.setdefault("namespace", default_namespace())
+    return Settings(**values)
+
+
+def default_namespace() -> str:
+    """The user name, as the original tool keyed its queues by $USER."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry: arbitrary uids in containers
+        user = f"uid{os.getuid()}"
+    return re.sub(r"[^A-Za-z0-9_.@-]", "_", user)[:64] or "rhc"
+
+
+def mask_url(url: str) -> str:
+    """Return url with its password replaced by ***."""
+    return _with_password(url, "***")
+
+
+def strip_password(url: str) -> str:
+    """Return url without its password: what may go on a command line."""
+    return _with_password(url, None)
+
+
+def url_has_password(url: str) -> bool:
+    """A password before the host, or (as redis-py also reads it) in the query string."""
+    parts = urlsplit(url)
+    return parts.password is not None or any(
+        key == "password" for key, _ in parse_qsl(parts.query, keep_blank_values=True)
+    )
+
+
+def _with_password(url: str, password: str | None) -> str:
+    """url with every password in it replaced by `password`, or removed if that is None."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        userinfo, _, hostport = netloc.rpartition("@")  # hostport keeps IPv6 brackets
+        user = userinfo.split(":", 1)[0]
+        if password is not None:
+            netloc = f"{user}:{password}@{hostport}"
+        else:
+            netloc = f"{user}@{hostport}" if user else hostport
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key == "password" for key, _ in query):
+        kept = [(key, value) for key, value in query if key != "password"]
+        if password is not None:
+            kept.append(("password", password))
+        query = kept
+    return urlunsplit(
+        (parts.scheme, netloc, parts.path, urlencode(query, safe="*"), parts.fragment)
+    )
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def read_config_file(path: Path) -> dict[str, object]:
+    """Read a TOML config file, refusing one that holds secrets and is readable by others."""
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read config file {path}: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(text.decode())
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"config file {path} is not valid TOML: {exc}") from exc
+    unknown = set(data) - _FIELD_NAMES
+    if unknown:
+        raise ConfigurationError(
+            f"unknown setting(s) {', '.join(sorted(unknown))} in {path}; "
+            f"known: {', '.join(sorted(_FIELD_NAMES))}"
+        )
+    _check_private(path, data)
+    return data
+
+
+def write_config_file(path: Path, values: Mapping[str, object]) -> Path:
+    """Write values as a TOML config file readable only by its owner (mode 0600)."""
+    unknown = set(values) - _FIELD_NAMES
+    if unknown:
+        raise ConfigurationError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    lines = [f"{key} = {_toml_value(value)}" for key, value in values.items() if value is not None]
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    os.replace(temporary, path)
+    return path
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, bool | int | float):
+        return json.dumps(value)
+    return json.dumps(str(value))
+
+
+def _check_private(path: Path, data: Mapping[str, object]) -> None:
+    holds_secret = any(data.get(name) for name in _SECRET_FIELDS) or url_has_password(
+        str(data.get("redis_url", "") or data.get("REDIS_URL", ""))
+    )
+    if not holds_secret:
+        return
+    info = path.stat()
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigurationError(
+            f"{path} holds a password or secret but is readable by others "
+            f"(mode {stat.S_IMODE(info.st_mode):04o}): run `chmod 600 {path}`"
+        )
+    if info.st_uid != os.getuid():
+        raise ConfigurationError(
+            f"{path} holds a password or secret but belongs to uid {info.st_uid}, "
+            f"not to this process (uid {os.getuid()})"
+        )
+
+
+def _read_legacy_config(path: Path) -> dict[str, object]:
+    """Read REDIS_URL (and RHC_SECRET) from the original tool's ./config.py without running it."""
+    try:
+        tree = ast.parse(path.read_text(), filename=str(path))
+    except SyntaxError as exc:
+        raise ConfigurationError(f"{path} is not valid Python: {exc}") from exc
+    found: dict[str, object] = {}
+    wanted = {"REDIS_URL": "redis_url", "RHC_SECRET": "secret"}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            if isinstance(target, ast.Name) and target.id in wanted:
+                try:
+                    found[wanted[target.id]] = ast.literal_eval(node.value)
+                except ValueError as exc:
+                    raise ConfigurationError(
+                        f"{path}: {target.id} must be a plain string literal"
+                    ) from exc
+    _check_private(path, found)
+    return found
+
+
+def _from_environment() -> dict[str, object]:
+    return {
+        name: os.environ[variable]
+        for name in _FIELD_NAMES
+        if (variable := "RHC_" + name.upper()) in os.environ and os.environ[variable] != ""
+    }
+
+
+def _parse(name: str, value: object, origin: str) -> object:
+    parser = _PARSERS[name]
+    try:
+        return parser(value)
+    except (TypeError, ValueError) as exc:
+        shown = "<hidden>" if name in _SECRET_FIELDS else repr(value)
+        raise ConfigurationError(f"setting {name}={shown} from {origin} is invalid: {exc}") from exc
+
+
+def _secret(value: object) -> bytes:
+    raw = value if isinstance(value, bytes) else str(value).encode()
+    if len(raw) < defaults.MIN_SECRET_BYTES:
+        raise ValueError(f"a secret needs at least {defaults.MIN_SECRET_BYTES} characters")
+    return raw
+
+
+def _positive(kind: Callable[[object], float]) -> Callable[[object], float]:
+    def parse(value: object) -> float:
+        number = kind(value)
+        if number <= 0:
+            raise ValueError("must be positive")
+        return number
+
+    return parse
+
+
+_PARSERS: dict[str, Callable[[object], object]] = {
+    "redis_url": str,
+    "redis_password": str,
+    "secret": _secret,
+    "namespace": str,
+    "heartbeat_interval": _positive(float),
+    "heartbeat_ttl": _positive(float),
+    "max_attempts": _positive(int),
+    "max_payload_bytes": _positive(int),
+    "reconnect_timeout": _positive(float),
+    "result_ttl": _positive(float),
+}
+_FIELD_NAMES = frozenset(f.name for f in fields(Settings))
+assert set(_PARSERS) == _FIELD_NAMES

@@ -1,0 +1,112 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Redis connections: clear errors for a wrong URL or password, and reconnection with backoff."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from rhc import defaults
+from rhc.config import Settings, url_has_password
+from rhc.errors import BrokerAuthenticationError, BrokerConnectionError
+
+log = logging.getLogger("rhc.connection")
+T = TypeVar("T")
+
+RETRYABLE = (redis.ConnectionError, redis.TimeoutError)
+"""Errors after which the same call may succeed once Redis is back."""
+
+
+def connect(settings: Settings, *, role: str) -> redis.Redis:
+    """Open a client and check that Redis answers and accepts the password.
+
+    Raises:
+      BrokerAuthenticationError: the password is wrong, or Redis needs one that was not given.
+      BrokerConnectionError: nothing answers at the URL.
+    """
+    client = redis.Redis.from_url(
+        settings.redis_url,
+        password=settings.redis_password or None,
+        socket_timeout=defaults.DEFAULT_SOCKET_TIMEOUT,
+        socket_connect_timeout=5.0,
+        socket_keepalive=True,
+        # rhc retries whole operations itself (Reconnector); a hidden retry inside redis-py
+        # would only stretch the time until a clear error.
+        retry=Retry(NoBackoff(), 0),
+        client_name=f"rhc-{role}",
+    )
+    try:
+        client.ping()
+    except redis.AuthenticationError as exc:
+        raise _authentication_error(settings) from exc
+    except RETRYABLE as exc:
+        raise BrokerConnectionError(
+            f"cannot reach Redis at {settings.masked_url}: {exc}. Check the URL (argument, "
+            "RHC_REDIS_URL or the config file) and that the server is running"
+        ) from exc
+    return client
+
+
+def _authentication_error(settings: Settings) -> BrokerAuthenticationError:
+    if settings.redis_password or url_has_password(settings.redis_url):
+        advice = "the password was refused: check redis_password or the URL's password"
+    else:
+        advice = "it requires a password: set redis_password in the config file"
+    return BrokerAuthenticationError(f"Redis at {settings.masked_url}: {advice}")
+
+
+class Reconnector:
+    """Retries an operation through connection loss, with backoff, for a bounded time.
+
+    ``losses`` counts the outages survived, so callers can re-check state Redis may have lost.
+    """
+
+    def __init__(self, settings: Settings, timeout: float) -> None:
+        self._settings = settings
+        self._timeout = timeout
+        self.losses = 0
+
+    def call(self, operation: Callable[[], T], *, doing: str) -> T:
+        """Run operation, retrying while Redis is unreachable.
+
+        Raises:
+          BrokerAuthenticationError: Redis came back but refuses the password.
+          BrokerConnectionError: Redis stayed unreachable for the whole timeout.
+        """
+        deadline = None
+        delay = 0.05
+        while True:
+            try:
+                result = operation()
+            except redis.AuthenticationError as exc:
+                raise _authentication_error(self._settings) from exc
+            except RETRYABLE as exc:
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self._timeout
+                    self.losses += 1
+                    log.warning(
+                        "lost Redis at %s while %s (%s); reconnecting for up to %.0f s",
+                        self._settings.masked_url,
+                        doing,
+                        exc,
+                        self._timeout,
+                    )
+                if now >= deadline:
+                    raise BrokerConnectionError(
+                        f"lost Redis at {self._settings.masked_url} while {doing}, and it did not "
+                        f"come back within {self._timeout:.0f} s ({exc}). Results stored so far "
+                        "are kept in Redis; re-attach with Manager().job(id) once it is back"
+                    ) from exc
+                time.sleep(min(delay, deadline - now))
+                delay = min(delay * 2, 2.0)
+                continue
+            if deadline is not None:
+                log.warning("Redis at %s is back", self._settings.masked_url)
+            return result

@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Named defaults. Every duration is in seconds."""
+
+DEFAULT_HEARTBEAT_INTERVAL = 1.0
+"""How often a worker refreshes its heartbeat and sweeps for dead workers."""
+
+DEFAULT_HEARTBEAT_TTL = 10.0
+"""How long a heartbeat lives: a worker silent this long is dead and its tasks are redelivered."""
+
+DEFAULT_MAX_ATTEMPTS = 3
+"""How many times a task may crash its process or time out before it is failed."""
+
+DEFAULT_MAX_PAYLOAD_BYTES = 64 * 2**20
+"""The largest serialized function, argument batch or result accepted (Redis allows 512 MB)."""
+
+DEFAULT_RECONNECT_TIMEOUT = 60.0
+"""How long a manager waits for a lost Redis to come back before it gives up with an error."""
+
+DEFAULT_WORKER_RECONNECT_TIMEOUT = 600.0
+"""How long a worker waits for a lost Redis before it exits non-zero (the batch system sees it)."""
+
+DEFAULT_RESULT_TTL = 24 * 3600.0
+"""How long a job's results stay in Redis, so that a restarted notebook can re-attach to it."""
+
+DEFAULT_READ_BLOCK = 0.5
+"""How long one blocking read waits: under the socket timeout, so idle reads never time out."""
+
+DEFAULT_SOCKET_TIMEOUT = 10.0
+"""Socket timeout of every Redis connection; longer than any blocking read rhc issues."""
+
+DEFAULT_TARGET_BATCH_SECONDS = 0.05
+"""How long one batch should take: long enough to hide messaging, short enough to balance."""
+
+DEFAULT_MAX_BATCH_TASKS = 4096
+"""The most tasks one batch may carry, however fast they are."""
+
+DEFAULT_MERGE_FLUSH_INTERVAL = 60.0
+"""How long a worker may keep a partial reduction unsent: the work a worker's death can cost."""
+
+DEFAULT_INTERRUPT_GRACE = 2.0
+"""How long an interrupted task process may take to stop before it is killed."""
+
+DEFAULT_WORKER_CACHE_BYTES = 512 * 2**20
+"""The memory budget of a worker's in-process cache (rhc.get_worker().cache)."""
+
+MIN_SECRET_BYTES = 16
+"""The shortest secret accepted: HMAC keys shorter than this are guessable."""

@@ -1,0 +1,414 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The Redis protocol: every key name, message field and script rhc uses, and nothing else.
+
+Keys, all under ``rhc:<namespace>:``::
+
+    tasks:<compat>         stream  task batches any worker of one compatibility class may take;
+                                   consumer group "workers" (one consumer per worker)
+    worker:<name>:tasks    stream  task batches routed to one worker (cache affinity); same group
+    worker:<name>:alive    string  a worker's heartbeat; expires after the heartbeat TTL
+    workers                hash    worker name -> WorkerInfo (JSON)
+    reaper                 string  lock held by the one worker sweeping dead workers
+    fn:<digest>            string  a job's function, sealed, content addressed: stored once
+    fnstats                hash    function digest -> mean task seconds measured last time
+    jobs                   zset    job id -> last activity time, for `rhc status`
+    job:<id>               hash    JobRecord fields, including the `done` counter
+    job:<id>:results       stream  sealed ResultMessages; unsigned "rejected" notices
+    control                pubsub  ControlMessage (JSON): cancel a job, flush its partial results
+
+Task entry fields: job, batch, redeliveries (unsigned bookkeeping) and m, the sealed TaskBatch
+whose body is the pickled list of arguments. Result entry fields: m, the sealed ResultMessage
+whose body is the pickled values ("results") or the merged value ("partial").
+
+Delivery: a worker acknowledges a task entry only in the script that stores its result
+(ACK_AND_STORE). A dead worker (heartbeat key expired) has its pending entries moved back to the
+shared stream by REQUEUE, which acknowledges and re-adds them atomically: the claim and the
+redelivery are one step, and the entry goes to whichever worker is free rather than to the
+sweeper. Task streams are never trimmed; entries are deleted once acknowledged.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+
+import cloudpickle
+
+from rhc import __version__
+from rhc.serialization import FORMAT_VERSION
+
+GROUP = "workers"
+"""The consumer group every worker reads task streams through."""
+
+TASK_FIELDS = ("job", "batch", "redeliveries", "m")
+"""Fields of a task stream entry, in order."""
+
+RESULT_FIELD = "m"
+REJECTED_FIELD = "rejected"
+REJECTED_WORKER_FIELD = "worker"
+
+RESULTS, PARTIAL, PROGRESS = "results", "partial", "progress"
+"""Kinds of ResultMessage: per-task values, a merged value, or bookkeeping for a merged job."""
+
+CANCEL, FLUSH = "cancel", "flush"
+"""Operations of a ControlMessage."""
+
+RUNNING, FINISHED, CANCELLED = "running", "finished", "cancelled"
+"""States of a job."""
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Builds every Redis key of one namespace."""
+
+    namespace: str
+
+    @property
+    def prefix(self) -> str:
+        return f"rhc:{self.namespace}:"
+
+    def task_stream(self, compat: str) -> str:
+        return f"{self.prefix}tasks:{compat}"
+
+    def worker_stream(self, worker: str) -> str:
+        return f"{self.prefix}worker:{worker}:tasks"
+
+    def alive(self, worker: str) -> str:
+        return f"{self.prefix}worker:{worker}:alive"
+
+    @property
+    def workers(self) -> str:
+        return f"{self.prefix}workers"
+
+    @property
+    def reaper_lock(self) -> str:
+        return f"{self.prefix}reaper"
+
+    def function(self, digest: str) -> str:
+        return f"{self.prefix}fn:{digest}"
+
+    @property
+    def function_stats(self) -> str:
+        return f"{self.prefix}fnstats"
+
+    @property
+    def jobs(self) -> str:
+        return f"{self.prefix}jobs"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.prefix}job:{job_id}"
+
+    def results(self, job_id: str) -> str:
+        return f"{self.prefix}job:{job_id}:results"
+
+    @property
+    def control(self) -> str:
+        return f"{self.prefix}control"
+
+    def task_stream_pattern(self) -> str:
+        return f"{self.prefix}tasks:*"
+
+
+def versions() -> dict[str, str]:
+    """What a worker advertises and a manager stamps on its jobs."""
+    return {
+        "python": ".".join(map(str, sys.version_info[:3])),
+        "cloudpickle": cloudpickle.__version__,
+        "rhc": __version__,
+        "format": str(FORMAT_VERSION),
+    }
+
+
+def compat_tag(advertised: dict[str, str]) -> str:
+    """The compatibility class: pickles cross only between equal Python minors and cloudpickle
+    majors, so each class has its own task stream and no worker ever sees a task it cannot load."""
+    python_minor = ".".join(advertised["python"].split(".")[:2])
+    cloudpickle_major = advertised["cloudpickle"].split(".")[0]
+    return f"py{python_minor}-cloudpickle{cloudpickle_major}-format{advertised['format']}"
+
+
+def incompatibility(mine: dict[str, str], theirs: dict[str, str]) -> str | None:
+    """Why a worker advertising `theirs` cannot run tasks pickled here, or None if it can."""
+    if compat_tag(mine) == compat_tag(theirs):
+        return None
+    return (
+        f"it runs Python {theirs['python']} with cloudpickle {theirs['cloudpickle']} "
+        f"(rhc {theirs['rhc']}), this process Python {mine['python']} with cloudpickle "
+        f"{mine['cloudpickle']} (rhc {mine['rhc']}): functions pickled by cloudpickle load only on "
+        "the same Python minor version and cloudpickle major version"
+    )
+
+
+@dataclass(frozen=True)
+class TaskBatch:
+    """The signed header of a batch of tasks; the arguments travel pickled in the body."""
+
+    job: str
+    batch: int
+    first: int
+    count: int
+    function: str
+    max_attempts: int
+    result_ttl: float
+    timeout: float | None = None
+    reduce: bool = False
+
+    def header(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_header(cls, header: dict) -> TaskBatch:
+        return cls(**header)
+
+    @property
+    def tasks(self) -> range:
+        return range(self.first, self.first + self.count)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why one task failed."""
+
+    task: int
+    kind: str
+    error_type: str
+    message: str
+    traceback: str = ""
+
+
+@dataclass(frozen=True)
+class ResultMessage:
+    """The signed header of what a worker reports for a job.
+
+    ``spans`` lists the (first, count) task ranges covered; failed tasks are among them.
+    """
+
+    kind: str
+    job: str
+    worker: str
+    batches: tuple[int, ...]
+    spans: tuple[tuple[int, int], ...]
+    failures: tuple[Failure, ...] = ()
+    started: float = 0.0
+    finished: float = 0.0
+    has_value: bool = True
+
+    def header(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_header(cls, header: dict) -> ResultMessage:
+        return cls(
+            kind=header["kind"],
+            job=header["job"],
+            worker=header["worker"],
+            batches=tuple(header["batches"]),
+            spans=tuple(tuple(span) for span in header["spans"]),
+            failures=tuple(Failure(**failure) for failure in header["failures"]),
+            started=header["started"],
+            finished=header["finished"],
+            has_value=header["has_value"],
+        )
+
+    @property
+    def task_count(self) -> int:
+        return sum(count for _, count in self.spans)
+
+
+@dataclass(frozen=True)
+class ControlMessage:
+    """A notice published to every worker of a namespace."""
+
+    op: str
+    job: str
+
+    def encode(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def decode(cls, data: str | bytes) -> ControlMessage:
+        return cls(**json.loads(data))
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A job's metadata in its hash; `done` is counted by workers as they store results."""
+
+    function: str
+    compat: str
+    owner: str
+    created: float
+    reduce: bool
+    state: str = RUNNING
+    total: int | None = None
+    submitted: int = 0
+    done: int = 0
+
+    def to_fields(self) -> dict[str, str]:
+        values = asdict(self)
+        values["reduce"] = int(self.reduce)
+        values["total"] = "" if self.total is None else self.total
+        return {key: str(value) for key, value in values.items()}
+
+    @classmethod
+    def from_fields(cls, data: dict[bytes, bytes]) -> JobRecord:
+        text = {key.decode(): value.decode() for key, value in data.items()}
+        return cls(
+            function=text["function"],
+            compat=text["compat"],
+            owner=text["owner"],
+            created=float(text["created"]),
+            reduce=text["reduce"] == "1",
+            state=text["state"],
+            total=int(text["total"]) if text.get("total") else None,
+            submitted=int(text.get("submitted", 0)),
+            done=int(text.get("done", 0)),
+        )
+
+
+@dataclass
+class WorkerInfo:
+    """What a worker publishes about itself at every heartbeat."""
+
+    name: str
+    host: str
+    pid: int
+    compat: str
+    versions: dict[str, str]
+    started: float
+    heartbeat: float = 0.0
+    condor_id: str | None = None
+    state: str = "starting"
+    job: str | None = None
+    task: int | None = None
+    done: int = 0
+    failed: int = 0
+    tasks_per_second: float = 0.0
+    cpu_percent: float = 0.0
+    rss_mb: float = 0.0
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def encode(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def decode(cls, data: str | bytes) -> WorkerInfo:
+        return cls(**json.loads(data))
+
+
+ACK_AND_STORE = """
+-- Store a result message and acknowledge the task entries it covers, in one atomic step.
+-- If any entry is no longer pending (a sweeper presumed this worker dead and re-queued it),
+-- nothing is stored and the entries this worker still held are re-queued too: a result is
+-- stored only by the worker that still owns every task it covers, so it counts exactly once.
+-- KEYS[1] the job's result stream
+-- KEYS[2] the job hash (its `done` counter)
+-- KEYS[3] the shared task stream, where entries are re-queued
+-- KEYS[4..] the task stream of each entry, in the order of the entry ids
+-- ARGV[1] consumer group
+-- ARGV[2] result TTL in milliseconds
+-- ARGV[3] the sealed result message
+-- ARGV[4] how many tasks the message covers
+-- ARGV[5..] entry ids
+-- Returns 1 if the result was stored, 0 if the entries were re-queued.
+local held = {}
+for i = 5, #ARGV do
+  if redis.call('XACK', KEYS[i - 1], ARGV[1], ARGV[i]) == 1 then
+    held[#held + 1] = {KEYS[i - 1], ARGV[i]}
+  end
+end
+local complete = #held == #ARGV - 4
+for _, entry in ipairs(held) do
+  if not complete then
+    local found = redis.call('XRANGE', entry[1], entry[2], entry[2])[1]
+    if found then redis.call('XADD', KEYS[3], '*', unpack(found[2])) end
+  end
+  redis.call('XDEL', entry[1], entry[2])
+end
+if not complete then return 0 end
+redis.call('XADD', KEYS[1], '*', 'm', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HINCRBY', KEYS[2], 'done', ARGV[4]) end
+return 1
+"""
+
+REQUEUE = """
+-- Move pending task entries back to a shared task stream for any free worker to take: a
+-- stopping worker hands back what it holds, a sweeper re-queues what a dead worker held.
+-- An entry moves only if still pending, so concurrent sweeps never duplicate it.
+-- KEYS[1] the stream the entries are pending in
+-- KEYS[2] the stream to re-queue them to
+-- ARGV[1] consumer group
+-- ARGV[2] '1' to count the move as a redelivery (the holder died), '0' for a hand-back
+-- ARGV[3..] entry ids
+-- Returns the number of entries moved.
+local moved = 0
+for i = 3, #ARGV do
+  if redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1 then
+    local found = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])[1]
+    if found then
+      local fields = found[2]
+      if ARGV[2] == '1' then
+        for j = 1, #fields, 2 do
+          if fields[j] == 'redeliveries' then
+            fields[j + 1] = tostring(tonumber(fields[j + 1]) + 1)
+          end
+        end
+      end
+      redis.call('XADD', KEYS[2], '*', unpack(fields))
+      moved = moved + 1
+    end
+    redis.call('XDEL', KEYS[1], ARGV[i])
+  end
+end
+return moved
+"""
+
+DRAIN = """
+-- Move every entry of a dead worker's own stream to the shared stream, then delete it.
+-- Run after REQUEUE has moved the entries the worker had taken; these it never read.
+-- KEYS[1] the dead worker's stream
+-- KEYS[2] the shared task stream
+-- Returns the number of entries moved.
+local entries = redis.call('XRANGE', KEYS[1], '-', '+')
+for _, entry in ipairs(entries) do
+  redis.call('XADD', KEYS[2], '*', unpack(entry[2]))
+end
+redis.call('DEL', KEYS[1])
+return #entries
+"""
+
+
+def task_entry(job: str, batch: int, sealed: bytes, redeliveries: int = 0) -> dict[str, object]:
+    """The fields of a task stream entry."""
+    return dict(zip(TASK_FIELDS, (job, batch, redeliveries, sealed), strict=True))
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    """A task stream entry as read, still sealed."""
+
+    stream: str
+    entry_id: bytes
+    job: str
+    batch: int
+    redeliveries: int
+    sealed: bytes
+
+    @classmethod
+    def parse(cls, stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> TaskEntry:
+        """Read an entry leniently: a malformed one comes out unsealable, so it is rejected
+        (and removed) like any forgery rather than crashing the reader."""
+        try:
+            batch, redeliveries = int(fields[b"batch"]), int(fields[b"redeliveries"])
+        except (KeyError, ValueError):
+            batch, redeliveries = -1, 0
+        return cls(
+            stream=stream,
+            entry_id=entry_id,
+            job=fields.get(b"job", b"").decode(errors="replace"),
+            batch=batch,
+            redeliveries=redeliveries,
+            sealed=fields.get(b"m", b""),
+        )

@@ -1,0 +1,124 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Pickling, compression and signed envelopes: the only bytes that cross Redis.
+
+An envelope is::
+
+    b"RHC" | format version (1 byte) | HMAC-SHA256 (32 bytes) | header length (4 bytes, big endian)
+          | header (JSON) | body
+
+The HMAC, keyed with the shared secret, covers everything after it, so header and body are both
+authenticated. Nothing in an envelope is parsed or unpickled before its HMAC checks out: holding
+the Redis password alone must not let anyone run code on a worker or in the notebook.
+
+A body made by dumps() is one flag byte (0: raw pickle, 1: lz4 frame) followed by the data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import pickle
+import struct
+
+import cloudpickle
+import lz4.frame
+
+from rhc.errors import PayloadTooLargeError, SerializationError, SignatureError
+
+FORMAT_VERSION = 1
+MAGIC = b"RHC" + bytes([FORMAT_VERSION])
+PICKLE_PROTOCOL = 5
+COMPRESS_ABOVE = 4096
+_MAC_SIZE = 32
+_LENGTH = struct.Struct(">I")
+_PREFIX = len(MAGIC) + _MAC_SIZE + _LENGTH.size
+_RAW, _LZ4 = b"\x00", b"\x01"
+
+
+def dumps(obj: object, *, what: str, limit: int) -> bytes:
+    """Pickle obj with cloudpickle, compressing large payloads with lz4.
+
+    Parameters:
+      what: how to name obj in an error ("argument 17", "the function f").
+      limit: the largest body accepted, in bytes.
+
+    Raises:
+      SerializationError: obj cannot be pickled.
+      PayloadTooLargeError: the result exceeds limit.
+    """
+    try:
+        data = cloudpickle.dumps(obj, protocol=PICKLE_PROTOCOL)
+    except Exception as exc:
+        raise SerializationError(
+            f"{what} cannot be serialized: {type(exc).__name__}: {exc}. What travels to or from "
+            "workers must be picklable: create locks, open files and connections inside the "
+            "function rather than capturing them"
+        ) from exc
+    body = _LZ4 + lz4.frame.compress(data) if len(data) > COMPRESS_ABOVE else _RAW + data
+    if len(body) > limit:
+        raise PayloadTooLargeError(
+            f"{what} serializes to {_megabytes(len(body))}, over the {_megabytes(limit)} payload "
+            "limit (max_payload_bytes): pass a path or URL to the data rather than the data, "
+            "or raise the limit"
+        )
+    return body
+
+
+def loads(body: bytes, *, what: str) -> object:
+    """Unpickle a body made by dumps(). Call only on bytes whose envelope was verified.
+
+    Raises:
+      SerializationError: the body is malformed or refers to code that cannot be imported here.
+    """
+    flag, data = body[:1], body[1:]
+    try:
+        if flag == _LZ4:
+            data = lz4.frame.decompress(data)
+        elif flag != _RAW:
+            raise ValueError(f"unknown body flag {flag!r}")
+        return pickle.loads(data)
+    except Exception as exc:
+        raise SerializationError(f"cannot load {what}: {type(exc).__name__}: {exc}") from exc
+
+
+def seal(secret: bytes, header: dict, body: bytes = b"") -> bytes:
+    """Wrap header and body in a signed envelope."""
+    header_bytes = json.dumps(header, separators=(",", ":")).encode()
+    signed = _LENGTH.pack(len(header_bytes)) + header_bytes + body
+    return MAGIC + hmac.digest(secret, signed, hashlib.sha256) + signed
+
+
+def unseal(secret: bytes, blob: bytes) -> tuple[dict, bytes]:
+    """Verify an envelope and return its header and body.
+
+    Raises:
+      SignatureError: the envelope is malformed, unsigned, or signed with another secret.
+    """
+    if len(blob) < _PREFIX or blob[:3] != MAGIC[:3]:
+        raise SignatureError("not an rhc envelope (unsigned or corrupt payload)", blob)
+    if blob[3] != FORMAT_VERSION:
+        raise SignatureError(
+            f"envelope format {blob[3]} is not supported by this rhc (format {FORMAT_VERSION})",
+            blob,
+        )
+    mac, signed = blob[len(MAGIC) : len(MAGIC) + _MAC_SIZE], blob[len(MAGIC) + _MAC_SIZE :]
+    if not hmac.compare_digest(mac, hmac.digest(secret, signed, hashlib.sha256)):
+        raise SignatureError("signature does not match the shared secret", blob)
+    (length,) = _LENGTH.unpack_from(signed)
+    header_end = _LENGTH.size + length
+    try:
+        header = json.loads(signed[_LENGTH.size : header_end])
+    except ValueError as exc:  # signed by someone holding the secret, yet malformed: a bug
+        raise SignatureError(f"signed envelope has a malformed header: {exc}", blob) from exc
+    return header, signed[header_end:]
+
+
+def content_digest(secret: bytes, data: bytes) -> str:
+    """A content address for data: equal bytes under one secret, equal key. Keyed, so that a
+    sender with another secret never shares (or squats) a key with this one."""
+    return hmac.digest(secret, data, hashlib.sha256).hex()[:32]
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 2**20:.1f} MB"

@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""What user code sees of the worker it runs on: rhc.get_worker()."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rhc.errors import NotInWorkerError
+from rhc.worker.cache import MemoryCache
+
+
+@dataclass
+class WorkerContext:
+    """The worker running the current task, and its caches (they outlive single tasks)."""
+
+    name: str
+    host: str
+    namespace: str
+    condor_id: str | None
+    cache: MemoryCache
+
+
+# One per task process, set once when it starts: user functions reach their worker's caches
+# through get_worker() instead of the original tool's injection into __globals__.
+_current: WorkerContext | None = None
+
+
+def get_worker() -> WorkerContext:
+    """Return the worker running the current task.
+
+    Raises:
+      NotInWorkerError: called in the notebook or anywhere else that is not a task on a worker.
+    """
+    if _current is None:
+        raise NotInWorkerError(
+            "get_worker() works only inside a task running on an rhc worker, not in the notebook"
+        )
+    return _current
+
+
+def activate(context: WorkerContext) -> None:
+    global _current
+    _current = context

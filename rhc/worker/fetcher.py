@@ -1,0 +1,72 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The fetcher thread: keeps at most one task entry in hand, reading only when asked.
+
+Blocking reads happen here so the supervisor's loop can wait on its task process, signals and
+control notices all at once, and so the next batch arrives while the current one runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+
+from rhc.protocol import TaskEntry
+
+
+class Fetcher(threading.Thread):
+    """Reads task entries on demand; `wake` tells the supervisor something happened."""
+
+    def __init__(self, read: Callable[[], list[TaskEntry]], wake: Callable[[], None]) -> None:
+        super().__init__(name="rhc-fetcher", daemon=True)
+        self._read = read
+        self._wake = wake
+        self._condition = threading.Condition()
+        self._entries: deque[TaskEntry] = deque()
+        self._wanted = False
+        self._stopped = False
+        self.empty_reads = 0
+        self.error: BaseException | None = None
+
+    def want(self) -> None:
+        """Ask for one more entry, unless one is already in hand."""
+        with self._condition:
+            if not self._entries:
+                self._wanted = True
+                self._condition.notify()
+
+    def take(self) -> TaskEntry | None:
+        with self._condition:
+            return self._entries.popleft() if self._entries else None
+
+    def drain(self) -> list[TaskEntry]:
+        """Everything in hand, for handing back."""
+        with self._condition:
+            entries = list(self._entries)
+            self._entries.clear()
+            return entries
+
+    def stop(self) -> None:
+        with self._condition:
+            self._stopped = True
+            self._condition.notify()
+
+    def run(self) -> None:
+        try:
+            while True:
+                with self._condition:
+                    while not self._stopped and not (self._wanted and not self._entries):
+                        self._condition.wait()
+                    if self._stopped:
+                        return
+                entries = self._read()
+                with self._condition:
+                    self._entries.extend(entries)
+                    if entries:
+                        self._wanted = False
+                    else:
+                        self.empty_reads += 1
+                self._wake()
+        except BaseException as exc:  # handed to the supervisor, which decides to exit
+            self.error = exc
+            self._wake()

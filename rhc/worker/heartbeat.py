@@ -1,0 +1,127 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The heartbeat thread: keeps a worker visibly alive, relays control notices, sweeps the dead.
+
+It runs beside the supervisor's main loop so that a worker stays alive to others however long
+its current task takes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+
+import redis
+
+from rhc.connection import RETRYABLE
+from rhc.protocol import ControlMessage, Keys, WorkerInfo
+from rhc.worker.reaper import Reaper
+
+log = logging.getLogger("rhc.worker.heartbeat")
+
+
+class Heartbeat(threading.Thread):
+    """Publishes WorkerInfo and refreshes the alive key every interval."""
+
+    def __init__(
+        self,
+        *,
+        client: redis.Redis,
+        keys: Keys,
+        name: str,
+        interval: float,
+        ttl: float,
+        reaper: Reaper,
+        describe: Callable[[], WorkerInfo],
+        on_control: Callable[[ControlMessage], None],
+    ) -> None:
+        super().__init__(name="rhc-heartbeat", daemon=True)
+        self._client = client
+        self._keys = keys
+        self._name = name
+        self._interval = interval
+        self._ttl = ttl
+        self._reaper = reaper
+        self._describe = describe
+        self._on_control = on_control
+        self._stopped = threading.Event()
+        self._usage = _Usage()
+
+    def beat(self) -> None:
+        """Announce the worker now: called once before it reads any task, then every interval."""
+        info = self._describe()
+        info.heartbeat = time.time()
+        self._usage.update(info)
+        with self._client.pipeline(transaction=True) as pipe:
+            pipe.set(self._keys.alive(self._name), info.heartbeat, px=int(self._ttl * 1000))
+            pipe.hset(self._keys.workers, self._name, info.encode())
+            pipe.execute()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def run(self) -> None:
+        pubsub = None
+        while not self._stopped.is_set():
+            started = time.monotonic()
+            try:
+                if pubsub is None:
+                    pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+                    pubsub.subscribe(self._keys.control)
+                self.beat()
+                self._reaper.sweep(self._name, self._interval)
+                self._listen(pubsub, started + self._interval)
+            except RETRYABLE as exc:
+                log.warning("heartbeat could not reach Redis: %s", exc)
+                if pubsub is not None:
+                    pubsub.close()
+                    pubsub = None
+                self._stopped.wait(self._interval)
+            except Exception:  # a bug here must not silently stop the heartbeat
+                log.exception("heartbeat step failed")
+                self._stopped.wait(self._interval)
+        if pubsub is not None:
+            pubsub.close()
+
+    def _listen(self, pubsub: redis.client.PubSub, until: float) -> None:
+        while not self._stopped.is_set():
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                return
+            message = pubsub.get_message(timeout=min(remaining, 0.5))
+            if message and message.get("type") == "message":
+                try:
+                    self._on_control(ControlMessage.decode(message["data"]))
+                except (ValueError, TypeError, KeyError):
+                    log.warning("ignored a malformed control message")
+
+
+class _Usage:
+    """CPU and memory of the worker's processes, from /proc (zero where there is none)."""
+
+    def __init__(self) -> None:
+        self._last: tuple[float, float, int] | None = None
+        self._ticks = os.sysconf("SC_CLK_TCK")
+        self._page = os.sysconf("SC_PAGE_SIZE")
+
+    def update(self, info: WorkerInfo) -> None:
+        pids = [info.pid] + [int(pid) for pid in info.extra.get("task_pid", "").split() if pid]
+        cpu, rss = 0.0, 0
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            cpu += (int(fields[11]) + int(fields[12])) / self._ticks
+            rss += int(fields[21]) * self._page
+        now = time.monotonic()
+        if self._last is not None:
+            elapsed = now - self._last[0]
+            if elapsed > 0:
+                info.cpu_percent = round(100 * (cpu - self._last[1]) / elapsed, 1)
+                info.tasks_per_second = round((info.done - self._last[2]) / elapsed, 1)
+        info.rss_mb = round(rss / 2**20, 1)
+        self._last = (now, cpu, info.done)

@@ -1,0 +1,98 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Finding dead workers by their expired heartbeats, and re-queueing the tasks they held.
+
+Reclaim goes by heartbeat, never by idle time: a chunk may run for minutes, and XAUTOCLAIM on
+idle time would steal it from a live worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import redis
+
+from rhc.protocol import DRAIN, GROUP, REQUEUE, Keys, WorkerInfo
+
+log = logging.getLogger("rhc.worker.reaper")
+
+_PAGE = 500
+
+
+class Reaper:
+    """Sweeps a namespace for dead workers; one sweeper at a time, chosen by a short lock."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, compat: str) -> None:
+        self._client = client
+        self._keys = keys
+        self._compat = compat
+        self._requeue = client.register_script(REQUEUE)
+        self._drain = client.register_script(DRAIN)
+
+    def sweep(self, me: str, lock_seconds: float) -> int:
+        """Re-queue what every dead worker held; return how many task batches moved."""
+        locked = self._client.set(self._keys.reaper_lock, me, nx=True, px=int(lock_seconds * 1000))
+        if not locked:
+            return 0
+        suspects = self._suspects()
+        suspects.pop(me, None)
+        if not suspects:
+            return 0
+        names = list(suspects)
+        with self._client.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.exists(self._keys.alive(name))
+            alive = pipe.execute()
+        return sum(
+            self.reclaim(name, suspects[name])
+            for name, is_alive in zip(names, alive, strict=True)
+            if not is_alive
+        )
+
+    def _suspects(self) -> dict[str, str]:
+        """Every registered worker and every consumer of our shared stream, with its class."""
+        suspects: dict[str, str] = {}
+        for name, raw in self._client.hgetall(self._keys.workers).items():
+            try:
+                suspects[name.decode()] = WorkerInfo.decode(raw).compat
+            except (ValueError, TypeError):
+                suspects[name.decode()] = self._compat
+        try:
+            consumers = self._client.xinfo_consumers(self._keys.task_stream(self._compat), GROUP)
+        except redis.ResponseError:  # no stream or group yet: nobody read anything
+            consumers = []
+        for consumer in consumers:
+            name = consumer["name"]
+            suspects.setdefault(name.decode() if isinstance(name, bytes) else name, self._compat)
+        return suspects
+
+    def reclaim(self, name: str, compat: str) -> int:
+        """Re-queue the task batches dead worker `name` held or had routed to it."""
+        shared = self._keys.task_stream(compat)
+        own = self._keys.worker_stream(name)
+        moved = sum(self._requeue_pending(stream, shared, name) for stream in (shared, own))
+        moved += self._drain(keys=[own, shared])
+        with contextlib.suppress(redis.ResponseError):  # it never read the shared stream
+            self._client.xgroup_delconsumer(shared, GROUP, name)
+        self._client.hdel(self._keys.workers, name)
+        if moved:
+            log.warning(
+                "worker %s stopped sending heartbeats: re-queued %d task batch(es) it held",
+                name,
+                moved,
+            )
+        return moved
+
+    def _requeue_pending(self, stream: str, shared: str, name: str) -> int:
+        moved = 0
+        while True:
+            try:
+                pending = self._client.xpending_range(
+                    stream, GROUP, min="-", max="+", count=_PAGE, consumername=name
+                )
+            except redis.ResponseError:  # no such stream or group
+                return moved
+            if not pending:
+                return moved
+            ids = [entry["message_id"] for entry in pending]
+            moved += self._requeue(keys=[stream, shared], args=[GROUP, 1, *ids])

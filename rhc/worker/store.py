@@ -1,0 +1,219 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""A worker's side of Redis: reading task entries, storing results with their acknowledgements,
+handing entries back, and leaving cleanly."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+
+import redis
+
+from rhc import defaults
+from rhc.connection import Reconnector
+from rhc.protocol import (
+    ACK_AND_STORE,
+    DRAIN,
+    GROUP,
+    REJECTED_FIELD,
+    REJECTED_WORKER_FIELD,
+    REQUEUE,
+    RESULT_FIELD,
+    Keys,
+    ResultMessage,
+    TaskEntry,
+)
+from rhc.serialization import seal
+
+log = logging.getLogger("rhc.worker")
+
+_JOB_ID = re.compile(r"^[0-9a-f]{8,64}$")
+
+
+class TaskStore:
+    """The task streams one worker reads (its own first, then its class's shared stream).
+
+    ``reconnect`` bounds how long each call waits for a lost Redis; the supervisor shortens it
+    when it stops.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        *,
+        compat: str,
+        name: str,
+        secret: bytes,
+        reconnect: Reconnector,
+        read_reconnect: Reconnector,
+    ) -> None:
+        self._client = client
+        self._keys = keys
+        self._name = name
+        self._secret = secret
+        self.shared = keys.task_stream(compat)
+        self.own = keys.worker_stream(name)
+        self.reconnect = reconnect
+        self._read_reconnect = read_reconnect
+        self._ack_and_store = client.register_script(ACK_AND_STORE)
+        self._requeue = client.register_script(REQUEUE)
+        self._drain = client.register_script(DRAIN)
+
+    def ensure_groups(self) -> None:
+        for stream in (self.shared, self.own):
+            try:
+                self._client.xgroup_create(stream, GROUP, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    def read(self) -> list[TaskEntry]:
+        """Wait a little for the next entry of each stream; routed ones first."""
+        streams = {self.own: ">", self.shared: ">"}
+
+        def read() -> list:
+            try:
+                return self._client.xreadgroup(
+                    GROUP,
+                    self._name,
+                    streams,
+                    count=1,
+                    block=int(defaults.DEFAULT_READ_BLOCK * 1000),
+                )
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                self.ensure_groups()  # Redis restarted without its data
+                return []
+
+        reply = self._read_reconnect.call(read, doing="reading tasks")
+        entries = [
+            TaskEntry.parse(stream.decode(), entry_id, fields)
+            for stream, items in reply or []
+            for entry_id, fields in items
+        ]
+        entries.sort(key=lambda entry: entry.stream != self.own)
+        return entries
+
+    def store(
+        self, entries: list[TaskEntry], message: ResultMessage, body: bytes | None, ttl: float
+    ) -> None:
+        """Store a result and acknowledge the entries it covers, in one step (ACK_AND_STORE)."""
+        sealed = seal(self._secret, message.header(), body or b"")
+        keys = [
+            self._keys.results(message.job),
+            self._keys.job(message.job),
+            self.shared,
+            *(entry.stream for entry in entries),
+        ]
+        args = [
+            GROUP,
+            int(ttl * 1000),
+            sealed,
+            message.task_count,
+            *(entry.entry_id for entry in entries),
+        ]
+        stored = self.reconnect.call(
+            lambda: self._ack_and_store(keys=keys, args=args), doing="storing results"
+        )
+        if not stored:
+            log.warning(
+                "results of job %s batches %s were dropped: their tasks had been "
+                "re-queued while this worker was presumed dead",
+                message.job,
+                list(message.batches),
+            )
+
+    def publish(self, message: ResultMessage, ttl: float) -> None:
+        """Report progress that acknowledges nothing (a merged job's batch ran)."""
+        sealed = seal(self._secret, message.header())
+        results = self._keys.results(message.job)
+
+        def publish() -> None:
+            with self._client.pipeline(transaction=False) as pipe:
+                pipe.xadd(results, {RESULT_FIELD: sealed})
+                pipe.pexpire(results, int(ttl * 1000))
+                pipe.execute()
+
+        self.reconnect.call(publish, doing="reporting progress")
+
+    def requeue(self, entries: list[TaskEntry], *, delivery_failed: bool = False) -> None:
+        """Hand entries back to the shared stream for any worker to take."""
+        by_stream: dict[str, list[bytes]] = defaultdict(list)
+        for entry in entries:
+            by_stream[entry.stream].append(entry.entry_id)
+        for stream, ids in by_stream.items():
+            self.reconnect.call(
+                lambda stream=stream, ids=ids: self._requeue(
+                    keys=[stream, self.shared], args=[GROUP, int(delivery_failed), *ids]
+                ),
+                doing="handing back tasks",
+            )
+
+    def requeue_pending(self, *, delivery_failed: bool) -> None:
+        """Hand back every entry still pending under this worker's name."""
+        for stream in (self.shared, self.own):
+            pending = self._client.xpending_range(
+                stream, GROUP, min="-", max="+", count=10_000, consumername=self._name
+            )
+            ids = [item["message_id"] for item in pending]
+            if ids:
+                self._requeue(keys=[stream, self.shared], args=[GROUP, int(delivery_failed), *ids])
+
+    def discard(self, entries: list[TaskEntry]) -> None:
+        """Acknowledge and delete entries that must not run (their job was cancelled)."""
+
+        def discard() -> None:
+            with self._client.pipeline(transaction=True) as pipe:
+                for entry in entries:
+                    pipe.xack(entry.stream, GROUP, entry.entry_id)
+                    pipe.xdel(entry.stream, entry.entry_id)
+                pipe.execute()
+
+        self.reconnect.call(discard, doing="discarding tasks of a cancelled job")
+
+    def reject(self, entry: TaskEntry, reason: str) -> None:
+        """Remove an entry that failed verification, and tell its sender if it names a job."""
+        log.error(
+            "rejected task entry %s in %s (claims job %r) without unpickling it: %s. It "
+            "was sent with another secret, or forged",
+            entry.entry_id.decode(),
+            entry.stream,
+            entry.job,
+            reason,
+        )
+        results = self._keys.results(entry.job)
+
+        def reject() -> None:
+            with self._client.pipeline(transaction=True) as pipe:
+                pipe.xack(entry.stream, GROUP, entry.entry_id)
+                pipe.xdel(entry.stream, entry.entry_id)
+                if _JOB_ID.match(entry.job):
+                    pipe.xadd(
+                        results, {REJECTED_FIELD: "signature", REJECTED_WORKER_FIELD: self._name}
+                    )
+                    pipe.pexpire(results, int(defaults.DEFAULT_RESULT_TTL * 1000))
+                pipe.execute()
+
+        self.reconnect.call(reject, doing="rejecting a task entry")
+
+    def function(self, digest: str) -> bytes | None:
+        """A job's sealed function, or None if Redis no longer has it."""
+        key = self._keys.function(digest)
+        return self.reconnect.call(lambda: self._client.get(key), doing="fetching a function")
+
+    def job_state(self, job: str) -> bytes | None:
+        key = self._keys.job(job)
+        return self.reconnect.call(lambda: self._client.hget(key, "state"), doing="checking a job")
+
+    def deregister(self) -> None:
+        """Leave: hand back anything still pending, empty the own stream, forget this worker."""
+        self.requeue_pending(delivery_failed=False)
+        self._drain(keys=[self.own, self.shared])
+        with self._client.pipeline(transaction=True) as pipe:
+            pipe.xgroup_delconsumer(self.shared, GROUP, self._name)
+            pipe.delete(self._keys.alive(self._name))
+            pipe.hdel(self._keys.workers, self._name)
+            pipe.execute()

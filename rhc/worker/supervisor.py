@@ -1,0 +1,406 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The worker: a supervisor that takes task batches from Redis and runs them in a task process.
+
+The supervisor never runs user code. It verifies each batch's signature, has the Executor run it
+in the task process, and stores the results together with the acknowledgement. SIGTERM (condor's
+eviction and condor_rm) makes it hand back everything it holds at once and exit 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing.connection
+import os
+import queue
+import signal
+import socket
+import time
+
+import redis
+
+from rhc import defaults
+from rhc.config import Settings, resolve_settings
+from rhc.connection import RETRYABLE, Reconnector, connect
+from rhc.errors import RhcError, SignatureError
+from rhc.protocol import (
+    CANCEL,
+    CANCELLED,
+    FLUSH,
+    PROGRESS,
+    RESULTS,
+    ControlMessage,
+    Keys,
+    ResultMessage,
+    TaskBatch,
+    TaskEntry,
+    WorkerInfo,
+    compat_tag,
+    versions,
+)
+from rhc.serialization import unseal
+from rhc.worker.execution import Executor, Outcome, Run, failed_outcome
+from rhc.worker.fetcher import Fetcher
+from rhc.worker.heartbeat import Heartbeat
+from rhc.worker.identity import condor_job_id, default_worker_name
+from rhc.worker.merging import Mergings
+from rhc.worker.reaper import Reaper
+from rhc.worker.store import TaskStore
+from rhc.worker.taskprocess import TaskProcess
+
+log = logging.getLogger("rhc.worker")
+
+SHUTDOWN_RECONNECT_TIMEOUT = 5.0
+"""How long a stopping worker waits for a lost Redis to hand back its tasks; if it cannot, they
+come back when its heartbeat expires."""
+
+
+class Worker:
+    """Runs tasks of one namespace until stopped by SIGTERM, SIGINT or stop().
+
+    Parameters:
+      redis_url: where Redis is; the password may come from the config file instead.
+      name: unique among workers; defaults to host-ClusterId.ProcId under condor, host-pid else.
+      merge_flush_interval: the longest a merged partial result stays unstored.
+      cache_bytes: the budget of get_worker().cache in the task process.
+      reconnect_timeout: how long to wait for a lost Redis before exiting non-zero.
+    """
+
+    def __init__(
+        self,
+        redis_url: str | None = None,
+        *,
+        secret: str | bytes | None = None,
+        namespace: str | None = None,
+        name: str | None = None,
+        settings: Settings | None = None,
+        merge_flush_interval: float = defaults.DEFAULT_MERGE_FLUSH_INTERVAL,
+        cache_bytes: int = defaults.DEFAULT_WORKER_CACHE_BYTES,
+        reconnect_timeout: float = defaults.DEFAULT_WORKER_RECONNECT_TIMEOUT,
+    ) -> None:
+        self.settings = settings or resolve_settings(
+            redis_url=redis_url, secret=secret, namespace=namespace
+        )
+        self.host = socket.gethostname()
+        self.condor_id = condor_job_id()
+        self.name = name or default_worker_name(self.host, self.condor_id, os.getpid())
+        self.versions = versions()
+        self.compat = compat_tag(self.versions)
+        self.keys = Keys(self.settings.namespace)
+        self._reconnect_timeout = reconnect_timeout
+        self._child = TaskProcess(
+            {
+                "name": self.name,
+                "host": self.host,
+                "namespace": self.settings.namespace,
+                "condor_id": self.condor_id,
+                "cache_bytes": cache_bytes,
+                "max_payload_bytes": self.settings.max_payload_bytes,
+            }
+        )
+        self._mergings = Mergings(merge_flush_interval)
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
+        self._controls: queue.SimpleQueue[ControlMessage] = queue.SimpleQueue()
+        self._stopping = False
+        self._state = "starting"
+        self._job: str | None = None
+        self._done = 0
+        self._failed = 0
+        self._started = time.time()
+        self._cancelled: dict[str, float] = {}
+        self._empty_reads_seen = 0
+
+    def __repr__(self) -> str:
+        return f"Worker(name={self.name!r}, url={self.settings.masked_url!r})"
+
+    def stop(self) -> None:
+        """Ask the worker to hand back what it holds and return from run()."""
+        self._stopping = True
+        self._wake()
+
+    def run(self, *, handle_signals: bool = True) -> None:
+        """Serve tasks until stopped. SIGTERM and SIGINT stop gracefully; a second one at once."""
+        client = connect(self.settings, role="worker")
+        self._store = TaskStore(
+            client,
+            self.keys,
+            compat=self.compat,
+            name=self.name,
+            secret=self.settings.secret,
+            reconnect=Reconnector(self.settings, self._reconnect_timeout),
+            read_reconnect=Reconnector(self.settings, self._reconnect_timeout),
+        )
+        self._store.ensure_groups()
+        self._store.requeue_pending(delivery_failed=True)  # a previous life under this name
+        self._executor = Executor(
+            self._child, self, secret=self.settings.secret, fetch_function=self._store.function
+        )
+        self._heartbeat = Heartbeat(
+            client=client,
+            keys=self.keys,
+            name=self.name,
+            interval=self.settings.heartbeat_interval,
+            ttl=self.settings.heartbeat_ttl,
+            reaper=Reaper(client, self.keys, self.compat),
+            describe=self._describe,
+            on_control=self._on_control,
+        )
+        self._heartbeat.beat()
+        if handle_signals:
+            signal.set_wakeup_fd(self._wake_write, warn_on_full_buffer=False)
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, self._on_signal)
+        self._child.start()
+        self._fetcher = Fetcher(self._store.read, self._wake)
+        self._fetcher.start()
+        self._heartbeat.start()
+        log.info(
+            "worker %s serving namespace %r at %s (%s)",
+            self.name,
+            self.settings.namespace,
+            self.settings.masked_url,
+            self.compat,
+        )
+        try:
+            while not self._stopping:
+                due = self._mergings.due()
+                if due and not self._executor.busy:
+                    self._flush(due)
+                if not due:
+                    self._fill()
+                if self._executor.busy:
+                    self._complete(*self._executor.next_outcome())
+                else:
+                    self._idle()
+        finally:
+            self._shutdown()
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def _idle(self) -> None:
+        self._state, self._job = "idle", None
+        self._fetcher.want()
+        self.wait([], timeout=1.0)
+        self._process_controls()
+        if self._fetcher.empty_reads != self._empty_reads_seen:  # nothing to do: send merges
+            self._empty_reads_seen = self._fetcher.empty_reads
+            self._flush(self._mergings.jobs)
+
+    def _fill(self) -> None:
+        """Hand the task process the batches in hand while it has room for them."""
+        while self._executor.has_room and not self._stopping:
+            entry = self._fetcher.take()
+            if entry is None:
+                return
+            self._take(entry)
+            self._state, self._job = "busy", self._executor.current_job
+
+    def _take(self, entry: TaskEntry) -> None:
+        try:
+            header, body = unseal(self.settings.secret, entry.sealed)
+            batch = TaskBatch.from_header(header)
+        except (SignatureError, TypeError) as exc:
+            self._store.reject(entry, str(exc))
+            return
+        if batch.job != entry.job:
+            self._store.reject(entry, "the entry's job field differs from its signed header")
+            return
+        if self._is_cancelled(batch.job, entry):
+            self._store.discard([entry])
+            return
+        run = Run(entry, batch, header, body)
+        if entry.redeliveries >= batch.max_attempts:
+            lost = (
+                f"the workers running these tasks stopped {entry.redeliveries} times "
+                "before finishing them (killed, evicted or out of memory)"
+            )
+            self._complete(run, failed_outcome(batch, set(), "lost", "WorkerLost", lost))
+        else:
+            self._executor.submit(run)
+
+    def _complete(self, run: Run, outcome: Outcome | None) -> None:
+        entry, batch = run.entry, run.batch
+        if outcome is None:  # interrupted
+            if batch.job in self._cancelled:
+                self._store.discard([entry])
+            else:
+                self._store.requeue([entry])
+            return
+        self._done += batch.count - len(outcome.failures)
+        self._failed += len(outcome.failures)
+        if batch.reduce:
+            self._mergings.add(entry, batch, outcome.failures, outcome.started, outcome.finished)
+            self._store.publish(self._message(PROGRESS, batch, outcome), batch.result_ttl)
+        else:  # the next batch is already running in the task process while this is stored
+            self._store.store(
+                [entry], self._message(RESULTS, batch, outcome), outcome.body, batch.result_ttl
+            )
+
+    def _message(self, kind: str, batch: TaskBatch, outcome: Outcome) -> ResultMessage:
+        return ResultMessage(
+            kind=kind,
+            job=batch.job,
+            worker=self.name,
+            batches=(batch.batch,),
+            spans=((batch.first, batch.count),),
+            failures=tuple(outcome.failures),
+            started=outcome.started,
+            finished=outcome.finished,
+            has_value=outcome.body is not None,
+        )
+
+    def _flush(self, jobs: list[str]) -> None:
+        """Store the merged partial results of jobs, with the acknowledgements they cover."""
+        for job in jobs:
+            merging = self._mergings.take(job)
+            if merging is None:
+                continue
+            reply = self._executor.ask(("flush", job))
+            if reply is None:  # the task process died with the value: run the batches again
+                self._store.requeue(merging.entries)
+                continue
+            _, _, body, error = reply
+            self._store.store(
+                merging.entries,
+                merging.message(job, self.name, body, error),
+                body,
+                merging.result_ttl,
+            )
+
+    def _is_cancelled(self, job: str, entry: TaskEntry) -> bool:
+        if job in self._cancelled:
+            return True
+        if entry.redeliveries and self._store.job_state(job) == CANCELLED.encode():
+            self._cancelled[job] = time.monotonic()  # re-queued work may outlive its job
+            return True
+        return False
+
+    # -- what the Executor asks of its host -------------------------------------------------------
+
+    def wait(self, waitables: list, timeout: float) -> None:
+        ready = multiprocessing.connection.wait([*waitables, self._wake_read], timeout)
+        if self._wake_read in ready:
+            with contextlib.suppress(BlockingIOError):
+                while os.read(self._wake_read, 4096):
+                    pass
+        if self._fetcher.error is not None:
+            raise self._fetcher.error
+
+    def on_wake(self, batches: list[TaskBatch]) -> bool:
+        self._process_controls()
+        if self._stopping:
+            self._store.requeue(self._fetcher.drain())  # hand back what is in hand at once
+            return True
+        if any(batch.job in self._cancelled for batch in batches):
+            return True
+        if not self._mergings.due():
+            self._fill()
+        return False
+
+    def prefetch(self) -> None:
+        self._fetcher.want()
+
+    def lost_task_process(self) -> None:
+        lost = self._mergings.take_all()
+        if lost:
+            log.warning(
+                "re-queued %d batch(es) whose merged results died with the task process", len(lost)
+            )
+            self._store.requeue(lost)
+
+    # -- control, signals, shutdown ---------------------------------------------------------------
+
+    def _on_control(self, message: ControlMessage) -> None:
+        self._controls.put(message)
+        self._wake()
+
+    def _process_controls(self) -> None:
+        while True:
+            try:
+                message = self._controls.get_nowait()
+            except queue.Empty:
+                return
+            if message.op == CANCEL:
+                self._cancel(message.job)
+            elif message.op == FLUSH:
+                self._mergings.want(message.job)
+
+    def _cancel(self, job: str) -> None:
+        now = time.monotonic()
+        self._cancelled = {j: t for j, t in self._cancelled.items() if now - t < 3600}
+        self._cancelled[job] = now
+        merging = self._mergings.take(job)
+        if merging is not None:
+            self._child.send(("forget", job))
+            self._store.discard(merging.entries)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if self._stopping:
+            log.warning(
+                "second %s: exiting now; what this worker held is re-queued when its "
+                "heartbeat expires",
+                signal.Signals(signum).name,
+            )
+            os._exit(128 + signum)
+        log.info("%s: handing back tasks and stopping", signal.Signals(signum).name)
+        self._stopping = True
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):  # a full pipe: it is awake already
+            os.write(self._wake_write, b"\0")
+
+    def _describe(self) -> WorkerInfo:
+        return WorkerInfo(
+            name=self.name,
+            host=self.host,
+            pid=os.getpid(),
+            compat=self.compat,
+            versions=self.versions,
+            started=self._started,
+            condor_id=self.condor_id,
+            state=self._state,
+            job=self._job,
+            task=self._child.current_task()[0],
+            done=self._done,
+            failed=self._failed,
+            extra={"task_pid": str(self._child.pid or "")},
+        )
+
+    def _shutdown(self) -> None:
+        self._state = "stopping"
+        # Condor follows SIGTERM with SIGKILL: spend seconds, not the full budget, on a lost Redis.
+        self._store.reconnect = Reconnector(self.settings, SHUTDOWN_RECONNECT_TIMEOUT)
+        try:
+            self._fetcher.stop()
+            self._store.requeue(self._fetcher.drain())
+            while self._executor.busy:  # interrupted by now: hand them back
+                self._complete(*self._executor.next_outcome())
+            self._fetcher.join(timeout=defaults.DEFAULT_READ_BLOCK + SHUTDOWN_RECONNECT_TIMEOUT)
+            self._store.requeue(self._fetcher.drain())
+            if self._child.is_alive:
+                self._flush(self._mergings.jobs)
+            else:
+                self.lost_task_process()
+        except (RhcError, *RETRYABLE) as exc:
+            log.error(
+                "could not hand back tasks (%s): they are re-queued once this worker's "
+                "heartbeat expires",
+                exc,
+            )
+        finally:
+            self._heartbeat.stop()
+            self._heartbeat.join()
+            self._child.stop(timeout=5.0)
+        try:
+            self._store.deregister()
+        except (RhcError, redis.RedisError) as exc:
+            log.error(
+                "could not deregister (%s): other workers sweep this one when its "
+                "heartbeat expires",
+                exc,
+            )
+        log.info(
+            "worker %s stopped after %d tasks (%d failed)", self.name, self._done, self._failed
+        )

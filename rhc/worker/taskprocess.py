@@ -1,0 +1,317 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The task process: a long-lived child that runs user functions for the worker supervisor.
+
+A crash here (segfault, os._exit, the OOM killer) takes only this process; the supervisor sees it
+die, counts an attempt against the task it was running, and starts a new one. The supervisor
+reads which task is running from shared memory, so no message per task crosses the pipe.
+
+Messages from the supervisor: ("function", digest, body), ("run", seq, header, body, skip),
+("flush", job), ("forget", job), ("resume",). Replies, in order: ("done", body, failures,
+started, finished) or ("interrupted",) for each run, ("partial", job, body, error) for a flush.
+
+The supervisor queues the next run while one is running, so the task process goes from batch
+to batch without waiting for it. An interrupt (SIGUSR1) stops the running task and turns every
+run queued behind it into ("interrupted",), until the ("resume",) sent after the signal.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+import time
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+
+from rhc.errors import SerializationError
+from rhc.protocol import Failure, TaskBatch
+from rhc.serialization import dumps, loads
+from rhc.worker import context
+from rhc.worker.cache import MemoryCache
+
+_IDLE = -1.0
+_MAX_FUNCTIONS = 32
+
+
+class TaskInterrupted(BaseException):
+    """Raised inside a running task when the supervisor must stop it (the worker is stopping,
+    or the job was cancelled). A BaseException, so user code's `except Exception` lets it pass."""
+
+
+class TaskProcess:
+    """The supervisor's handle on its task process."""
+
+    def __init__(self, config: dict) -> None:
+        self._config = config
+        self._context = multiprocessing.get_context("spawn")
+        # [task index or -1, its monotonic start time, the run's sequence number]: written by the
+        # child before every task.
+        self._progress = self._context.RawArray("d", 3)
+        self.process: multiprocessing.process.BaseProcess | None = None
+        self.connection: Connection | None = None
+        self.functions: set[str] = set()
+
+    def start(self) -> None:
+        self._progress[0] = _IDLE
+        self._progress[2] = -1
+        parent, child = self._context.Pipe()
+        self.process = self._context.Process(
+            target=_main, args=(child, self._progress, self._config), name="rhc-task", daemon=True
+        )
+        self.process.start()
+        child.close()
+        self.connection = parent
+        self.functions = set()
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+    def send(self, message: tuple) -> None:
+        self.connection.send(message)
+
+    def receive(self) -> tuple:
+        return self.connection.recv()
+
+    @property
+    def waitables(self) -> list:
+        return [self.connection, self.process.sentinel]
+
+    @property
+    def is_alive(self) -> bool:
+        return self.process is not None and self.process.is_alive()
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def current_task(self) -> tuple[int | None, float]:
+        """The task running now and when it started (time.monotonic), or (None, 0) between tasks."""
+        index, started = self._progress[0], self._progress[1]
+        return (None, 0.0) if index < 0 else (int(index), started)
+
+    @property
+    def current_run(self) -> int:
+        """The sequence number of the run the task process started last."""
+        return int(self._progress[2])
+
+    def interrupt(self) -> None:
+        """Stop the running task and the runs queued behind it (each replies "interrupted")."""
+        if self.is_alive:
+            os.kill(self.process.pid, signal.SIGUSR1)
+            self.send(("resume",))
+
+    def kill(self) -> None:
+        if self.process is None:
+            return
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+        self.connection.close()
+
+    def stop(self, timeout: float) -> None:
+        """Close the pipe (the child exits when it sees that), then kill it if it lingers."""
+        if self.process is None:
+            return
+        self.connection.close()
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+
+    def exit_reason(self) -> str:
+        code = self.process.exitcode
+        if code is not None and code < 0:
+            return f"the task process was killed by signal {signal.Signals(-code).name}"
+        return f"the task process exited with code {code}"
+
+
+def _main(connection: Connection, progress: ctypes.Array, config: dict) -> None:
+    _die_with_parent()
+    # The supervisor decides when tasks stop: a Ctrl-C or SIGTERM for the whole process group
+    # must not kill a task half-way behind its back.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    runner = _Runner(connection, progress, config)
+    signal.signal(signal.SIGUSR1, runner.on_interrupt)
+    runner.serve()
+
+
+def _die_with_parent() -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: a closed pipe still ends the serve() loop
+
+
+class _Runner:
+    def __init__(self, connection: Connection, progress: ctypes.Array, config: dict) -> None:
+        self.connection = connection
+        self.progress = progress
+        self.max_payload = config["max_payload_bytes"]
+        self.functions: dict[str, tuple[Callable, Callable | None] | Exception] = {}
+        self.merged: dict[str, object] = {}
+        self.running = False
+        self.interrupted = False
+        context.activate(
+            context.WorkerContext(
+                name=config["name"],
+                host=config["host"],
+                namespace=config["namespace"],
+                condor_id=config["condor_id"],
+                cache=MemoryCache(config["cache_bytes"]),
+            )
+        )
+
+    def on_interrupt(self, signum: int, frame: object) -> None:
+        self.interrupted = True
+        if self.running:
+            raise TaskInterrupted
+
+    def serve(self) -> None:
+        while True:
+            try:
+                message = self.connection.recv()
+            except (EOFError, OSError):
+                return
+            op = message[0]
+            if op == "function":
+                self.load_function(message[1], message[2])
+            elif op == "run":
+                self.progress[2] = message[1]
+                self.connection.send(self.run(message[2], message[3], message[4]))
+            elif op == "flush":
+                self.connection.send(self.flush(message[1]))
+            elif op == "forget":
+                self.merged.pop(message[1], None)
+            elif op == "resume":
+                self.interrupted = False
+
+    def load_function(self, digest: str, body: bytes) -> None:
+        if len(self.functions) >= _MAX_FUNCTIONS:
+            self.functions.pop(next(iter(self.functions)))
+        try:
+            self.functions[digest] = loads(body, what="the job's function")
+        except SerializationError as exc:
+            self.functions[digest] = exc
+
+    def run(self, header: dict, body: bytes, skip: frozenset[int]) -> tuple:
+        if self.interrupted:
+            return ("interrupted",)
+        batch = TaskBatch.from_header(header)
+        started = time.time()
+        loaded = self.functions.get(batch.function, KeyError("function not sent"))
+        try:
+            if isinstance(loaded, Exception):
+                raise loaded
+            function, reducer = loaded
+            arguments = loads(body, what=f"the arguments of tasks {batch.first}-{batch.tasks[-1]}")
+        except (SerializationError, KeyError) as exc:
+            failures = [
+                _failure(task, "unloadable", exc) for task in batch.tasks if task not in skip
+            ]
+            return ("done", None, failures, started, time.time())
+        self.running = True
+        try:
+            done, values, failures = self._call_each(batch, function, reducer, arguments, skip)
+        except TaskInterrupted:
+            return ("interrupted",)
+        finally:
+            self.running = False
+            self.progress[0] = _IDLE
+        if reducer is None:
+            body = self._pack_values(done, values, failures)
+        else:
+            body = None
+            if done:
+                self._merge_batch(batch.job, reducer, values[0], done, failures)
+        return ("done", body, failures, started, time.time())
+
+    def _call_each(
+        self,
+        batch: TaskBatch,
+        function: Callable,
+        reducer: Callable | None,
+        arguments: list,
+        skip: frozenset[int],
+    ) -> tuple[list[int], list, list[Failure]]:
+        done: list[int] = []
+        values: list = []
+        failures: list[Failure] = []
+        progress = self.progress
+        for task, argument in zip(batch.tasks, arguments, strict=True):
+            if task in skip:
+                continue
+            if self.interrupted:  # the signal came between tasks
+                raise TaskInterrupted
+            progress[1] = time.monotonic()
+            progress[0] = task
+            try:
+                value = function(argument)
+                if reducer is not None:
+                    # The batch's own sum, merged into the job's only once the batch is whole:
+                    # an interrupted batch leaves no trace and can run again elsewhere.
+                    value = reducer(values[0], value) if values else value
+                    values[:] = [value]
+                else:
+                    values.append(value)
+            except (Exception, SystemExit, KeyboardInterrupt) as exc:
+                failures.append(_failure(task, "exception", exc, user_frames_only=True))
+                continue
+            done.append(task)
+        return done, values, failures
+
+    def _pack_values(self, done: list[int], values: list, failures: list[Failure]) -> bytes:
+        try:
+            return dumps(values, what="results", limit=self.max_payload)
+        except SerializationError:
+            pass
+        kept = []
+        for task, value in zip(done, values, strict=True):
+            try:
+                dumps(value, what=f"the result of task {task}", limit=self.max_payload)
+                kept.append(value)
+            except SerializationError as exc:
+                failures.append(_failure(task, "exception", exc))
+        failures.sort(key=lambda failure: failure.task)
+        return dumps(kept, what="results", limit=self.max_payload)
+
+    def _merge_batch(
+        self, job: str, reducer: Callable, value: object, done: list[int], failures: list[Failure]
+    ) -> None:
+        if job not in self.merged:
+            self.merged[job] = value
+            return
+        try:
+            self.merged[job] = reducer(self.merged[job], value)
+        except Exception as exc:
+            failures.extend(_failure(task, "exception", exc) for task in done)
+
+    def flush(self, job: str) -> tuple:
+        if job not in self.merged:
+            return ("partial", job, None, None)
+        value = self.merged.pop(job)
+        try:
+            return (
+                "partial",
+                job,
+                dumps(value, what="merged result", limit=self.max_payload),
+                None,
+            )
+        except SerializationError as exc:
+            return ("partial", job, None, str(exc))
+
+
+def _failure(
+    task: int, kind: str, exc: BaseException, *, user_frames_only: bool = False
+) -> Failure:
+    frames = exc.__traceback__
+    if user_frames_only and frames is not None and frames.tb_next is not None:
+        frames = frames.tb_next  # the frame that called the user's function is ours, not theirs
+    remote = "".join(traceback.format_exception(type(exc), exc, frames))
+    return Failure(
+        task=task, kind=kind, error_type=type(exc).__name__, message=str(exc), traceback=remote
+    )

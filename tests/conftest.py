@@ -1,0 +1,167 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Fixtures shared by every tier: a real redis-server the tests start themselves, config files,
+and real worker processes. Nothing is mocked."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from rhc import Manager
+from rhc.config import new_secret, write_config_file
+from rhc.local import RedisServer, start_worker, stop_worker
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> object:
+    """Poll a condition on a real system until it holds (there is no push to wait on)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"), password=new_secret()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer):
+    client = redis_server.client()
+    yield client
+    client.close()
+
+
+class Cluster:
+    """A namespace on a real Redis, its config file, and the workers started for one test."""
+
+    def __init__(self, server: RedisServer, directory: Path, **settings: object) -> None:
+        self.server = server
+        self.directory = directory
+        self.namespace = "t" + uuid.uuid4().hex[:10]
+        self.secret = new_secret()
+        self.settings = {
+            "redis_url": server.url,
+            "redis_password": server.password,
+            "secret": self.secret,
+            "namespace": self.namespace,
+            "heartbeat_interval": 0.25,
+            "heartbeat_ttl": 2.0,
+            **settings,
+        }
+        self.config_file = write_config_file(directory / f"{self.namespace}.toml", self.settings)
+        self.workers: dict[str, subprocess.Popen] = {}
+
+    def start_workers(
+        self, count: int, *, prefix: str = "w", python: str | None = None, wait: bool = True
+    ) -> list[str]:
+        names = [f"{prefix}{len(self.workers) + i}" for i in range(count)]
+        for name in names:
+            options = {"python": python} if python else {}
+            self.workers[name] = start_worker(
+                self.config_file,
+                name=name,
+                log_file=self.log_file(name),
+                # tests.fixtures must import on workers, as a user's module on a shared disk
+                extra_env={"PYTHONPATH": str(REPOSITORY)},
+                **options,
+            )
+        if wait:
+            client = self.server.client()
+            key = f"rhc:{self.namespace}:workers"
+            wait_for(
+                lambda: all(client.hexists(key, name) for name in names) or self._died(names),
+                60,
+                f"workers {names} to register",
+            )
+            client.close()
+            assert not self._died(names), self.logs()
+        return names
+
+    def manager(self, **overrides: object) -> Manager:
+        """A Manager for this namespace, from explicit arguments rather than the config file."""
+        return Manager(**{**self.settings, **overrides})
+
+    def _died(self, names: list[str]) -> list[str]:
+        return [name for name in names if self.workers[name].poll() is not None]
+
+    def log_file(self, name: str) -> Path:
+        return self.directory / f"{self.namespace}-{name}.log"
+
+    def log(self, name: str) -> str:
+        return self.log_file(name).read_text(errors="replace")
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {name}\n{self.log(name)}" for name in self.workers)
+
+    def kill_group(self, name: str) -> None:
+        process = self.workers[name]
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    def stop(self) -> None:
+        for process in self.workers.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.workers.values():
+            stop_worker(process)
+
+
+@pytest.fixture
+def make_cluster(redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Make clusters (namespaces with workers); the last one made is what Manager() finds."""
+    made: list[Cluster] = []
+
+    def make(**settings: object) -> Cluster:
+        cluster = Cluster(redis_server, tmp_path, **settings)
+        monkeypatch.setenv("RHC_CONFIG_FILE", str(cluster.config_file))
+        made.append(cluster)
+        return cluster
+
+    yield make
+    for cluster in made:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster(make_cluster) -> Cluster:
+    return make_cluster()
+
+
+@pytest.fixture(scope="session")
+def other_python() -> str:
+    """A Python of another minor version (pyenv's 3.12) with rhc installed, for version skew."""
+    candidates = sorted(Path(os.path.expanduser("~/.pyenv/versions")).glob("3.12*/bin/python3"))
+    assert candidates, "pyenv's Python 3.12 is missing (ENVIRONMENT.md says every machine has it)"
+    venv = REPOSITORY / ".cache" / "venv-py3.12"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([str(candidates[-1]), "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", str(REPOSITORY)], check=True
+        )
+    return str(python)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's own RHC_* variables or ./config.py."""
+    for variable in list(os.environ):
+        if variable.startswith("RHC_"):
+            monkeypatch.delenv(variable)
+    monkeypatch.chdir(tmp_path)

@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Task functions the workers import (the repository is on their PYTHONPATH in the tests)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from rhc import get_worker
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def sleep_square(x: int, seconds: float = 0.01) -> int:
+    time.sleep(seconds)
+    return x * x
+
+
+def sleep_for(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def fail_on_three(x: int) -> int:
+    if x == 3:
+        raise ValueError(f"three is not allowed (got {x})")
+    return x
+
+
+def exit_on_two(x: int) -> int:
+    if x == 2:
+        os._exit(1)
+    return x
+
+
+def hang_on_one(x: int) -> int:
+    if x == 1:
+        time.sleep(600)
+    return x
+
+
+def worker_identity(_: object) -> tuple[str, str, int]:
+    worker = get_worker()
+    return worker.namespace, worker.name, os.getpid()
+
+
+def count_visits(key: str) -> int:
+    """How often this worker's task process has seen key: the cache outlives single tasks."""
+    cache = get_worker().cache
+    visits = cache.get(key, 0) + 1
+    cache[key] = visits
+    return visits
+
+
+def sleep_one_millisecond(x: int) -> int:
+    time.sleep(0.001)
+    return x

@@ -1,0 +1,125 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The `rhc` command as a person types it, and the local cluster it starts."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from rhc import Manager
+from rhc.config import read_config_file
+from rhc.local import LocalCluster
+from tests import fixtures
+from tests.conftest import REPOSITORY, wait_for
+
+
+def rhc(
+    *arguments: str, env: dict | None = None, stdin: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "rhc", *arguments],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        input=stdin,
+        timeout=timeout,
+    )
+
+
+def command_lines(pid: int) -> list[str]:
+    """The command lines of a process and all its descendants."""
+    line = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    lines = [line] if line else []
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for child in children:
+        lines += command_lines(int(child))
+    return lines
+
+
+def test_no_secret_appears_on_any_command_line_the_project_builds(tmp_path):
+    # Given a local cluster: redis-server, workers and their task processes
+    cluster = LocalCluster(tmp_path / "cluster", workers=2).start()
+    try:
+        settings = read_config_file(cluster.config_file)
+        secrets = [settings["redis_password"], settings["secret"]]
+        for worker in cluster.workers:
+            wait_for(
+                lambda pid=worker.pid: len(command_lines(pid)) >= 2,
+                30,
+                "the worker's task process to start",
+            )
+        lines = command_lines(cluster.redis.process.pid)
+        for worker in cluster.workers:
+            lines += command_lines(worker.pid)
+        # Then the processes exist (workers with their task process) and no line has a secret
+        assert len(lines) >= 5, lines
+        assert any("rhc worker" in line for line in lines)
+        assert not [line for line in lines for secret in secrets if secret in line]
+        # And the config file holding them is private
+        assert stat.S_IMODE(cluster.config_file.stat().st_mode) == 0o600
+    finally:
+        cluster.stop()
+    assert all(worker.returncode == 0 for worker in cluster.workers)
+
+
+def test_rhc_local_runs_a_command_against_a_fresh_cluster_and_stops_it(tmp_path):
+    script = tmp_path / "job.py"
+    script.write_text(
+        "from rhc import Manager\n"
+        "print('RESULT', Manager().remote_map(abs, [-1, -2, 3], progress=False))\n"
+    )
+    done = rhc(
+        "local", "-n", "2", "--dir", str(tmp_path / "cluster"), "--", sys.executable, str(script)
+    )
+    assert done.returncode == 0, done.stderr
+    assert "RESULT [1, 2, 3]" in done.stdout
+    assert "stopping workers and Redis" in done.stderr
+
+
+def test_rhc_worker_refuses_a_password_on_its_command_line():
+    done = rhc("worker", "redis://:hunter2-password@127.0.0.1:6379")
+    assert done.returncode != 0
+    assert "keep the password off the command line" in done.stderr
+    assert "hunter2" not in done.stderr + done.stdout
+
+
+def test_rhc_status_shows_workers_queues_and_jobs(cluster):
+    cluster.start_workers(1)
+    job = Manager().submit(fixtures.sleep_for, [3.0, 3.0])
+    done = rhc(
+        "status", env={"RHC_CONFIG_FILE": str(cluster.config_file), "PYTHONPATH": str(REPOSITORY)}
+    )
+    assert done.returncode == 0, done.stderr
+    assert "w0" in done.stdout and job.id in done.stdout
+    assert "tasks:py3.11" in done.stdout
+    assert cluster.secret not in done.stdout + done.stderr
+    assert cluster.settings["redis_password"] not in done.stdout + done.stderr
+    job.cancel()
+
+
+def test_rhc_init_writes_a_private_config_file_with_a_fresh_secret(tmp_path):
+    path = tmp_path / "rhc.toml"
+    done = rhc(
+        "init",
+        "--redis-url",
+        "redis://redis.example:6379",
+        "--path",
+        str(path),
+        stdin="s3cret-password\n",
+    )
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    settings = read_config_file(path)
+    assert settings["redis_password"] == "s3cret-password"
+    assert len(settings["secret"]) >= 32
+    assert "s3cret-password" not in done.stdout + done.stderr
+
+
+def test_a_missing_setting_gives_an_error_saying_what_to_set(tmp_path):
+    done = rhc("worker", env={"RHC_CONFIG_FILE": ""})
+    assert done.returncode == 1
+    assert "no Redis URL" in done.stderr and "RHC_REDIS_URL" in done.stderr
+    assert "Traceback" not in done.stderr

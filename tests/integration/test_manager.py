@@ -1,0 +1,338 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Manager and workers against a real redis-server: the everyday paths."""
+
+from __future__ import annotations
+
+import operator
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from rhc import Manager, TaskError, get_worker
+from rhc.errors import (
+    JobCancelledError,
+    JobNotFoundError,
+    NotInWorkerError,
+    PayloadTooLargeError,
+    SecretMismatchError,
+    SerializationError,
+    VersionMismatchError,
+)
+from rhc.protocol import PARTIAL, RESULT_FIELD, Keys, ResultMessage
+from rhc.serialization import unseal
+from tests import fixtures
+from tests.conftest import wait_for
+
+
+def result_messages(client, cluster, job_id: str) -> list[ResultMessage]:
+    secret = cluster.secret.encode()
+    key = Keys(cluster.namespace).results(job_id)
+    return [
+        ResultMessage.from_header(unseal(secret, fields[RESULT_FIELD.encode()])[0])
+        for _, fields in client.xrange(key)
+        if RESULT_FIELD.encode() in fields
+    ]
+
+
+def test_remote_map_returns_squares_in_input_order(cluster):
+    # Given two workers
+    cluster.start_workers(2)
+    # When a lambda is mapped over range(10)
+    results = Manager().remote_map(lambda x: x**2, range(10))
+    # Then the squares come back in input order
+    assert results == [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]
+
+
+def test_the_function_reaches_redis_once_per_job_not_per_task(cluster, redis_client):
+    # Given a function that drags along 1 MB of captured data
+    cluster.start_workers(2)
+    ballast = os.urandom(2**20)
+
+    def first_byte_plus(x):
+        return ballast[0] + x
+
+    manager = Manager()
+    before = redis_client.info("stats")["total_net_input_bytes"]
+    # When it is mapped over 200 arguments
+    results = manager.remote_map(first_byte_plus, range(200), progress=False)
+    sent = redis_client.info("stats")["total_net_input_bytes"] - before
+    # Then Redis received the function once (1 MB), not once per task (200 MB)
+    assert results == [ballast[0] + x for x in range(200)]
+    assert 2**20 < sent < 1.5 * 2**20
+    assert len(list(redis_client.scan_iter(f"rhc:{cluster.namespace}:fn:*"))) == 1
+    # And a second job with the same function does not send it again
+    before = redis_client.info("stats")["total_net_input_bytes"]
+    manager.remote_map(first_byte_plus, range(10), progress=False)
+    assert redis_client.info("stats")["total_net_input_bytes"] - before < 2**18
+
+
+def test_a_task_that_raises_reraises_with_remote_traceback_and_argument(cluster):
+    cluster.start_workers(1)
+    with pytest.raises(TaskError) as caught:
+        Manager().remote_map(fixtures.fail_on_three, range(6), progress=False)
+    error = caught.value
+    assert error.task == 3
+    assert error.argument == 3
+    assert error.kind == "exception"
+    assert error.error_type == "ValueError"
+    assert "three is not allowed" in str(error)
+    assert "fixtures.py" in error.remote_traceback
+    assert 'raise ValueError(f"three is not allowed' in error.remote_traceback
+    assert error.worker == "w0"
+
+
+def test_return_exceptions_collects_failures_in_place(cluster):
+    cluster.start_workers(2)
+    results = Manager().remote_map(
+        fixtures.fail_on_three, range(6), return_exceptions=True, progress=False
+    )
+    assert results[:3] == [0, 1, 2] and results[4:] == [4, 5]
+    assert isinstance(results[3], TaskError) and results[3].argument == 3
+
+
+def test_reduce_merges_on_workers_and_sends_few_partials(cluster, redis_client):
+    # Given two workers and a job whose results are summed
+    cluster.start_workers(2)
+    manager = Manager()
+    job = manager.submit(fixtures.square, range(20_000), reduce=operator.add)
+    # When it finishes
+    total = job.results(timeout=60)
+    # Then the merged value is exact, and workers sent far fewer partials than batches
+    assert total == sum(x * x for x in range(20_000))
+    messages = result_messages(redis_client, cluster, job.id)
+    partials = [message for message in messages if message.kind == PARTIAL]
+    batches = sum(len(message.batches) for message in partials)
+    assert 1 <= len(partials) <= 6 < batches
+    assert sum(message.task_count for message in partials) == 20_000
+
+
+def test_submit_gives_a_job_with_progress_and_results_as_they_complete(cluster):
+    cluster.start_workers(2)
+    job = Manager().submit(fixtures.sleep_square, range(40))
+    seen = dict(job.as_completed(timeout=60))
+    assert seen == {x: x * x for x in range(40)}
+    assert job.progress.done == job.progress.total == 40
+    assert job.results() == [x * x for x in range(40)]
+
+
+def test_a_new_manager_reattaches_to_a_job_by_id(cluster):
+    cluster.start_workers(2)
+    job = Manager().submit(fixtures.sleep_square, range(100))
+    # A restarted kernel knows only the id
+    again = Manager().job(job.id)
+    assert again.results(timeout=60) == [x * x for x in range(100)]
+
+
+def test_cancel_drops_queued_tasks_and_interrupts_running_ones(cluster, redis_client):
+    cluster.start_workers(2)
+    manager = Manager()
+    job = manager.submit(fixtures.sleep_for, [30.0] * 20)
+    wait_for(
+        lambda: all(w.state == "busy" for w in manager.workers().workers),
+        30,
+        "both workers to run a 30 s task",
+    )
+    job.cancel()
+    with pytest.raises(JobCancelledError):
+        job.results()
+    # The workers drop what they ran and idle again, long before 30 s
+    wait_for(
+        lambda: all(w.state == "idle" for w in manager.workers().workers),
+        10,
+        "workers to drop the cancelled tasks",
+    )
+    assert manager.remote_map(fixtures.square, range(4), progress=False) == [0, 1, 4, 9]
+
+
+def test_get_worker_gives_tasks_their_worker_and_a_cache_that_outlives_tasks(cluster):
+    cluster.start_workers(1)
+    manager = Manager()
+    identities = manager.remote_map(fixtures.worker_identity, range(3), progress=False)
+    assert {(namespace, name) for namespace, name, _ in identities} == {(cluster.namespace, "w0")}
+    first = manager.remote_map(fixtures.count_visits, ["k"] * 5, progress=False)
+    second = manager.remote_map(fixtures.count_visits, ["k"], progress=False)
+    assert sorted(first) == [1, 2, 3, 4, 5] and second == [6]
+    with pytest.raises(NotInWorkerError):
+        get_worker()
+
+
+def test_an_empty_input_gives_an_empty_result(cluster):
+    cluster.start_workers(1)
+    manager = Manager()
+    assert manager.remote_map(fixtures.square, [], progress=False) == []
+    assert manager.remote_map(fixtures.square, [], reduce=operator.add, progress=False) is None
+
+
+def test_a_generator_of_unknown_length_streams(cluster):
+    cluster.start_workers(2)
+    results = Manager().remote_map(fixtures.square, (x for x in range(5000)), progress=False)
+    assert results == [x * x for x in range(5000)]
+
+
+def test_a_task_process_death_is_a_failed_attempt_and_the_worker_lives_on(cluster):
+    # Given one worker
+    cluster.start_workers(1)
+    manager = Manager()
+    supervisor = cluster.workers["w0"]
+    # When a task calls os._exit(1)
+    results = manager.remote_map(
+        fixtures.exit_on_two, range(5), retries=2, return_exceptions=True, progress=False
+    )
+    # Then that task fails after 3 attempts with the reason, the others succeed
+    assert results[:2] == [0, 1] and results[3:] == [3, 4]
+    error = results[2]
+    assert isinstance(error, TaskError)
+    assert error.kind == "crashed"
+    assert "exited with code 1" in error.message and "attempt 3 of 3" in error.message
+    # And the same worker process is still serving
+    assert supervisor.poll() is None
+    assert manager.remote_map(fixtures.square, range(3), progress=False) == [0, 1, 4]
+    assert cluster.log("w0").count("exited with code 1") == 3
+
+
+def test_a_task_over_its_timeout_fails_with_a_timeout_reason(cluster):
+    cluster.start_workers(1)
+    manager = Manager()
+    results = manager.remote_map(
+        fixtures.hang_on_one,
+        range(3),
+        timeout=0.5,
+        retries=1,
+        return_exceptions=True,
+        progress=False,
+    )
+    assert results[0] == 0 and results[2] == 2
+    assert isinstance(results[1], TaskError)
+    assert results[1].kind == "timeout"
+    assert "exceeded its 0.5 s timeout" in results[1].message
+    assert "attempt 2 of 2" in results[1].message
+
+
+def test_workers_table_lists_busy_workers_with_versions(cluster):
+    cluster.start_workers(2)
+    manager = Manager()
+    job = manager.submit(fixtures.sleep_for, [2.0, 2.0])
+    table = wait_for(
+        lambda: (t := manager.workers()) and all(w.state == "busy" for w in t.workers) and t,
+        30,
+        "both workers busy",
+    )
+    assert {w.name for w in table.workers} == {"w0", "w1"}
+    assert {w.job for w in table.workers} == {job.id}
+    text = str(table)
+    assert "busy" in text and "3.11" in text
+    assert "<table>" in table._repr_html_()
+    job.results(timeout=30)
+
+
+def test_keyboard_interrupt_during_remote_map_cancels_the_job(cluster):
+    cluster.start_workers(1)
+    manager = Manager()
+    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        manager.remote_map(fixtures.sleep_for, [10.0] * 4, progress=False)
+    wait_for(
+        lambda: all(w.state == "idle" for w in manager.workers().workers),
+        10,
+        "the worker to drop the interrupted job",
+    )
+
+
+def test_two_namespaces_do_not_see_each_others_tasks_or_results(make_cluster, redis_client):
+    # Given two namespaces, each with its own worker and secret
+    first, second = make_cluster(), make_cluster()
+    first.start_workers(1, prefix="first-")
+    second.start_workers(1, prefix="second-")
+    one, two = first.manager(), second.manager()
+    # When both run a job at once
+    job_one = one.submit(fixtures.worker_identity, range(300))
+    job_two = two.submit(fixtures.worker_identity, range(300))
+    # Then each job ran only on its own namespace's worker
+    assert {(ns, name) for ns, name, _ in job_one.results(timeout=60)} == {
+        (first.namespace, "first-0")
+    }
+    assert {(ns, name) for ns, name, _ in job_two.results(timeout=60)} == {
+        (second.namespace, "second-0")
+    }
+    # And neither can see the other's job or keys
+    with pytest.raises(JobNotFoundError):
+        two.job(job_one.id)
+    keys = {key.decode() for key in redis_client.scan_iter(f"*{job_one.id}*")}
+    assert keys and all(key.startswith(f"rhc:{first.namespace}:") for key in keys)
+
+
+def test_a_ten_task_map_finishes_promptly_while_a_100k_task_job_runs(cluster):
+    # Given a 100,000-task job keeping two workers busy (about a minute of work)
+    cluster.start_workers(2)
+    big = Manager().submit(fixtures.sleep_one_millisecond, range(100_000))
+    wait_for(lambda: big.progress.done > 2000, 60, "the big job to be well under way")
+    # When another manager maps 10 tasks
+    started = time.monotonic()
+    small = Manager().remote_map(fixtures.square, range(10), progress=False)
+    elapsed = time.monotonic() - started
+    # Then it is served in turn, not after the big job
+    assert small == [x * x for x in range(10)]
+    assert elapsed < 1.0, elapsed
+    assert big.progress.done < 100_000
+    big.cancel()
+
+
+def test_a_worker_on_another_python_minor_is_refused_with_a_clear_message(cluster, other_python):
+    # Given only a worker running Python 3.12
+    cluster.start_workers(1, prefix="py312-", python=other_python)
+    manager = Manager()
+    # When this Python 3.11 process submits a job
+    with pytest.raises(VersionMismatchError) as caught:
+        manager.remote_map(fixtures.square, range(3), progress=False)
+    # Then it is refused, saying why
+    message = str(caught.value)
+    assert "py312-0" in message and "Python 3.12" in message and "Python 3.11" in message
+    assert "same Python minor version" in message
+    # And once a compatible worker joins, jobs run on it alone
+    cluster.start_workers(1)
+    identities = Manager().remote_map(fixtures.worker_identity, range(20), progress=False)
+    assert {name for _, name, _ in identities} == {"w1"}
+    assert manager.workers().workers[0].versions["python"].startswith("3.12")
+
+
+def test_an_unpicklable_function_is_refused_before_anything_is_sent(cluster, redis_client):
+    cluster.start_workers(1)
+    lock = threading.Lock()
+
+    def locked_square(x):
+        with lock:
+            return x * x
+
+    with pytest.raises(SerializationError) as caught:
+        Manager().remote_map(locked_square, range(3), progress=False)
+    message = str(caught.value)
+    assert "the function" in message and "locked_square" in message and "lock" in message
+    assert "create locks, open files and connections inside the function" in message
+    assert not list(redis_client.scan_iter(f"rhc:{cluster.namespace}:job:*"))
+
+
+def test_an_oversized_argument_is_named_and_nothing_else_is_lost(cluster):
+    cluster.start_workers(1)
+    manager = cluster.manager(max_payload_bytes=2**20)
+    arguments = [b"small", os.urandom(2 * 2**20), b"small"]
+    with pytest.raises(PayloadTooLargeError) as caught:
+        manager.remote_map(len, arguments, progress=False)
+    message = str(caught.value)
+    assert "argument 1 serializes to 2.0 MB, over the 1.0 MB payload limit" in message
+    assert manager.remote_map(len, [b"small"], progress=False) == [5]
+
+
+def test_a_wrong_secret_is_reported_clearly_and_workers_carry_on(cluster):
+    cluster.start_workers(1)
+    impostor = cluster.manager(secret="a-different-secret-of-enough-length")
+    started = time.monotonic()
+    with pytest.raises(SecretMismatchError) as caught:
+        impostor.remote_map(fixtures.square, range(3), progress=False)
+    assert time.monotonic() - started < 10
+    assert "does not match its secret" in str(caught.value)
+    assert "a-different-secret" not in str(caught.value)
+    assert cluster.manager().remote_map(fixtures.square, range(3), progress=False) == [0, 1, 4]

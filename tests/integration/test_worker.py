@@ -1,0 +1,160 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Workers that die, are evicted, or are fed forged tasks: nothing lost, nothing doubled,
+nothing unsigned executed."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+from rhc import Manager
+from rhc.protocol import (
+    GROUP,
+    RESULT_FIELD,
+    RESULTS,
+    Keys,
+    ResultMessage,
+    TaskBatch,
+    compat_tag,
+    task_entry,
+    versions,
+)
+from rhc.serialization import dumps, seal, unseal
+from tests import fixtures
+from tests.conftest import wait_for
+
+
+def stored_results(client, cluster, job_id: str) -> list[ResultMessage]:
+    key = Keys(cluster.namespace).results(job_id)
+    return [
+        ResultMessage.from_header(unseal(cluster.secret.encode(), fields[RESULT_FIELD.encode()])[0])
+        for _, fields in client.xrange(key)
+    ]
+
+
+def pending_batches(client, stream: str, consumer: str) -> set[int]:
+    pending = client.xpending_range(stream, GROUP, "-", "+", 1000, consumername=consumer)
+    batches = set()
+    for item in pending:
+        entry = client.xrange(stream, item["message_id"], item["message_id"])
+        if entry:
+            batches.add(int(entry[0][1][b"batch"]))
+    return batches
+
+
+def test_sigkill_of_a_worker_process_group_loses_and_duplicates_nothing(cluster, redis_client):
+    # Given three workers running 2,000 tasks of 10 ms
+    cluster.start_workers(3)
+    manager = Manager()
+    stream = Keys(cluster.namespace).task_stream(compat_tag(versions()))
+    job = manager.submit(fixtures.sleep_square, range(2000))
+    wait_for(
+        lambda: job.progress.done > 300 and pending_batches(redis_client, stream, "w0"),
+        60,
+        "w0 to hold unacknowledged tasks mid-job",
+    )
+    # When w0's supervisor and task process are killed together
+    cluster.kill_group("w0")
+    held = pending_batches(redis_client, stream, "w0")
+    # Then it held unacknowledged batches at that moment
+    assert held
+    # And the job still completes, exactly
+    assert job.results(timeout=120) == [x * x for x in range(2000)]
+    messages = [m for m in stored_results(redis_client, cluster, job.id) if m.kind == RESULTS]
+    # Every task's result was stored exactly once
+    counts = Counter(
+        task for m in messages for first, count in m.spans for task in range(first, first + count)
+    )
+    assert set(counts) == set(range(2000)) and set(counts.values()) == {1}
+    # And the batches w0 held were finished by the other workers
+    finishers = {batch: m.worker for m in messages for batch in m.batches}
+    assert {finishers[batch] for batch in held} <= {"w1", "w2"}
+    assert "re-queued" in cluster.log("w1") + cluster.log("w2")
+
+
+def test_sigterm_hands_back_tasks_at_once_and_exits_zero(make_cluster, redis_client):
+    # Given workers with a 10 s heartbeat TTL, busy with 1 s tasks
+    cluster = make_cluster(heartbeat_interval=1.0, heartbeat_ttl=10.0)
+    cluster.start_workers(2)
+    manager = Manager()
+    stream = Keys(cluster.namespace).task_stream(compat_tag(versions()))
+    job = manager.submit(fixtures.sleep_for, [1.0] * 12)
+    wait_for(
+        lambda: job.progress.done >= 2 and pending_batches(redis_client, stream, "w0"),
+        60,
+        "w0 to hold tasks",
+    )
+    # When w0 gets SIGTERM, as condor sends on eviction or condor_rm
+    process = cluster.workers["w0"]
+    signalled = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    wait_for(
+        lambda: not pending_batches(redis_client, stream, "w0"), 10, "w0 to hand back its tasks"
+    )
+    handed_back = time.monotonic() - signalled
+    # Then its tasks are back within a fraction of the heartbeat TTL, and it exits 0
+    assert handed_back < 2.5, handed_back
+    assert process.wait(10) == 0
+    assert not redis_client.exists(Keys(cluster.namespace).alive("w0"))
+    # And the job completes on the other worker
+    assert job.results(timeout=60) == [1.0] * 12
+    assert "handing back tasks" in cluster.log("w0")
+
+
+def test_a_forged_pickle_in_the_task_stream_is_never_executed(cluster, redis_client, tmp_path):
+    # Given a pickle that would create a file when loaded
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    body = b"\x00" + pickle.dumps([Exploit()])
+    stream = Keys(cluster.namespace).task_stream(compat_tag(versions()))
+    header = TaskBatch(
+        job="0123456789abcdef",
+        batch=0,
+        first=0,
+        count=1,
+        function="f" * 32,
+        max_attempts=3,
+        result_ttl=60,
+    ).header()
+    # When it is queued in the real message shape, signed with the wrong secret and unsigned
+    forged_signature = seal(b"not-the-shared-secret-at-all", header, body)
+    redis_client.xadd(stream, task_entry("0123456789abcdef", 0, forged_signature))
+    redis_client.xadd(stream, task_entry("0123456789abcdef", 1, pickle.dumps([Exploit()])))
+    cluster.start_workers(1)
+    # Then a valid task queued after them still runs
+    assert Manager().remote_map(fixtures.square, range(5), progress=False) == [0, 1, 4, 9, 16]
+    # And nothing was executed, and the forged entries are gone, not left to loop
+    assert not marker.exists()
+    assert redis_client.xlen(stream) == 0
+    assert redis_client.xpending(stream, GROUP)["pending"] == 0
+    log = cluster.log("w0")
+    assert log.count("without unpickling it") == 2
+    assert "signature does not match" in log and "not an rhc envelope" in log
+
+
+def test_a_stored_function_with_a_bad_signature_is_not_loaded(cluster, redis_client):
+    # Given a job whose stored function was replaced by one signed with another secret
+    cluster.start_workers(1)
+    manager = Manager()
+    manager.remote_map(fixtures.square, range(2), progress=False)
+    (key,) = redis_client.scan_iter(f"rhc:{cluster.namespace}:fn:*")
+    forged = seal(
+        b"not-the-shared-secret-at-all", {}, dumps((os.system, None), what="x", limit=2**20)
+    )
+    redis_client.set(key, forged)
+    # When the worker needs it (a fresh task process, so nothing is cached)
+    cluster.workers["w0"].send_signal(signal.SIGTERM)
+    cluster.workers["w0"].wait(10)
+    cluster.start_workers(1)
+    results = manager.remote_map(fixtures.square, range(2), return_exceptions=True, progress=False)
+    # Then the tasks fail as unloadable, and nothing ran
+    assert all(error.kind == "unloadable" for error in results)
+    assert "signature" in results[0].message

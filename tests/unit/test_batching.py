@@ -1,0 +1,80 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Batch sizes: many tiny tasks per message, one long task per message, every worker fed."""
+
+from __future__ import annotations
+
+import pytest
+
+from rhc.batching import BatchSizer
+
+
+def test_a_function_of_unknown_duration_is_sent_one_task_per_batch():
+    sizer = BatchSizer()
+
+    assert sizer.next_size(None, workers=4) == 1
+    assert sizer.next_size(10_000, workers=4) == 1
+
+
+def test_tiny_tasks_go_in_large_batches_capped_by_max_tasks():
+    assert BatchSizer(1e-6).next_size(None, workers=4) == 4096
+    assert BatchSizer(1e-6, max_tasks=100).next_size(None, workers=4) == 100
+    assert BatchSizer(0.0, max_tasks=100).next_size(None, workers=4) == 100
+
+
+def test_the_batch_fills_the_target_duration():
+    # 1 ms tasks and a 50 ms target: 50 tasks per batch
+    assert BatchSizer(0.001).next_size(None, workers=4) == 50
+    assert BatchSizer(0.001, target_seconds=0.2).next_size(None, workers=4) == 200
+
+
+def test_long_tasks_go_one_per_batch():
+    assert BatchSizer(1.0).next_size(None, workers=4) == 1
+    assert BatchSizer(1.0).next_size(1000, workers=4) == 1
+
+
+def test_near_the_end_batches_shrink_so_every_worker_gets_about_two():
+    sizer = BatchSizer(0.001)
+    # Given 40 tasks left for 4 workers: 10 each would take 10 ms, not negligible
+    # Then each batch holds a quarter of a worker's share rather than the usual 50
+    assert sizer.next_size(40, workers=4) == 5
+    # And far from the end the usual size applies
+    assert sizer.next_size(1_000_000, workers=4) == 50
+
+
+def test_near_the_end_negligible_tasks_are_split_once_per_worker():
+    # 100 tasks of 10 us for 4 workers: 25 each takes 0.25 ms, too little to unbalance anything
+    assert BatchSizer(1e-5).next_size(100, workers=4) == 25
+
+
+def test_no_workers_yet_counts_as_one():
+    assert BatchSizer(0.001).next_size(40, workers=0) == 20
+
+
+def test_an_unknown_remaining_count_does_not_shrink_batches():
+    sizer = BatchSizer(0.001)
+
+    assert sizer.next_size(None, workers=1000) == 50
+
+
+def test_observing_batches_moves_the_estimate():
+    # Given no estimate, the first observation sets it
+    sizer = BatchSizer()
+    sizer.observe(seconds=2.0, tasks=4)
+    assert sizer.seconds_per_task == pytest.approx(0.5)
+    assert sizer.next_size(None, workers=1) == 1
+    # When a batch runs faster, the estimate moves part of the way towards it
+    sizer.observe(seconds=1.0, tasks=10)
+    assert sizer.seconds_per_task == pytest.approx(0.7 * 0.5 + 0.3 * 0.1)
+    # And after many fast batches it settles on their speed, and batches grow to match
+    for _ in range(100):
+        sizer.observe(seconds=0.001, tasks=10)
+    assert sizer.seconds_per_task == pytest.approx(0.0001)
+    assert sizer.next_size(None, workers=1) in (499, 500)
+
+
+def test_observing_an_empty_batch_changes_nothing():
+    sizer = BatchSizer(0.25)
+
+    sizer.observe(seconds=10.0, tasks=0)
+
+    assert sizer.seconds_per_task == 0.25
