@@ -140,16 +140,20 @@ def start_worker(
             output.close()
 
 
-def stop_worker(process: subprocess.Popen, timeout: float = 30.0) -> int:
-    """SIGTERM (what condor sends), then SIGKILL if it does not exit in time."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+def stop_workers(processes: list[subprocess.Popen], timeout: float = 30.0) -> list[int]:
+    """One SIGTERM each (what condor sends; a second would mean "exit now"), then SIGKILL for
+    any still running after timeout. Returns their exit codes."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in processes:
         try:
-            process.wait(timeout)
+            process.wait(max(deadline - time.monotonic(), 0))
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    return process.returncode
+    return [process.returncode for process in processes]
 
 
 class LocalCluster:
@@ -198,9 +202,5 @@ class LocalCluster:
         client.close()
 
     def stop(self) -> None:
-        for process in self.workers:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.workers:
-            stop_worker(process)
+        stop_workers(self.workers)
         self.redis.stop()

@@ -16,7 +16,7 @@ import pytest
 
 from rhc import Manager
 from rhc.config import new_secret, write_config_file
-from rhc.local import RedisServer, start_worker, stop_worker
+from rhc.local import RedisServer, start_worker, stop_workers
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 
@@ -68,24 +68,36 @@ class Cluster:
         self.workers: dict[str, subprocess.Popen] = {}
 
     def start_workers(
-        self, count: int, *, prefix: str = "w", python: str | None = None, wait: bool = True
+        self,
+        count: int,
+        *,
+        prefix: str | None = "w",
+        python: str | None = None,
+        wait: bool = True,
+        env: dict[str, str] | None = None,
     ) -> list[str]:
-        names = [f"{prefix}{len(self.workers) + i}" for i in range(count)]
+        """Start workers named prefix0, prefix1, ...; prefix None lets them name themselves."""
+        names = [f"{prefix or 'auto'}{len(self.workers) + i}" for i in range(count)]
         for name in names:
             options = {"python": python} if python else {}
             self.workers[name] = start_worker(
                 self.config_file,
-                name=name,
+                name=name if prefix else None,
                 log_file=self.log_file(name),
                 # tests.fixtures must import on workers, as a user's module on a shared disk
-                extra_env={"PYTHONPATH": str(REPOSITORY)},
+                extra_env={"PYTHONPATH": str(REPOSITORY), **(env or {})},
                 **options,
             )
         if wait:
             client = self.server.client()
             key = f"rhc:{self.namespace}:workers"
+            registered = (
+                (lambda: all(client.hexists(key, name) for name in names))
+                if prefix
+                else (lambda: client.hlen(key) >= len(self.workers))
+            )
             wait_for(
-                lambda: all(client.hexists(key, name) for name in names) or self._died(names),
+                lambda: registered() or self._died(names),
                 60,
                 f"workers {names} to register",
             )
@@ -115,11 +127,7 @@ class Cluster:
         process.wait()
 
     def stop(self) -> None:
-        for process in self.workers.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.workers.values():
-            stop_worker(process)
+        stop_workers(list(self.workers.values()))
 
 
 @pytest.fixture

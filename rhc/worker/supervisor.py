@@ -122,6 +122,10 @@ class Worker:
 
     def run(self, *, handle_signals: bool = True) -> None:
         """Serve tasks until stopped. SIGTERM and SIGINT stop gracefully; a second one at once."""
+        if handle_signals:  # first: an eviction may come at any moment, even while starting
+            signal.set_wakeup_fd(self._wake_write, warn_on_full_buffer=False)
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, self._on_signal)
         client = connect(self.settings, role="worker")
         self._store = TaskStore(
             client,
@@ -148,10 +152,6 @@ class Worker:
             on_control=self._on_control,
         )
         self._heartbeat.beat()
-        if handle_signals:
-            signal.set_wakeup_fd(self._wake_write, warn_on_full_buffer=False)
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, self._on_signal)
         self._child.start()
         self._fetcher = Fetcher(self._store.read, self._wake)
         self._fetcher.start()

@@ -64,31 +64,20 @@ def own_redis(tmp_path):
     server.stop()
 
 
-def test_a_graceful_redis_restart_mid_job_is_survived(own_redis):
-    # Given a job running on two workers, on a Redis with AOF
+@pytest.mark.parametrize(
+    "going", ["stop", "kill"], ids=["graceful shutdown", "kill -9 losing recent writes"]
+)
+def test_a_redis_restart_mid_job_is_survived(own_redis, going):
+    # Given a job running on two workers, on a Redis whose AOF is synced once a second
     server, make = own_redis
     cluster = make()
     cluster.start_workers(2)
     job = cluster.manager().submit(fixtures.sleep_square, range(400))
     wait_for(lambda: job.progress.done > 50, 60, "the job to be under way")
-    # When Redis shuts down (AOF written) and comes back on the same port
-    server.stop()
+    # When Redis goes away (shutting down cleanly, or killed) and comes back on the same port
+    getattr(server, going)()
     server.start()
-    # Then everyone reconnects and the job completes exactly
-    assert job.results(timeout=120) == [x * x for x in range(400)]
-
-
-def test_a_redis_crash_that_loses_recent_writes_is_survived(own_redis):
-    # Given a job under way on a Redis whose AOF is synced once a second
-    server, make = own_redis
-    cluster = make()
-    cluster.start_workers(2)
-    job = cluster.manager().submit(fixtures.sleep_square, range(400))
-    wait_for(lambda: job.progress.done > 50, 60, "the job to be under way")
-    # When Redis is killed -9, losing up to a second of writes, and restarted
-    server.kill()
-    server.start()
-    # Then the manager sends again what was lost, and the result is exact
+    # Then everyone reconnects, the manager sends again what was lost, and the result is exact
     assert job.results(timeout=120) == [x * x for x in range(400)]
 
 

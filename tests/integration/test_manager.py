@@ -336,3 +336,16 @@ def test_a_wrong_secret_is_reported_clearly_and_workers_carry_on(cluster):
     assert "does not match its secret" in str(caught.value)
     assert "a-different-secret" not in str(caught.value)
     assert cluster.manager().remote_map(fixtures.square, range(3), progress=False) == [0, 1, 4]
+
+
+def test_a_worker_under_condor_names_itself_by_its_job_id(cluster, tmp_path):
+    # Given a worker started as condor starts jobs: with a job ad file
+    job_ad = tmp_path / ".job.ad"
+    job_ad.write_text('ClusterId = 4242\nProcId = 7\nOwner = "analyst"\nRequestCpus = 1\n')
+    cluster.start_workers(1, prefix=None, env={"_CONDOR_JOB_AD": str(job_ad)})
+    # Then it is known by host-ClusterId.ProcId and shows its condor id
+    (worker,) = Manager().workers().workers
+    assert worker.condor_id == "4242.7"
+    assert worker.name.endswith("-4242.7")
+    identities = Manager().remote_map(fixtures.worker_identity, range(2), progress=False)
+    assert {name for _, name, _ in identities} == {worker.name}
