@@ -222,11 +222,13 @@ class Worker:
 
     def _complete(self, run: Run, outcome: Outcome | None) -> None:
         entry, batch = run.entry, run.batch
-        if outcome is None:  # interrupted
-            if batch.job in self._cancelled:
-                self._store.discard([entry])
-            else:
-                self._store.requeue([entry])
+        if batch.job in self._cancelled:  # it may have finished before the interrupt landed
+            self._store.discard([entry])
+            if batch.reduce:
+                self._child.send(("forget", batch.job))
+            return
+        if outcome is None:  # interrupted: another worker may take it
+            self._store.requeue([entry])
             return
         self._done += batch.count - len(outcome.failures)
         self._failed += len(outcome.failures)
@@ -369,6 +371,7 @@ class Worker:
         )
 
     def _shutdown(self) -> None:
+        self._stopping = True  # also after an error: what runs is interrupted and handed back
         self._state = "stopping"
         # Condor follows SIGTERM with SIGKILL: spend seconds, not the full budget, on a lost Redis.
         self._store.reconnect = Reconnector(self.settings, SHUTDOWN_RECONNECT_TIMEOUT)
