@@ -57,3 +57,7 @@ def count_visits(key: str) -> int:
 def sleep_one_millisecond(x: int) -> int:
     time.sleep(0.001)
     return x
+
+
+def random_bytes(size: int) -> bytes:
+    return os.urandom(size)

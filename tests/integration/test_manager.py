@@ -349,3 +349,15 @@ def test_a_worker_under_condor_names_itself_by_its_job_id(cluster, tmp_path):
     assert worker.name.endswith("-4242.7")
     identities = Manager().remote_map(fixtures.worker_identity, range(2), progress=False)
     assert {name for _, name, _ in identities} == {worker.name}
+
+
+def test_an_oversized_result_fails_its_task_with_the_reason_and_spares_the_others(make_cluster):
+    cluster = make_cluster(max_payload_bytes=2**20)
+    cluster.start_workers(1)
+    results = cluster.manager().remote_map(
+        fixtures.random_bytes, [10, 2 * 2**20, 10], return_exceptions=True, progress=False
+    )
+    assert len(results[0]) == len(results[2]) == 10
+    error = results[1]
+    assert isinstance(error, TaskError) and error.argument == 2 * 2**20
+    assert "the result of task 1 serializes to 2.0 MB, over the 1.0 MB payload limit" in str(error)
