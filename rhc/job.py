@@ -33,6 +33,9 @@ from rhc.protocol import (
     CANCELLED,
     FINISHED,
     FLUSH,
+    JOB_STATE,
+    JOB_SUBMITTED,
+    JOB_TOTAL,
     PARTIAL,
     PROGRESS,
     REJECTED_FIELD,
@@ -42,6 +45,7 @@ from rhc.protocol import (
     ControlMessage,
     JobRecord,
     ResultMessage,
+    TaskEntry,
 )
 from rhc.results import Collector, Progress
 from rhc.serialization import unseal
@@ -249,9 +253,9 @@ class Job:
                 pipe.hset(job_key, mapping=self._record.to_fields())
             for sent in batches:
                 pipe.xadd(broker.stream, sent.fields)
-            pipe.hset(job_key, "submitted", self._dispatcher.submitted)
+            pipe.hset(job_key, JOB_SUBMITTED, self._dispatcher.submitted)
             if self._total is not None:
-                pipe.hset(job_key, "total", self._total)
+                pipe.hset(job_key, JOB_TOTAL, self._total)
             pipe.expire(job_key, int(broker.settings.result_ttl))
             pipe.zadd(keys.jobs, {self.id: time.time()})
             pipe.execute()
@@ -377,7 +381,7 @@ class Job:
             self._broker.call(lambda: self._enqueue(lost), doing="sending tasks again")
 
     def _queued_batches(self) -> set[int]:
-        return {int(fields[b"batch"]) for _, fields in _queued_entries(self._broker, self.id)}
+        return {entry.batch for entry in _queued_entries(self._broker, self.id)}
 
     def _follow_sender(self, now: float) -> None:
         """A re-attached job learns the total once its sender has sent every task."""
@@ -409,7 +413,7 @@ class Job:
 
         def close() -> None:
             with broker.client.pipeline(transaction=False) as pipe:
-                pipe.hset(keys.job(self.id), mapping={"state": FINISHED, "total": self._total})
+                pipe.hset(keys.job(self.id), mapping={JOB_STATE: FINISHED, JOB_TOTAL: self._total})
                 pipe.expire(keys.job(self.id), ttl)
                 pipe.expire(keys.results(self.id), ttl)
                 pipe.zrem(keys.jobs, self.id)
@@ -427,12 +431,12 @@ class Job:
 
         def cancel() -> None:
             with broker.client.pipeline(transaction=False) as pipe:
-                pipe.hset(keys.job(self.id), "state", CANCELLED)
+                pipe.hset(keys.job(self.id), JOB_STATE, CANCELLED)
                 pipe.publish(keys.control, ControlMessage(CANCEL, self.id).encode())
                 pipe.zrem(keys.jobs, self.id)
                 pipe.expire(keys.results(self.id), int(broker.settings.result_ttl))
                 pipe.execute()
-            queued = [entry_id for entry_id, _ in _queued_entries(broker, self.id)]
+            queued = [entry.entry_id for entry in _queued_entries(broker, self.id)]
             if queued:  # taken ones too: their workers drop them on the cancel notice
                 broker.client.xdel(broker.stream, *queued)
 
@@ -465,14 +469,14 @@ class Job:
             self._condition.notify_all()
 
 
-def _queued_entries(broker: Broker, job_id: str) -> list[tuple[bytes, dict]]:
+def _queued_entries(broker: Broker, job_id: str) -> list[TaskEntry]:
     """A job's entries in the shared stream, waiting or taken and unacknowledged."""
-    job = job_id.encode()
-    found: list[tuple[bytes, dict]] = []
+    found: list[TaskEntry] = []
     start: str | bytes = "-"
     while True:
         entries = broker.client.xrange(broker.stream, min=start, count=1000)
-        found += [(entry_id, fields) for entry_id, fields in entries if fields.get(b"job") == job]
+        parsed = (TaskEntry.parse(broker.stream, entry_id, fields) for entry_id, fields in entries)
+        found += [entry for entry in parsed if entry.job == job_id]
         if len(entries) < 1000:
             return found
         start = b"(" + entries[-1][0]

@@ -57,6 +57,9 @@ CANCEL, FLUSH = "cancel", "flush"
 RUNNING, FINISHED, CANCELLED = "running", "finished", "cancelled"
 """States of a job."""
 
+JOB_STATE, JOB_TOTAL, JOB_SUBMITTED, JOB_DONE = "state", "total", "submitted", "done"
+"""Fields of the job hash that change while it runs; ACK_AND_STORE counts `done`."""
+
 
 @dataclass(frozen=True)
 class Keys:
@@ -260,10 +263,10 @@ class JobRecord:
             owner=text["owner"],
             created=float(text["created"]),
             reduce=text["reduce"] == "1",
-            state=text["state"],
-            total=int(text["total"]) if text.get("total") else None,
-            submitted=int(text.get("submitted", 0)),
-            done=int(text.get("done", 0)),
+            state=text[JOB_STATE],
+            total=int(text[JOB_TOTAL]) if text.get(JOB_TOTAL) else None,
+            submitted=int(text.get(JOB_SUBMITTED, 0)),
+            done=int(text.get(JOB_DONE, 0)),
         )
 
 

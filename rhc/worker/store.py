@@ -16,6 +16,7 @@ from rhc.protocol import (
     ACK_AND_STORE,
     DRAIN,
     GROUP,
+    JOB_STATE,
     REJECTED_FIELD,
     REJECTED_WORKER_FIELD,
     REQUEUE,
@@ -206,7 +207,9 @@ class TaskStore:
 
     def job_state(self, job: str) -> bytes | None:
         key = self._keys.job(job)
-        return self.reconnect.call(lambda: self._client.hget(key, "state"), doing="checking a job")
+        return self.reconnect.call(
+            lambda: self._client.hget(key, JOB_STATE), doing="checking a job"
+        )
 
     def deregister(self) -> None:
         """Leave: hand back anything still pending, empty the own stream, forget this worker."""
