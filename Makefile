@@ -3,16 +3,19 @@
 PYTHON ?= python3
 PYTEST = $(PYTHON) -m pytest
 
-.PHONY: setup run test test-fast lint bench clean
+.PHONY: setup run test test-fast lint bench bench-nanoaod clean
 
 setup:
-	@command -v redis-server >/dev/null || { \
-	  [ "$$(id -u)" = 0 ] || { echo "redis-server is missing: apt-get install redis-server"; exit 1; }; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@missing=""; for tool in redis-server nginx; do \
+	  command -v $$tool >/dev/null || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; done; \
+	[ -z "$$missing" ] || { \
+	  [ "$$(id -u)" = 0 ] || { echo "missing:$$missing (apt-get install$$missing)"; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
 run: setup
-	$(PYTHON) -m rhc local --workers 2 -- $(PYTHON) examples/squares.py
+	$(PYTHON) -m rhc local --workers 2 -- sh -c \
+	  '$(PYTHON) examples/squares.py && $(PYTHON) examples/dimuon.py'
 
 lint:
 	$(PYTHON) -m ruff check rhc tests benchmarks examples
@@ -29,6 +32,11 @@ test-fast: setup
 bench: setup
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[bench]'
 	$(PYTHON) benchmarks/core.py
+
+# The NanoAOD benchmark: rhc against a local loop and coffea, and cold/warm reads over HTTP.
+bench-nanoaod: setup
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+	$(PYTHON) benchmarks/nanoaod.py
 
 clean:
 	rm -rf .cache .pytest_cache .ruff_cache build *.egg-info benchmarks/results

@@ -87,6 +87,33 @@ class Broker:
             )
         return len(able)
 
+    def runnable_names(self) -> set[str]:
+        """The names of the live workers that can run this manager's jobs."""
+        return {info.name for info in self.workers() if info.compat == self.compat}
+
+    def routes(self, keys: list[str]) -> list[str | None]:
+        """The worker that last processed each piece of data (cache affinity), or None."""
+        if not keys:
+            return []
+        found = self.call(
+            lambda: self.client.hmget(self.keys.affinity, keys),
+            doing="reading where data was cached",
+        )
+        return [name.decode() if name else None for name in found]
+
+    def remember_routes(self, routes: dict[str, str]) -> None:
+        """Record which worker processed each piece of data, for the next run over it."""
+        if not routes:
+            return
+
+        def remember() -> None:
+            with self.client.pipeline(transaction=False) as pipe:
+                pipe.hset(self.keys.affinity, mapping=routes)
+                pipe.expire(self.keys.affinity, int(self.settings.result_ttl))
+                pipe.execute()
+
+        self.call(remember, doing="recording where data was cached")
+
     def queue_function(self, pipe: redis.client.Pipeline, digest: str, sealed: bytes) -> None:
         """Add to pipe what stores a function once (content addressed) and keeps it alive.
 

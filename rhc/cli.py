@@ -63,11 +63,29 @@ def cli(log_level: str) -> None:
     default=None,
     help="Longest time a merged partial result stays unsent, in seconds.",
 )
+@click.option(
+    "--cache-bytes",
+    type=int,
+    default=None,
+    help="Memory for cached data (default, and most: half the job's memory).",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where local copies of remote files go (default: the job's scratch).",
+)
+@click.option(
+    "--disk-cache-bytes", type=int, default=None, help="Disk for local copies of remote files."
+)
+@click.option(
+    "--preload",
+    multiple=True,
+    metavar="MODULE",
+    help="A module to import before taking tasks (repeatable; default: rhc.nanoaod).",
+)
 def worker(
-    redis_url: str | None,
-    name: str | None,
-    namespace: str | None,
-    merge_flush_interval: float | None,
+    redis_url: str | None, name: str | None, namespace: str | None, **options: object
 ) -> None:
     """Run a worker. The password and secret come from the config file (RHC_CONFIG_FILE)."""
     from rhc.worker import Worker
@@ -78,9 +96,9 @@ def worker(
             f"and in condor's job ad); put redis_password in the file named by "
             f"{CONFIG_FILE_VARIABLE}"
         )
-    options = {} if merge_flush_interval is None else {"merge_flush_interval": merge_flush_interval}
+    given = {key: value for key, value in options.items() if value not in (None, ())}
     settings = resolve_settings(redis_url=redis_url, namespace=namespace)
-    Worker(settings=settings, name=name, **options).run()
+    Worker(settings=settings, name=name, **given).run()
 
 
 @cli.command()

@@ -182,6 +182,15 @@ def _with_password(url: str, password: str | None) -> str:
     )
 
 
+def samples_directory() -> Path:
+    """Where the real NanoAOD samples are: RHC_SAMPLES, else ../shared/data/nanoaod beside the
+    repository this package runs from (the data is upstream's and is never committed)."""
+    configured = os.environ.get("RHC_SAMPLES")
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "nanoaod"
+
+
 def new_secret() -> str:
     return secrets.token_urlsafe(32)
 

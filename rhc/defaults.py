@@ -40,8 +40,16 @@ DEFAULT_MERGE_FLUSH_INTERVAL = 60.0
 DEFAULT_INTERRUPT_GRACE = 2.0
 """How long an interrupted task process may take to stop before it is killed."""
 
-DEFAULT_WORKER_CACHE_BYTES = 512 * 2**20
-"""The memory budget of a worker's in-process cache (rhc.get_worker().cache)."""
+CACHE_SHARE_OF_MEMORY = 0.5
+"""The share of a worker's memory (condor's RequestMemory, or its cgroup limit) its in-process
+cache may fill by default (rhc.get_worker().cache); never more than this is allowed."""
+
+DEFAULT_PRELOAD = ("rhc.nanoaod",)
+"""Modules a worker's task process imports before taking tasks: the NanoAOD stack takes about
+half a second to import, which would otherwise delay each worker's first chunk."""
+
+DEFAULT_DISK_CACHE_BYTES = 20 * 2**30
+"""The budget of a worker's local copies of remote files."""
 
 MIN_SECRET_BYTES = 16
 """The shortest secret accepted: HMAC keys shorter than this are guessable."""

@@ -5,8 +5,8 @@ finished, so the manager always knows what it sent and can send again what Redis
 from __future__ import annotations
 
 import itertools
-from collections import deque
-from collections.abc import Iterator
+from collections import Counter, deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from rhc.batching import BatchSizer
@@ -36,6 +36,7 @@ class SentBatch:
     count: int
     fields: dict[str, object]
     arguments: bytes
+    route: str | None = None
     processed: bool = False
 
 
@@ -56,7 +57,9 @@ class Dispatcher:
         self.sizer = sizer
         self.sent: dict[int, SentBatch] = {}
         self.in_flight = 0
+        self.in_flight_by_route: Counter[str | None] = Counter()
         self.total: int | None = None
+        self._sent_tasks = 0
         self._arguments = arguments
         self._length = length
         self._secret = secret
@@ -76,9 +79,14 @@ class Dispatcher:
 
     @property
     def submitted(self) -> int:
-        return self._next_task
+        return self._sent_tasks
 
-    def next_batches(self, window: int, workers: int) -> list[SentBatch]:
+    @property
+    def routes(self) -> set[str]:
+        """Every worker this job sends tasks to directly (none: all go to the shared stream)."""
+        return set()
+
+    def next_batches(self, window: int, workers: int, alive: set[str]) -> list[SentBatch]:
         """Cut batches until `window` are in flight or the arguments run out.
 
         Raises:
@@ -93,7 +101,8 @@ class Dispatcher:
             if not self._buffer:
                 break
             arguments = [self._buffer.popleft() for _ in range(min(size, len(self._buffer)))]
-            fresh.extend(self._pack(arguments))
+            fresh.extend(self._pack(arguments, self._next_task))
+            self._next_task += len(arguments)
         return fresh
 
     def _remaining(self) -> int | None:
@@ -110,8 +119,7 @@ class Dispatcher:
             if len(self._buffer) < wanted:
                 self.total = self._next_task + len(self._buffer)
 
-    def _pack(self, arguments: list) -> list[SentBatch]:
-        first = self._next_task
+    def _pack(self, arguments: Sequence, first: int, route: str | None = None) -> list[SentBatch]:
         what = f"argument {first}" if len(arguments) == 1 else "the arguments"
         try:
             body = dumps(arguments, what=what, limit=self._max_payload)
@@ -119,7 +127,9 @@ class Dispatcher:
             if len(arguments) == 1:
                 raise
             half = len(arguments) // 2
-            return self._pack(arguments[:half]) + self._pack(arguments[half:])
+            return self._pack(arguments[:half], first, route) + self._pack(
+                arguments[half:], first + half, route
+            )
         except SerializationError:
             for offset, argument in enumerate(arguments):  # name the culprit
                 dumps(argument, what=f"argument {first + offset}", limit=self._max_payload)
@@ -137,25 +147,29 @@ class Dispatcher:
             reduce=spec.reduce,
         )
         fields = task_entry(spec.job_id, batch.batch, seal(self._secret, batch.header(), body))
-        sent = SentBatch(batch.batch, first, batch.count, fields, body)
+        sent = SentBatch(batch.batch, first, batch.count, fields, body, route)
         self.sent[sent.number] = sent
-        self.in_flight += 1
+        self._count_in_flight(sent, +1)
         self._next_number += 1
-        self._next_task += batch.count
+        self._sent_tasks += batch.count
         return [sent]
+
+    def _count_in_flight(self, sent: SentBatch, change: int) -> None:
+        self.in_flight += change
+        self.in_flight_by_route[sent.route] += change
 
     def processed(self, number: int) -> None:
         """A merged job's batch ran; its result waits, merged, on a worker."""
         sent = self.sent.get(number)
         if sent is not None and not sent.processed:
             sent.processed = True
-            self.in_flight -= 1
+            self._count_in_flight(sent, -1)
 
     def settle(self, number: int) -> None:
         """A batch's result is stored and counted: forget it."""
         sent = self.sent.pop(number, None)
         if sent is not None and not sent.processed:
-            self.in_flight -= 1
+            self._count_in_flight(sent, -1)
 
     def lost(self, queued: set[int]) -> list[SentBatch]:
         """Batches neither finished nor in any queue: to send again."""
@@ -163,7 +177,7 @@ class Dispatcher:
         for sent in missing:
             if sent.processed:
                 sent.processed = False
-                self.in_flight += 1
+                self._count_in_flight(sent, +1)
         return missing
 
     def argument(self, task: int) -> object:
@@ -172,3 +186,81 @@ class Dispatcher:
             if sent.first <= task < sent.first + sent.count:
                 return loads(sent.arguments, what="arguments")[task - sent.first]
         return ARGUMENT_UNAVAILABLE
+
+
+ROUTED_DEPTH = 2
+"""Batches queued for one worker at a time: the one it runs and the next; the rest wait here,
+free to go to whichever worker runs out of its own."""
+
+
+class RoutedDispatcher(Dispatcher):
+    """For a known list of tasks that each prefer a worker (the one that cached their data):
+    a worker's tasks go to its own stream, the others to the shared one, and a worker with
+    nothing left of its own takes work that others would reach only later."""
+
+    def __init__(
+        self,
+        spec: JobSpec,
+        arguments: Sequence,
+        routes: Sequence[str | None],
+        *,
+        secret: bytes,
+        max_payload: int,
+        sizer: BatchSizer,
+    ) -> None:
+        if len(routes) != len(arguments):
+            raise ValueError(f"{len(routes)} routes for {len(arguments)} tasks")
+        super().__init__(
+            spec, iter(()), len(arguments), secret=secret, max_payload=max_payload, sizer=sizer
+        )
+        self.total = len(arguments)
+        self._tasks = arguments
+        self._queues: dict[str | None, deque[list[int]]] = {None: deque()}
+        for route, group in itertools.groupby(range(len(routes)), key=routes.__getitem__):
+            tasks = list(group)
+            self._queues.setdefault(route, deque()).append([tasks[0], tasks[-1] + 1])
+
+    @property
+    def sending_done(self) -> bool:
+        return not any(self._queues.values())
+
+    @property
+    def routes(self) -> set[str]:
+        """Every worker this job sent (or will send) tasks to."""
+        return {route for route in (*self._queues, *self.in_flight_by_route) if route}
+
+    def next_batches(self, window: int, workers: int, alive: set[str]) -> list[SentBatch]:
+        for route in [r for r in self._queues if r is not None and r not in alive]:
+            self._queues[None].extend(self._queues.pop(route))  # its worker is gone
+        size = self.sizer.next_size(self.total - self._sent_tasks, workers)
+        fresh: list[SentBatch] = []
+        for route, queue in self._queues.items():
+            depth = window if route is None else ROUTED_DEPTH
+            while queue and self.in_flight < window and self.in_flight_by_route[route] < depth:
+                fresh += self._cut(queue, route, size, from_front=True)
+        hungry = workers - sum(1 for route, queue in self._queues.items() if route and queue)
+        while self.in_flight < window and self.in_flight_by_route[None] < hungry:
+            donor = max(
+                (q for r, q in self._queues.items() if r and q),
+                default=None,
+                key=lambda q: sum(stop - start for start, stop in q),
+            )
+            if donor is None:
+                break
+            fresh += self._cut(donor, None, size, from_front=False)  # stolen, to the shared stream
+        return fresh
+
+    def _cut(
+        self, queue: deque[list[int]], route: str | None, size: int, *, from_front: bool
+    ) -> list[SentBatch]:
+        span = queue[0] if from_front else queue[-1]
+        count = min(size, span[1] - span[0])
+        if from_front:
+            first = span[0]
+            span[0] += count
+        else:
+            span[1] -= count
+            first = span[1]
+        if span[0] == span[1]:
+            queue.remove(span)
+        return self._pack(self._tasks[first : first + count], first, route)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from tqdm.auto import tqdm
 
@@ -81,6 +81,7 @@ class Job:
         dispatcher: Dispatcher | None = None,
         sealed_function: bytes | None = None,
         return_exceptions: bool = False,
+        affinity: Sequence[str | None] | None = None,
     ) -> None:
         self.id = job_id
         self._broker = broker
@@ -91,6 +92,8 @@ class Job:
         self._return_exceptions = return_exceptions
         self._total = record.total
         self._collector = Collector(job_id, reducer, self._argument_of)
+        self._affinity = affinity
+        self._ran_on: dict[str, str] = {}  # affinity key -> worker that ran it, for next time
         self._state = RUNNING
         self._error: BaseException | None = None
         self._created = dispatcher is None
@@ -236,13 +239,13 @@ class Job:
     # -- sending -------------------------------------------------------------------------------
 
     def _send(self) -> None:
-        dispatcher = self._dispatcher
-        workers = self._broker.runnable_workers()
-        fresh = dispatcher.next_batches(2 * max(workers, 1) + 2, workers)
+        dispatcher, broker = self._dispatcher, self._broker
+        workers = broker.runnable_workers()
+        fresh = dispatcher.next_batches(2 * max(workers, 1) + 2, workers, broker.runnable_names())
         if dispatcher.total is not None:
             self._total = dispatcher.total
         if fresh or not self._created:
-            self._broker.call(lambda: self._enqueue(fresh), doing="sending tasks")
+            broker.call(lambda: self._enqueue(fresh), doing="sending tasks")
 
     def _enqueue(self, batches: list[SentBatch]) -> None:
         keys, broker = self._keys, self._broker
@@ -252,7 +255,7 @@ class Job:
                 broker.queue_function(pipe, self._record.function, self._sealed_function)
                 pipe.hset(job_key, mapping=self._record.to_fields())
             for sent in batches:
-                pipe.xadd(broker.stream, sent.fields)
+                pipe.xadd(self._stream(sent.route), sent.fields)
             pipe.hset(job_key, JOB_SUBMITTED, self._dispatcher.submitted)
             if self._total is not None:
                 pipe.hset(job_key, JOB_TOTAL, self._total)
@@ -317,8 +320,14 @@ class Job:
             raise added.failures[0]
 
     def _account(self, message: ResultMessage) -> None:
-        """Free the window slots of the batches a message finished, and learn their speed."""
+        """Free the window slots of the batches a message finished, learn their speed, and
+        where their data now is."""
         dispatcher = self._dispatcher
+        if self._affinity is not None and message.kind != PARTIAL:
+            for first, count in message.spans:
+                for key in self._affinity[first : first + count]:
+                    if key is not None:
+                        self._ran_on[key] = message.worker
         for number in message.batches:
             if message.kind == PROGRESS:
                 dispatcher.processed(number)
@@ -381,7 +390,26 @@ class Job:
             self._broker.call(lambda: self._enqueue(lost), doing="sending tasks again")
 
     def _queued_batches(self) -> set[int]:
-        return {entry.batch for entry in _queued_entries(self._broker, self.id)}
+        return {entry.batch for entry in self._queued_entries()}
+
+    def _stream(self, route: str | None) -> str:
+        """Where a batch goes: its worker's own stream, or the shared one."""
+        return self._keys.worker_stream(route) if route else self._broker.stream
+
+    def _queued_entries(self) -> list[TaskEntry]:
+        """This job's entries in the task streams it uses, waiting or taken and unacknowledged."""
+        routes = self._dispatcher.routes if self._dispatcher is not None else set()
+        found: list[TaskEntry] = []
+        for stream in [self._broker.stream, *map(self._stream, routes)]:
+            start: str | bytes = "-"
+            while True:
+                entries = self._broker.client.xrange(stream, min=start, count=1000)
+                parsed = (TaskEntry.parse(stream, entry_id, fields) for entry_id, fields in entries)
+                found += [entry for entry in parsed if entry.job == self.id]
+                if len(entries) < 1000:
+                    break
+                start = b"(" + entries[-1][0]
+        return found
 
     def _follow_sender(self, now: float) -> None:
         """A re-attached job learns the total once its sender has sent every task."""
@@ -424,6 +452,7 @@ class Job:
 
         if self._dispatcher is not None:
             broker.call(close, doing="closing the job")
+            broker.remember_routes(self._ran_on)
         self._set_state(FINISHED)
 
     def _end_cancelled(self) -> None:
@@ -436,9 +465,8 @@ class Job:
                 pipe.zrem(keys.jobs, self.id)
                 pipe.expire(keys.results(self.id), int(broker.settings.result_ttl))
                 pipe.execute()
-            queued = [entry.entry_id for entry in _queued_entries(broker, self.id)]
-            if queued:  # taken ones too: their workers drop them on the cancel notice
-                broker.client.xdel(broker.stream, *queued)
+            for entry in self._queued_entries():  # taken ones too: their workers drop them
+                broker.client.xdel(entry.stream, entry.entry_id)
 
         try:
             broker.call(cancel, doing="cancelling the job")
@@ -467,19 +495,6 @@ class Job:
         with self._condition:
             self._state = state
             self._condition.notify_all()
-
-
-def _queued_entries(broker: Broker, job_id: str) -> list[TaskEntry]:
-    """A job's entries in the shared stream, waiting or taken and unacknowledged."""
-    found: list[TaskEntry] = []
-    start: str | bytes = "-"
-    while True:
-        entries = broker.client.xrange(broker.stream, min=start, count=1000)
-        parsed = (TaskEntry.parse(broker.stream, entry_id, fields) for entry_id, fields in entries)
-        found += [entry for entry in parsed if entry.job == job_id]
-        if len(entries) < 1000:
-            return found
-        start = b"(" + entries[-1][0]
 
 
 class _ProgressBar:

@@ -7,12 +7,12 @@ import getpass
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sized
+from collections.abc import Callable, Iterable, Sequence, Sized
 
 from rhc.batching import BatchSizer
 from rhc.broker import Broker
 from rhc.config import resolve_settings
-from rhc.dispatch import Dispatcher, JobSpec
+from rhc.dispatch import Dispatcher, JobSpec, RoutedDispatcher
 from rhc.errors import JobNotFoundError
 from rhc.job import Job
 from rhc.protocol import JobRecord
@@ -68,6 +68,7 @@ class Manager:
         timeout: float | None = None,
         retries: int | None = None,
         reduce: Callable[[object, object], object] | None = None,
+        affinity: Sequence[str | None] | None = None,
         progress: bool = True,
         return_exceptions: bool = False,
     ) -> object:
@@ -79,6 +80,9 @@ class Manager:
             (default: max_attempts - 1). A task that raises is not retried.
           reduce: a function merging two results (associative and commutative, e.g.
             operator.add); workers merge first, and one merged value comes back.
+          affinity: for each item, a key naming the data it reads (e.g. a chunk of a file), or
+            None. An item goes to the worker that last ran its key, whose caches hold the data;
+            idle workers still take such items rather than wait.
           progress: show a progress bar (a widget in Jupyter, text in a terminal).
           return_exceptions: put a TaskError in place of each failed task's result instead of
             raising the first one.
@@ -93,29 +97,15 @@ class Manager:
             timeout=timeout,
             retries=retries,
             reduce=reduce,
+            affinity=affinity,
             return_exceptions=return_exceptions,
         )
         return job.results(progress=progress)
 
-    def submit(
-        self,
-        function: Callable,
-        iterable: Iterable,
-        *,
-        timeout: float | None = None,
-        retries: int | None = None,
-        reduce: Callable[[object, object], object] | None = None,
-        return_exceptions: bool = False,
-    ) -> Job:
-        """Like remote_map, without waiting: the returned Job runs in the background."""
-        return self._create(
-            function,
-            iterable,
-            timeout=timeout,
-            retries=retries,
-            reduce=reduce,
-            return_exceptions=return_exceptions,
-        ).start()
+    def submit(self, function: Callable, iterable: Iterable, **options: object) -> Job:
+        """Like remote_map (with its options, but progress), without waiting: the returned Job
+        runs in the background."""
+        return self._create(function, iterable, **options).start()
 
     def job(self, job_id: str) -> Job:
         """Re-attach to a job, e.g. after the notebook kernel restarted.
@@ -147,6 +137,43 @@ class Manager:
             _, reducer = loads(body, what="the job's function")
         return Job(broker, record, job_id, reducer=reducer).start()
 
+    def run(
+        self,
+        processor: object,
+        fileset: object,
+        *,
+        chunksize: int = 100_000,
+        branches: Sequence[str] | None = None,
+        skip_bad_files: bool = False,
+        **options: object,
+    ) -> object:
+        """Run a NanoAOD processor over a fileset on the workers, merging on them first.
+
+        Parameters:
+          processor: a rhc.nanoaod.Processor, or a function of the events of `branches` (or of
+            a rhc.nanoaod.Chunk when no branches are named).
+          fileset: {dataset: [paths or URLs]}, or a list of them.
+          chunksize: entries per chunk, the unit of work.
+          skip_bad_files: leave out files that cannot be read, listing them in the result,
+            instead of raising.
+          options: timeout, retries, progress, as for remote_map.
+
+        Returns:
+          rhc.nanoaod.RunResult: the value, a report per chunk, the bad files; its summary()
+          and plot_timeline() show how the run went.
+        """
+        from rhc.nanoaod.runner import run
+
+        return run(
+            self,
+            processor,
+            fileset,
+            chunksize=chunksize,
+            branches=branches,
+            skip_bad_files=skip_bad_files,
+            **options,
+        )
+
     def workers(self) -> WorkerTable:
         """The live workers: name, host, condor id, state, task, counts, rates and versions."""
         return WorkerTable(self._broker.workers(fresh=True), self._broker.compat)
@@ -156,10 +183,11 @@ class Manager:
         function: Callable,
         iterable: Iterable,
         *,
-        timeout: float | None,
-        retries: int | None,
-        reduce: Callable | None,
-        return_exceptions: bool,
+        timeout: float | None = None,
+        retries: int | None = None,
+        reduce: Callable | None = None,
+        affinity: Sequence[str | None] | None = None,
+        return_exceptions: bool = False,
     ) -> Job:
         if not callable(function):
             raise TypeError(f"function must be callable, not {type(function).__name__}")
@@ -169,7 +197,6 @@ class Manager:
             raise ValueError(f"timeout must be positive seconds, not {timeout!r}")
         if retries is not None and retries < 0:
             raise ValueError(f"retries must be 0 or more, not {retries!r}")
-        arguments = iter(iterable)
         settings = self.settings
         name = getattr(function, "__qualname__", type(function).__name__)
         body = dumps(
@@ -195,14 +222,17 @@ class Manager:
             max_attempts=settings.max_attempts if retries is None else retries + 1,
             result_ttl=settings.result_ttl,
         )
-        dispatcher = Dispatcher(
-            spec,
-            arguments,
-            len(iterable) if isinstance(iterable, Sized) else None,
-            secret=settings.secret,
-            max_payload=settings.max_payload_bytes,
-            sizer=BatchSizer(broker.seconds_per_task(digest)),
-        )
+        packing = {
+            "secret": settings.secret,
+            "max_payload": settings.max_payload_bytes,
+            "sizer": BatchSizer(broker.seconds_per_task(digest)),
+        }
+        if affinity is None:
+            length = len(iterable) if isinstance(iterable, Sized) else None
+            dispatcher = Dispatcher(spec, iter(iterable), length, **packing)
+        else:
+            routes = broker.routes(list(affinity))
+            dispatcher = RoutedDispatcher(spec, list(iterable), routes, **packing)
         return Job(
             broker,
             record,
@@ -211,6 +241,7 @@ class Manager:
             dispatcher=dispatcher,
             sealed_function=sealed,
             return_exceptions=return_exceptions,
+            affinity=affinity,
         )
 
 

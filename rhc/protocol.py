@@ -12,6 +12,7 @@ Keys, all under ``rhc:<namespace>:``::
     fn:<digest>            string  a job's function, sealed, content addressed: stored once
     fnstats                hash    function digest -> mean task seconds measured last time
     jobs                   zset    job id -> last activity time, for `rhc status`
+    affinity               hash    data key (e.g. a chunk's) -> worker that last processed it
     job:<id>               hash    JobRecord fields, including the `done` counter
     job:<id>:results       stream  sealed ResultMessages; unsigned "rejected" notices
     control                pubsub  ControlMessage (JSON): cancel a job, flush its partial results
@@ -98,6 +99,10 @@ class Keys:
     @property
     def jobs(self) -> str:
         return f"{self.prefix}jobs"
+
+    @property
+    def affinity(self) -> str:
+        return f"{self.prefix}affinity"
 
     def job(self, job_id: str) -> str:
         return f"{self.prefix}job:{job_id}"

@@ -4,6 +4,7 @@ and real worker processes. Nothing is mocked."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -75,18 +76,19 @@ class Cluster:
         python: str | None = None,
         wait: bool = True,
         env: dict[str, str] | None = None,
+        options: Callable[[str], list[str]] = lambda name: [],
     ) -> list[str]:
         """Start workers named prefix0, prefix1, ...; prefix None lets them name themselves."""
         names = [f"{prefix or 'auto'}{len(self.workers) + i}" for i in range(count)]
         for name in names:
-            options = {"python": python} if python else {}
             self.workers[name] = start_worker(
                 self.config_file,
                 name=name if prefix else None,
                 log_file=self.log_file(name),
                 # tests.fixtures must import on workers, as a user's module on a shared disk
                 extra_env={"PYTHONPATH": str(REPOSITORY), **(env or {})},
-                **options,
+                options=options(name),
+                **({"python": python} if python else {}),
             )
         if wait:
             client = self.server.client()
@@ -156,7 +158,9 @@ def other_python() -> str:
     """A Python of another minor version (pyenv's 3.12) with rhc installed, for version skew."""
     candidates = sorted(Path(os.path.expanduser("~/.pyenv/versions")).glob("3.12*/bin/python3"))
     assert candidates, "pyenv's Python 3.12 is missing (ENVIRONMENT.md says every machine has it)"
-    venv = REPOSITORY / ".cache" / "venv-py3.12"
+    # Keyed by the dependencies, so a change to them builds a fresh one.
+    digest = hashlib.sha256((REPOSITORY / "pyproject.toml").read_bytes()).hexdigest()[:12]
+    venv = REPOSITORY / ".cache" / f"venv-py3.12-{digest}"
     python = venv / "bin" / "python"
     if not python.exists():
         subprocess.run([str(candidates[-1]), "-m", "venv", str(venv)], check=True)

@@ -3,21 +3,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rhc.errors import NotInWorkerError
-from rhc.worker.cache import MemoryCache
+from rhc.worker.cache import DiskCache, MemoryCache
 
 
 @dataclass
 class WorkerContext:
-    """The worker running the current task, and its caches (they outlive single tasks)."""
+    """The worker running the current task, and its caches (they outlive single tasks).
+
+    ``cache`` keeps values in memory within a budget; ``disk`` keeps local copies of remote
+    files; ``local`` is where libraries keep per-worker objects (open files, readers).
+    """
 
     name: str
     host: str
     namespace: str
     condor_id: str | None
     cache: MemoryCache
+    disk: DiskCache
+    local: dict[str, object] = field(default_factory=dict)
 
 
 # One per task process, set once when it starts: user functions reach their worker's caches

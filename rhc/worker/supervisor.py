@@ -16,6 +16,8 @@ import queue
 import signal
 import socket
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
 import redis
 
@@ -42,7 +44,12 @@ from rhc.serialization import unseal
 from rhc.worker.execution import Executor, Outcome, Run, failed_outcome
 from rhc.worker.fetcher import Fetcher
 from rhc.worker.heartbeat import Heartbeat
-from rhc.worker.identity import condor_job_id, default_worker_name
+from rhc.worker.identity import (
+    condor_job_id,
+    default_worker_name,
+    job_memory_bytes,
+    scratch_directory,
+)
 from rhc.worker.merging import Mergings
 from rhc.worker.reaper import Reaper
 from rhc.worker.store import TaskStore
@@ -62,7 +69,11 @@ class Worker:
       redis_url: where Redis is; the password may come from the config file instead.
       name: unique among workers; defaults to host-ClusterId.ProcId under condor, host-pid else.
       merge_flush_interval: the longest a merged partial result stays unstored.
-      cache_bytes: the budget of get_worker().cache in the task process.
+      cache_bytes: the budget of get_worker().cache; at most (and by default) half the memory
+        of the job (condor's RequestMemory, or the cgroup limit).
+      cache_dir, disk_cache_bytes: where local copies of remote files go (default: the job's
+        scratch directory), and their budget.
+      preload: modules the task process imports when it starts, before taking tasks.
       reconnect_timeout: how long to wait for a lost Redis before exiting non-zero.
     """
 
@@ -75,7 +86,10 @@ class Worker:
         name: str | None = None,
         settings: Settings | None = None,
         merge_flush_interval: float = defaults.DEFAULT_MERGE_FLUSH_INTERVAL,
-        cache_bytes: int = defaults.DEFAULT_WORKER_CACHE_BYTES,
+        cache_bytes: int | None = None,
+        cache_dir: Path | None = None,
+        disk_cache_bytes: int = defaults.DEFAULT_DISK_CACHE_BYTES,
+        preload: Sequence[str] = defaults.DEFAULT_PRELOAD,
         reconnect_timeout: float = defaults.DEFAULT_WORKER_RECONNECT_TIMEOUT,
     ) -> None:
         self.settings = settings or resolve_settings(
@@ -94,7 +108,10 @@ class Worker:
                 "host": self.host,
                 "namespace": self.settings.namespace,
                 "condor_id": self.condor_id,
-                "cache_bytes": cache_bytes,
+                "cache_bytes": _memory_budget(cache_bytes),
+                "cache_dir": str(cache_dir or scratch_directory() / f"rhc-cache-{os.getuid()}"),
+                "disk_cache_bytes": disk_cache_bytes,
+                "preload": list(preload),
                 "max_payload_bytes": self.settings.max_payload_bytes,
             }
         )
@@ -151,8 +168,8 @@ class Worker:
             describe=self._describe,
             on_control=self._on_control,
         )
+        self._child.start()  # ready (modules preloaded) before the worker shows itself
         self._heartbeat.beat()
-        self._child.start()
         self._fetcher = Fetcher(self._store.read, self._wake)
         self._fetcher.start()
         self._heartbeat.start()
@@ -407,3 +424,11 @@ class Worker:
         log.info(
             "worker %s stopped after %d tasks (%d failed)", self.name, self._done, self._failed
         )
+
+
+def _memory_budget(requested: int | None) -> int:
+    """The in-process cache's budget: never more than its share of the job's memory."""
+    limit = int(defaults.CACHE_SHARE_OF_MEMORY * job_memory_bytes())
+    if requested is not None and requested > limit:
+        log.warning("cache_bytes %d exceeds half this job's memory: using %d", requested, limit)
+    return limit if requested is None else min(requested, limit)

@@ -17,19 +17,22 @@ run queued behind it into ("interrupted",), until the ("resume",) sent after the
 from __future__ import annotations
 
 import ctypes
+import importlib
 import multiprocessing
 import os
 import signal
+import sys
 import time
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from pathlib import Path
 
-from rhc.errors import SerializationError
+from rhc.errors import RhcError, SerializationError
 from rhc.protocol import Failure, TaskBatch
 from rhc.serialization import dumps, loads
 from rhc.worker import context
-from rhc.worker.cache import MemoryCache
+from rhc.worker.cache import DiskCache, MemoryCache
 
 _IDLE = -1.0
 _MAX_FUNCTIONS = 32
@@ -64,6 +67,17 @@ class TaskProcess:
         child.close()
         self.connection = parent
         self.functions = set()
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        """Wait for ("ready",): sent once the modules to preload are imported, so no task waits
+        for them. A death before that means the worker cannot run anything."""
+        while not self.connection.poll(1.0):
+            if not self.process.is_alive():
+                raise RhcError(f"{self.exit_reason()} while starting (see the log above)")
+        message = self.receive()
+        if message != ("ready",):
+            raise RhcError(f"the task process sent {message!r} instead of being ready")
 
     def restart(self) -> None:
         self.kill()
@@ -136,7 +150,18 @@ def _main(connection: Connection, progress: ctypes.Array, config: dict) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     runner = _Runner(connection, progress, config)
     signal.signal(signal.SIGUSR1, runner.on_interrupt)
+    _preload(config["preload"])
+    connection.send(("ready",))
     runner.serve()
+
+
+def _preload(modules: list[str]) -> None:
+    """Import what tasks will need (e.g. uproot and awkward: half a second) before any task."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # a worker without an optional module still serves the rest
+            print(f"rhc task process: cannot preload {module}: {exc}", file=sys.stderr)
 
 
 def _die_with_parent() -> None:
@@ -163,6 +188,7 @@ class _Runner:
                 namespace=config["namespace"],
                 condor_id=config["condor_id"],
                 cache=MemoryCache(config["cache_bytes"]),
+                disk=DiskCache(Path(config["cache_dir"]), config["disk_cache_bytes"]),
             )
         )
 

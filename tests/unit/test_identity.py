@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
-from rhc.worker.identity import condor_job_id, default_worker_name
+import os
+
+from rhc.worker.identity import condor_job_id, default_worker_name, job_memory_bytes
+from rhc.worker.supervisor import _memory_budget
 
 JOB_AD = """\
 Args = "worker"
@@ -62,3 +65,23 @@ def test_the_default_worker_name_is_the_short_host_and_the_condor_id_or_pid():
     assert default_worker_name("node12.cluster.example.org", None, 999) == "node12-999"
     assert default_worker_name("laptop", None, 42) == "laptop-42"
     assert default_worker_name("", None, 42) == "worker-42"
+
+
+def test_the_job_memory_comes_from_condors_request_memory(tmp_path):
+    ad = tmp_path / ".job.ad"
+    ad.write_text("ClusterId = 1\nRequestMemory = 2048\nRequestCpus = 1\n")
+    assert job_memory_bytes({"_CONDOR_JOB_AD": str(ad)}) == 2048 * 2**20
+
+
+def test_without_condor_the_job_memory_is_the_machines_at_most():
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert 0 < job_memory_bytes({}) <= total
+
+
+def test_the_cache_budget_never_exceeds_half_the_jobs_memory(tmp_path, monkeypatch):
+    ad = tmp_path / ".job.ad"
+    ad.write_text("RequestMemory = 1000\n")
+    monkeypatch.setenv("_CONDOR_JOB_AD", str(ad))
+    assert _memory_budget(None) == 500 * 2**20
+    assert _memory_budget(100) == 100
+    assert _memory_budget(10 * 2**30) == 500 * 2**20

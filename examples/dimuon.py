@@ -1,0 +1,46 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The reference analysis on whatever cluster RHC_CONFIG_FILE describes (`make run`): the real
+NanoAOD samples when they are there, plus a generated file of a million events."""
+
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from rhc import Manager
+from rhc.config import samples_directory
+from rhc.nanoaod import Dimuon
+from rhc.nanoaod.dimuon import direct
+from rhc.nanoaod.generate import generate_physics
+
+
+def main() -> None:
+    manager = Manager()
+    samples = sorted(str(path) for path in samples_directory().glob("*.root"))
+    if not samples:
+        print(f"no samples in {samples_directory()} (set RHC_SAMPLES): generated data only")
+    with tempfile.TemporaryDirectory(prefix="rhc-example-") as scratch:
+        generated = str(generate_physics(Path(scratch) / "physics.root", 1_000_000, seed=1))
+        fileset = {"samples": samples, "generated": [generated]} if samples else [generated]
+        files = [*samples, generated]
+        for label in ("cold", "warm"):
+            result = manager.run(Dimuon(), fileset, chunksize=100_000)
+            summary = result.summary()
+            print(
+                f"{label} run: {result.events:,} events in {summary.wall_seconds:.2f} s "
+                f"({summary.events_per_second:,.0f} events/s), {summary}"
+            )
+        expected = direct(files)
+        same = np.array_equal(result.value["mass"].values(), expected["mass"].values())
+        print(
+            f"dimuon histogram: {result.value['mass'].sum():,.0f} entries, "
+            f"equal to a single-process computation bin for bin: {same}"
+        )
+        result.plot_timeline("timeline.png")
+        print("timeline: timeline.png")
+    sys.exit(0 if same else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""What a physicist writes — a processor of one chunk's events — and the task that runs it on a
+worker: read the chunk through the caches, process it, report on it."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import awkward as ak
+
+from rhc.errors import NotInWorkerError
+from rhc.nanoaod.accumulate import add
+from rhc.nanoaod.chunks import BadFile, Chunk
+from rhc.nanoaod.reading import FileReadError, Reader, current_reader
+from rhc.worker import get_worker
+
+
+class Processor(ABC):
+    """Turns one chunk's events into something mergeable: a number, a numpy array, a hist.Hist,
+    or a dict of those. Results of all chunks are merged with rhc.nanoaod.accumulate.add.
+
+    Processors must be stateless and picklable: one instance is shipped to every worker and
+    called for many chunks, in any order, and possibly twice for the same chunk.
+    """
+
+    branches: Sequence[str] = ()
+    """The branches process() reads; their arrays arrive as fields of `events`."""
+
+    @abstractmethod
+    def process(self, events: ak.Array, chunk: Chunk) -> object:
+        """The result of one chunk."""
+
+    def postprocess(self, merged: object) -> object:
+        """Turn the merged result of all chunks into the final one (e.g. sums into means)."""
+        return merged
+
+
+@dataclass(frozen=True)
+class ChunkReport:
+    """What processing one chunk took, for the timeline and the events/s summary."""
+
+    chunk: Chunk
+    worker: str
+    started: float
+    finished: float
+    bytes_read: int
+
+
+@dataclass
+class RunOutput:
+    """The merged output of some chunks: the value, a report per chunk, the bad files met."""
+
+    value: object = None
+    reports: list[ChunkReport] = field(default_factory=list)
+    bad_files: list[BadFile] = field(default_factory=list)
+
+
+def merge_outputs(a: RunOutput, b: RunOutput) -> RunOutput:
+    """The reducer of a run: workers merge chunk outputs with it, then the notebook does."""
+    a.value = add(a.value, b.value)
+    a.reports += b.reports
+    a.bad_files += b.bad_files
+    return a
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """The function a run maps over its chunks.
+
+    With branches, `process(events, chunk)` gets them as one record array; without, the
+    function gets the chunk alone and reads what it wants (rhc.nanoaod.read).
+    """
+
+    process: Callable
+    branches: tuple[str, ...]
+    skip_bad_files: bool
+
+    def __call__(self, chunk: Chunk, reader: Reader | None = None) -> RunOutput:
+        started = time.time()
+        read_bytes = 0
+        try:
+            if self.branches:
+                events, read_bytes = (reader or current_reader()).read(chunk, self.branches)
+                value = self.process(events, chunk)
+            else:
+                value = self.process(chunk)
+        except FileReadError as exc:
+            if not self.skip_bad_files:
+                raise
+            return RunOutput(bad_files=[BadFile(chunk.dataset, chunk.file, exc.reason)])
+        report = ChunkReport(chunk, _worker_name(), started, time.time(), read_bytes)
+        return RunOutput(value=value, reports=[report])
+
+
+@dataclass(frozen=True)
+class EventsFunction:
+    """A plain function of events, in the shape ChunkTask calls."""
+
+    function: Callable[[ak.Array], object]
+
+    def __call__(self, events: ak.Array, chunk: Chunk) -> object:
+        return self.function(events)
+
+
+def _worker_name() -> str:
+    try:
+        return get_worker().name
+    except NotInWorkerError:
+        return "local"

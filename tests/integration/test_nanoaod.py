@@ -1,0 +1,237 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The NanoAOD layer on real workers: the reference analysis equals a direct computation bin for
+bin, bad files are named, merging happens on the workers, and a killed worker changes nothing."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import uproot
+
+from rhc import Manager, TaskError
+from rhc.config import samples_directory
+from rhc.local import Nginx
+from rhc.nanoaod import BadFilesError, Dimuon
+from rhc.nanoaod.dimuon import direct
+from rhc.nanoaod.generate import generate_physics, generate_resampled
+from rhc.protocol import PARTIAL, Keys, WorkerInfo
+from tests.conftest import wait_for
+from tests.integration.test_manager import result_messages
+
+
+@pytest.fixture(scope="module")
+def samples() -> list[str]:
+    found = sorted(str(path) for path in samples_directory().glob("*.root"))
+    assert len(found) == 3, f"the NanoAOD samples are missing from {samples_directory()}"
+    return found
+
+
+def assert_same_analysis(result: dict, expected: dict) -> None:
+    assert np.array_equal(result["mass"].values(flow=True), expected["mass"].values(flow=True))
+    assert result["met_mean"].keys() == expected["met_mean"].keys()
+    for name, mean in expected["met_mean"].items():
+        assert result["met_mean"][name] == pytest.approx(mean, rel=1e-6)
+
+
+def test_the_dimuon_histogram_over_the_real_samples_equals_a_direct_computation(cluster, samples):
+    # Given two workers and the three real samples cut into 15-event chunks
+    cluster.start_workers(2)
+    # When the reference analysis runs on them
+    result = Manager().run(
+        Dimuon(), {"data": samples[:2], "ttbar": samples[2:]}, chunksize=15, progress=False
+    )
+    # Then it equals the single-process computation bin for bin: all 8 selected events
+    expected = direct(samples)
+    assert_same_analysis(result.value, expected)
+    assert result.value["mass"].sum() == expected["mass"].sum() == 8
+    # And every chunk is reported once, with its worker and timing
+    assert result.events == 280 and len(result.chunks) == 20
+    assert {report.worker for report in result.chunks} <= {"w0", "w1"}
+    assert all(report.finished >= report.started for report in result.chunks)
+
+
+@pytest.fixture
+def bad_files(tmp_path, samples) -> dict[str, str]:
+    corrupt = tmp_path / "corrupt.root"
+    corrupt.write_bytes(b"root" + bytes(range(256)) * 40)
+    truncated = tmp_path / "truncated.root"
+    truncated.write_bytes(Path(samples[0]).read_bytes()[:5000])
+    no_events = tmp_path / "runs_only.root"
+    with uproot.recreate(no_events) as out:
+        out.mktree("Runs", {"run": np.uint32}).extend({"run": np.arange(3, dtype=np.uint32)})
+    no_branch = tmp_path / "no_muon_id.root"
+    with uproot.open(samples[0]) as source:
+        events = source["Events"].arrays(["MET_pt", "Muon_pt"], how=dict)
+    with uproot.recreate(no_branch) as out:
+        out.mktree("Events", {"MET_pt": events["MET_pt"].type, "Muon_pt": events["Muon_pt"].type})
+        out["Events"].extend({"MET_pt": events["MET_pt"], "Muon_pt": events["Muon_pt"]})
+    return {
+        "missing": str(tmp_path / "missing.root"),
+        "corrupt": str(corrupt),
+        "truncated": str(truncated),
+        "no Events tree": str(no_events),
+        "no branch": str(no_branch),
+    }
+
+
+def test_bad_files_are_named_with_their_reasons(cluster, samples, bad_files):
+    cluster.start_workers(1)
+    with pytest.raises(BadFilesError) as caught:
+        Manager().run(Dimuon(), [samples[0], *bad_files.values()], progress=False)
+    message = str(caught.value)
+    assert "5 file(s) cannot be analysed" in message
+    assert f"{bad_files['missing']}: file not found" in message
+    assert f"{bad_files['no Events tree']}: no 'Events' tree (it has: Runs)" in message
+    assert f"{bad_files['no branch']}: no branch 'Muon_eta'" in message
+    assert bad_files["corrupt"] in message and bad_files["truncated"] in message
+    assert "skip_bad_files=True" in message
+
+
+def test_skipping_bad_files_completes_and_lists_them(cluster, samples, bad_files):
+    cluster.start_workers(2)
+    result = Manager().run(
+        Dimuon(), [*samples, *bad_files.values()], skip_bad_files=True, chunksize=20, progress=False
+    )
+    assert_same_analysis(result.value, direct(samples))
+    assert {bad.file for bad in result.bad_files} == set(bad_files.values())
+
+
+def test_a_branch_missing_on_the_worker_names_the_file(cluster, samples, bad_files):
+    # Given a processor that reads a branch no file has, undeclared (so chunking cannot check)
+    cluster.start_workers(1)
+
+    def needs_nonexistent_branch(chunk):
+        from rhc.nanoaod import read
+
+        return len(read(chunk, ["Muon_nonexistent"]))
+
+    with pytest.raises(TaskError) as caught:
+        Manager().run(needs_nonexistent_branch, [samples[0]], progress=False)
+    assert f"{samples[0]}: no branch 'Muon_nonexistent'" in str(caught.value)
+    assert caught.value.argument.file == samples[0]
+
+
+def test_the_manager_receives_about_one_partial_per_worker(cluster, samples, redis_client):
+    cluster.start_workers(2)
+    manager = Manager()
+    result = manager.run(Dimuon(), samples * 3, chunksize=8, progress=False)
+    assert len(result.chunks) == 3 * (5 + 5 + 25)
+    (job_id,) = {
+        key.decode().split(":")[3]
+        for key in redis_client.scan_iter(Keys(cluster.namespace).results("*"))
+    }
+    partials = [m for m in result_messages(redis_client, cluster, job_id) if m.kind == PARTIAL]
+    assert len(partials) <= 6 < len(result.chunks)
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory, samples) -> dict[str, Path]:
+    directory = tmp_path_factory.mktemp("generated")
+    return {
+        "physics": generate_physics(directory / "physics.root", 1_000_000, seed=1),
+        "resampled": generate_resampled(
+            directory / "resampled.root", 1_000_000, sources=samples, seed=2
+        ),
+    }
+
+
+@pytest.mark.parametrize("kind", ["physics", "resampled"])
+def test_a_million_generated_events_give_the_direct_histogram_bin_for_bin(cluster, generated, kind):
+    cluster.start_workers(2)
+    path = str(generated[kind])
+    result = Manager().run(Dimuon(), [path], chunksize=100_000, progress=False)
+    expected = direct([path])
+    assert_same_analysis(result.value, expected)
+    assert result.value["mass"].sum() >= 10_000  # a histogram that is really filled
+    assert result.events == 1_000_000 and len(result.chunks) == 10
+
+
+def test_a_worker_killed_mid_run_does_not_change_the_histogram(cluster, generated, redis_client):
+    # Given three workers running the analysis over 40 chunks
+    cluster.start_workers(3)
+    path = str(generated["physics"])
+    workers = Keys(cluster.namespace).workers
+
+    def kill_w0_when_busy() -> None:
+        def busy() -> bool:
+            raw = redis_client.hget(workers, "w0")
+            return raw is not None and WorkerInfo.decode(raw).done >= 2
+
+        wait_for(busy, 60, "w0 to have processed chunks")
+        cluster.kill_group("w0")
+
+    killer = threading.Thread(target=kill_w0_when_busy)
+    killer.start()
+    # When w0's processes are killed mid-run
+    result = Manager().run(Dimuon(), [path], chunksize=25_000, progress=False)
+    killer.join()
+    # Then the histogram is still exactly the direct one, every chunk counted once
+    assert cluster.workers["w0"].returncode is not None
+    assert_same_analysis(result.value, direct([path]))
+    assert sorted(r.chunk.entry_start for r in result.chunks) == list(range(0, 1_000_000, 25_000))
+
+
+def test_the_timeline_of_a_real_run_renders_with_its_efficiency(cluster, generated, tmp_path):
+    cluster.start_workers(2)
+    result = Manager().run(Dimuon(), [str(generated["physics"])], chunksize=50_000, progress=False)
+    png = tmp_path / "timeline.png"
+    figure, summary = result.plot_timeline(png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    busy = sum(r.finished - r.started for r in result.chunks)
+    wall = max(r.finished for r in result.chunks) - min(r.started for r in result.chunks)
+    workers = {r.worker for r in result.chunks}
+    assert summary.efficiency == pytest.approx(busy / (wall * len(workers)))
+    assert f"{100 * summary.efficiency:.1f}%" in figure.axes[0].get_title()
+    assert summary.events == 1_000_000
+
+
+def own_cache(tmp_path: Path, memory: int | None = None) -> Callable[[str], list[str]]:
+    """Worker options giving each worker its own disk cache, as on separate condor nodes."""
+
+    def options(name: str) -> list[str]:
+        given = ["--cache-dir", str(tmp_path / f"cache-{name}")]
+        return given + (["--cache-bytes", str(memory)] if memory is not None else [])
+
+    return options
+
+
+def test_a_second_run_sends_chunks_back_to_the_workers_that_cached_them(
+    cluster, generated, tmp_path
+):
+    cluster.start_workers(2, options=own_cache(tmp_path))
+    manager = Manager()
+    path = [str(generated["physics"])]
+    first = manager.run(Dimuon(), path, chunksize=50_000, progress=False)
+    second = manager.run(Dimuon(), path, chunksize=50_000, progress=False)
+    where = {r.chunk: r.worker for r in first.chunks}
+    same = sum(where[r.chunk] == r.worker for r in second.chunks)
+    assert same >= 0.9 * len(second.chunks), (same, len(second.chunks))
+    assert second.bytes_read * 5 <= first.bytes_read
+    assert_same_analysis(second.value, first.value)
+
+
+def test_remote_files_are_fetched_once_and_read_from_the_workers_disks(
+    cluster, generated, tmp_path, samples
+):
+    # Given the files served by nginx, and workers whose memory cache is too small to help
+    server = Nginx(generated["physics"].parent, tmp_path / "nginx").start()
+    try:
+        cluster.start_workers(2, options=own_cache(tmp_path, memory=1))
+        manager = Manager()
+        urls = [server.url(generated["physics"])]
+        # When the same analysis runs twice over the URL
+        first = manager.run(Dimuon(), urls, chunksize=100_000, progress=False)
+        cold = server.bytes_sent()
+        second = manager.run(Dimuon(), urls, chunksize=100_000, progress=False)
+        warm = server.bytes_sent() - cold
+    finally:
+        server.stop()
+    # Then the second run reads at least 5x fewer bytes over the network, with the same result
+    assert warm * 5 <= cold, (warm, cold)
+    expected = direct([str(generated["physics"])])
+    assert np.array_equal(first.value["mass"].values(), expected["mass"].values())
+    assert np.array_equal(second.value["mass"].values(), expected["mass"].values())
