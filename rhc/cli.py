@@ -58,6 +58,13 @@ def cli(log_level: str) -> None:
 @click.option("--name", help="Worker name (default: host-ClusterId.ProcId, or host-pid).")
 @click.option("--namespace", help="Namespace to serve (default: from config, else the user).")
 @click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The config file with the password and secret (default: RHC_CONFIG_FILE).",
+)
+@click.option(
     "--merge-flush-interval",
     type=float,
     default=None,
@@ -85,7 +92,11 @@ def cli(log_level: str) -> None:
     help="A module to import before taking tasks (repeatable; default: rhc.nanoaod).",
 )
 def worker(
-    redis_url: str | None, name: str | None, namespace: str | None, **options: object
+    redis_url: str | None,
+    name: str | None,
+    namespace: str | None,
+    config_file: Path | None,
+    **options: object,
 ) -> None:
     """Run a worker. The password and secret come from the config file (RHC_CONFIG_FILE)."""
     from rhc.worker import Worker
@@ -97,7 +108,7 @@ def worker(
             f"{CONFIG_FILE_VARIABLE}"
         )
     given = {key: value for key, value in options.items() if value not in (None, ())}
-    settings = resolve_settings(redis_url=redis_url, namespace=namespace)
+    settings = resolve_settings(redis_url=redis_url, namespace=namespace, config_file=config_file)
     Worker(settings=settings, name=name, **given).run()
 
 

@@ -49,6 +49,9 @@ class Settings:
     max_payload_bytes: int = defaults.DEFAULT_MAX_PAYLOAD_BYTES
     reconnect_timeout: float = defaults.DEFAULT_RECONNECT_TIMEOUT
     result_ttl: float = defaults.DEFAULT_RESULT_TTL
+    condor_pool: str = ""
+    """Where `rhc condor` submits workers: "" for the local schedd through htcondor2, or the
+    http:// URL of a mini pool (`rhc minicondor serve`)."""
 
     def __post_init__(self) -> None:
         if not _NAMESPACE_PATTERN.match(self.namespace):
@@ -74,11 +77,14 @@ class Settings:
         return f"Settings(redis_url={url!r}, namespace={namespace!r}, secret={secret})"
 
 
-def resolve_settings(*, require_secret: bool = True, **explicit: object) -> Settings:
+def resolve_settings(
+    *, require_secret: bool = True, config_file: Path | None = None, **explicit: object
+) -> Settings:
     """Build Settings from the sources in order of precedence.
 
     Parameters:
       require_secret: raise if no secret is found (everything that sends or runs tasks needs one).
+      config_file: the config file to read, instead of the one RHC_CONFIG_FILE names.
       explicit: setting values given by the caller; None means "not given".
 
     Raises:
@@ -91,9 +97,9 @@ def resolve_settings(*, require_secret: bool = True, **explicit: object) -> Sett
         ("argument", {k: v for k, v in explicit.items() if v is not None}),
         ("environment", _from_environment()),
     ]
-    config_file = os.environ.get(CONFIG_FILE_VARIABLE)
+    config_file = config_file or config_file_path()
     if config_file:
-        sources.append((config_file, read_config_file(Path(config_file))))
+        sources.append((str(config_file), read_config_file(Path(config_file))))
     found = {name for _, source in sources for name in source}
     legacy = Path(LEGACY_CONFIG)
     # The original tool's ./config.py is read only for what nothing else gave: an unrelated
@@ -182,6 +188,12 @@ def _with_password(url: str, password: str | None) -> str:
     )
 
 
+def config_file_path() -> Path | None:
+    """The config file RHC_CONFIG_FILE names, if any."""
+    named = os.environ.get(CONFIG_FILE_VARIABLE)
+    return Path(named) if named else None
+
+
 def samples_directory() -> Path:
     """Where the real NanoAOD samples are: RHC_SAMPLES, else ../shared/data/nanoaod beside the
     repository this package runs from (the data is upstream's and is never committed)."""
@@ -244,7 +256,10 @@ def _check_private(path: Path, data: Mapping[str, object]) -> None:
     if not holds_secret:
         return
     info = path.stat()
-    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+    # A file in a directory nobody else may enter is private whatever its mode: condor's job
+    # scratch directory is such a place, and file transfer does not always keep modes.
+    directory_private = not path.resolve().parent.stat().st_mode & (stat.S_IXGRP | stat.S_IXOTH)
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO) and not directory_private:
         raise ConfigurationError(
             f"{path} holds a password or secret but is readable by others "
             f"(mode {stat.S_IMODE(info.st_mode):04o}): run `chmod 600 {path}`"
@@ -323,6 +338,7 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "max_payload_bytes": _positive(int),
     "reconnect_timeout": _positive(float),
     "result_ttl": _positive(float),
+    "condor_pool": str,
 }
 _FIELD_NAMES = frozenset(f.name for f in fields(Settings))
 assert set(_PARSERS) == _FIELD_NAMES

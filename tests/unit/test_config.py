@@ -111,6 +111,7 @@ def test_a_computed_redis_url_in_config_py_is_refused(tmp_path):
 
 
 def test_a_config_file_with_a_secret_readable_by_others_is_refused(tmp_path, monkeypatch):
+    tmp_path.chmod(0o755)  # a directory others may enter, like a home directory
     config = tmp_path / "rhc.toml"
     config.write_text(f'redis_url = "redis://host:6379"\nsecret = "{SECRET}"\n')
     config.chmod(0o644)
@@ -122,6 +123,7 @@ def test_a_config_file_with_a_secret_readable_by_others_is_refused(tmp_path, mon
 
 
 def test_a_config_file_with_a_password_in_its_url_readable_by_others_is_refused(tmp_path):
+    tmp_path.chmod(0o755)  # a directory others may enter, like a home directory
     config = tmp_path / "rhc.toml"
     config.write_text('redis_url = "redis://:hunter2hunter2@host:6379"\n')
     config.chmod(0o640)
@@ -132,12 +134,23 @@ def test_a_config_file_with_a_password_in_its_url_readable_by_others_is_refused(
 
 
 def test_a_legacy_config_py_with_a_secret_readable_by_others_is_refused(tmp_path):
+    tmp_path.chmod(0o755)  # a directory others may enter, like a home directory
     legacy = tmp_path / "config.py"
     legacy.write_text(f'REDIS_URL = "redis://host:6379"\nRHC_SECRET = "{SECRET}"\n')
     legacy.chmod(0o644)
 
     with pytest.raises(ConfigurationError, match="chmod 600"):
         resolve_settings()
+
+
+def test_a_readable_config_file_in_a_private_directory_is_accepted(tmp_path):
+    # Given a 0644 secrets file in a 0700 directory, as condor's job scratch directory is
+    tmp_path.chmod(0o700)
+    config = tmp_path / "rhc.toml"
+    config.write_text(f'redis_url = "redis://host:6379"\nsecret = "{SECRET}"\n')
+    config.chmod(0o644)
+    # Then nobody else can reach it, and it is read
+    assert read_config_file(config)["secret"] == SECRET
 
 
 def test_a_config_file_without_secrets_may_be_readable_by_others(tmp_path):
@@ -308,6 +321,7 @@ def test_a_password_in_the_url_query_is_masked_and_counts_as_a_password():
 
 
 def test_a_config_file_with_a_password_in_its_url_query_readable_by_others_is_refused(tmp_path):
+    tmp_path.chmod(0o755)  # a directory others may enter, like a home directory
     config = tmp_path / "rhc.toml"
     config.write_text('redis_url = "redis://host:6379?password=hunter2hunter2"\n')
     config.chmod(0o644)

@@ -1,0 +1,133 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""`rhc condor submit | q | rm`: workers on HTCondor (or the mini pool), from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from rhc.condor.description import UNIVERSES, WorkerJob, describe
+from rhc.condor.schedd import scheduler
+from rhc.config import (
+    CONFIG_FILE_VARIABLE,
+    Settings,
+    config_file_path,
+    resolve_settings,
+    strip_password,
+)
+from rhc.errors import ConfigurationError
+from rhc.status import Table
+
+BATCH_NAME = "rhc-workers"
+
+
+@click.group()
+def condor() -> None:
+    """Submit rhc workers to HTCondor (or the mini pool named by the condor_pool setting)."""
+
+
+@condor.command()
+@click.option("-n", "--count", default=1, show_default=True, help="How many workers.")
+@click.option("--universe", type=click.Choice(UNIVERSES), default="docker", show_default=True)
+@click.option("--image", help="docker: an image name; container: docker://..., a .sif, /cvmfs/...")
+@click.option(
+    "--environment",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="vanilla: a tarball of a Python environment with rhc, sent with each job.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"The 0600 config file sent to the workers (default: {CONFIG_FILE_VARIABLE}).",
+)
+@click.option("--redis-url", help="The URL workers dial (default: the configured one).")
+@click.option("--namespace", help="The namespace the workers serve.")
+@click.option("--request-cpus", default=1, show_default=True)
+@click.option("--request-memory", default="2GB", show_default=True)
+@click.option("--request-disk", default="4GB", show_default=True)
+@click.option("--requirements", help="An extra ClassAd requirements expression.")
+@click.option("--site", "sites", multiple=True, help="A +DESIRED_Sites entry (repeatable).")
+@click.option("--x509-proxy", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--batch-name", default=BATCH_NAME, show_default=True)
+@click.option("--dry-run", is_flag=True, help="Print the submit description; submit nothing.")
+@click.argument("worker_options", nargs=-1, type=click.UNPROCESSED)
+def submit(
+    count: int,
+    universe: str,
+    image: str | None,
+    environment: Path | None,
+    config_file: Path | None,
+    redis_url: str | None,
+    namespace: str | None,
+    request_cpus: int,
+    request_memory: str,
+    request_disk: str,
+    requirements: str | None,
+    sites: tuple[str, ...],
+    x509_proxy: Path | None,
+    batch_name: str,
+    dry_run: bool,
+    worker_options: tuple[str, ...],
+) -> None:
+    """Submit COUNT workers. Options after `--` go to `rhc worker` (e.g. -- --cache-bytes N)."""
+    settings = resolve_settings(config_file=config_file, require_secret=True, namespace=namespace)
+    job = WorkerJob(
+        redis_url=strip_password(redis_url or settings.redis_url),
+        config_file=_config_file(config_file),
+        universe=universe,
+        image=image,
+        environment=environment,
+        namespace=settings.namespace,
+        count=count,
+        request_cpus=request_cpus,
+        request_memory=request_memory,
+        request_disk=request_disk,
+        requirements=requirements,
+        desired_sites=sites,
+        x509_proxy=x509_proxy,
+        batch_name=batch_name,
+        worker_options=worker_options,
+    )
+    description = describe(job)
+    if dry_run:
+        click.echo(str(description), nl=False)
+        return
+    ids = scheduler(settings).submit(description, job.input_files)
+    click.echo(f"{len(ids)} worker job(s) submitted: {', '.join(ids)}")
+
+
+@condor.command()
+@click.option("--batch-name", default=BATCH_NAME, show_default=True)
+def q(batch_name: str) -> None:
+    """Show the worker jobs: id, state, and why they are idle or held."""
+    jobs = scheduler(_settings()).jobs(batch_name)
+    rows = [(job.id, job.owner, job.state, job.reason) for job in jobs]
+    click.echo(Table(("ID", "OWNER", "STATE", "REASON"), rows))
+    click.echo(f"{len(jobs)} job(s) in batch {batch_name!r}")
+
+
+@condor.command()
+@click.argument("ids", nargs=-1)
+@click.option("--batch-name", default=BATCH_NAME, show_default=True)
+def rm(ids: tuple[str, ...], batch_name: str) -> None:
+    """Remove worker jobs (all of the batch, or the given ClusterId.ProcId ids). Workers hand
+    back their tasks and exit."""
+    removed = scheduler(_settings()).remove(batch_name, list(ids))
+    click.echo(f"{removed} job(s) removed")
+
+
+def _settings() -> Settings:
+    return resolve_settings(require_secret=False)
+
+
+def _config_file(given: Path | None) -> Path:
+    """The file that carries the password and secret to the workers."""
+    settings_file = given or config_file_path()
+    if settings_file is None:
+        raise ConfigurationError(
+            "workers need a config file holding the Redis password and the secret: create one "
+            f"with `rhc init`, then pass --config or set {CONFIG_FILE_VARIABLE}"
+        )
+    return settings_file
