@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform
 import shlex
 import statistics
 import sys
@@ -35,6 +34,7 @@ from pathlib import Path
 import dask
 import distributed
 import tasks
+from machine import machine
 
 import rhc
 from rhc.config import read_config_file
@@ -165,21 +165,6 @@ def figures_of(seconds: dict[str, list[float]]) -> dict[str, float]:
     }
 
 
-def machine() -> dict[str, object]:
-    cpu = platform.processor()
-    with contextlib.suppress(OSError):
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        cpu = next((line.split(":", 1)[1].strip() for line in lines if "model name" in line), cpu)
-    return {
-        "cores": os.cpu_count(),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "rhc": rhc.__version__,
-        "dask": dask.__version__,
-    }
-
-
 def summarize(seconds: dict[str, dict[str, list[float]]]) -> dict[str, object]:
     """Everything the table shows and core.json keeps, raw map times included."""
     figures = {name: figures_of(per) for name, per in seconds.items()}
@@ -192,7 +177,7 @@ def summarize(seconds: dict[str, dict[str, list[float]]]) -> dict[str, object]:
     sleep = sleep_milliseconds()
     return {
         "command": shlex.join([sys.executable, *sys.argv]),
-        "machine": machine(),
+        "machine": machine(dask=dask.__version__),
         "method": {
             "workers": WORKERS,
             "warmup_maps": WARMUP,

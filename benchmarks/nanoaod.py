@@ -39,8 +39,6 @@ import io
 import json
 import math
 import multiprocessing
-import os
-import platform
 import shlex
 import statistics
 import sys
@@ -56,6 +54,7 @@ import numpy as np
 import uproot
 from coffea import processor
 from coffea.nanoevents import BaseSchema
+from machine import machine
 
 import rhc
 from rhc.config import read_config_file
@@ -320,7 +319,12 @@ def summarize(speed: dict, http: list[dict], generation: dict, checked: int) -> 
     speedup = http_figures["cold"]["seconds"] / http_figures["warm"]["seconds"]
     return {
         "command": shlex.join([sys.executable, *sys.argv]),
-        "machine": machine(),
+        "machine": machine(
+            uproot=uproot.__version__,
+            awkward=ak.__version__,
+            numpy=np.__version__,
+            coffea=coffea.__version__,
+        ),
         "method": {
             "events": EVENTS,
             "chunksize": CHUNKSIZE,
@@ -350,24 +354,6 @@ def summarize(speed: dict, http: list[dict], generation: dict, checked: int) -> 
         },
         "http": {"figures": http_figures, "bytes_factor": bytes_factor, "speedup": speedup},
         "runs": {"speed": speed, "http": http},
-    }
-
-
-def machine() -> dict[str, object]:
-    cpu = platform.processor()
-    with contextlib.suppress(OSError):
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        cpu = next((line.split(":", 1)[1].strip() for line in lines if "model name" in line), cpu)
-    return {
-        "cores": os.cpu_count(),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "rhc": rhc.__version__,
-        "uproot": uproot.__version__,
-        "awkward": ak.__version__,
-        "numpy": np.__version__,
-        "coffea": coffea.__version__,
     }
 
 

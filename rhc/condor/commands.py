@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from rhc.condor.description import UNIVERSES, WorkerJob, describe
-from rhc.condor.schedd import scheduler
+from rhc.condor.description import UNIVERSES
 from rhc.config import (
     CONFIG_FILE_VARIABLE,
     Settings,
@@ -72,6 +71,10 @@ def submit(
     worker_options: tuple[str, ...],
 ) -> None:
     """Submit COUNT workers. Options after `--` go to `rhc worker` (e.g. -- --cache-bytes N)."""
+    bindings()
+    from rhc.condor.description import WorkerJob, describe
+    from rhc.condor.schedd import scheduler
+
     settings = resolve_settings(config_file=config_file, require_secret=True, namespace=namespace)
     job = WorkerJob(
         redis_url=strip_password(redis_url or settings.redis_url),
@@ -102,6 +105,9 @@ def submit(
 @click.option("--batch-name", default=BATCH_NAME, show_default=True)
 def q(batch_name: str) -> None:
     """Show the worker jobs: id, state, and why they are idle or held."""
+    bindings()
+    from rhc.condor.schedd import scheduler
+
     jobs = scheduler(_settings()).jobs(batch_name)
     rows = [(job.id, job.owner, job.state, job.reason) for job in jobs]
     click.echo(Table(("ID", "OWNER", "STATE", "REASON"), rows))
@@ -114,8 +120,21 @@ def q(batch_name: str) -> None:
 def rm(ids: tuple[str, ...], batch_name: str) -> None:
     """Remove worker jobs (all of the batch, or the given ClusterId.ProcId ids). Workers hand
     back their tasks and exit."""
+    bindings()
+    from rhc.condor.schedd import scheduler
+
     removed = scheduler(_settings()).remove(batch_name, list(ids))
     click.echo(f"{removed} job(s) removed")
+
+
+def bindings() -> None:
+    """The HTCondor bindings, or what to install: workers do not need them, so they are extra."""
+    try:
+        import htcondor2  # noqa: F401
+    except ImportError as exc:
+        raise ConfigurationError(
+            "`rhc condor` needs the HTCondor Python bindings: pip install 'rhc[condor]'"
+        ) from exc
 
 
 def _settings() -> Settings:

@@ -15,8 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import htcondor2
+from typing import TYPE_CHECKING
 
 from rhc.config import url_has_password
 from rhc.errors import RhcError
@@ -28,6 +27,10 @@ WRAPPER = Path(__file__).resolve().parent / "rhc-worker.sh"
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?)?\s*$", re.IGNORECASE)
 _IMAGE = re.compile(r"^[a-z0-9]+([._/:@-][A-Za-z0-9_.-]+)*$")
 _SITE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+if TYPE_CHECKING:
+    import htcondor2
 
 
 class SubmitDescriptionError(RhcError):
@@ -119,6 +122,8 @@ def describe(job: WorkerJob) -> htcondor2.Submit:
     if job.x509_proxy is not None:
         lines.append(("x509userproxy", str(job.x509_proxy)))
     text = "\n".join(f"{key} = {value}" for key, value in lines) + f"\nqueue {job.count}\n"
+    import htcondor2  # only here: workers import this package without the bindings
+
     return htcondor2.Submit(text)
 
 

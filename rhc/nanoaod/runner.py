@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rhc.nanoaod.chunks import DEFAULT_CHUNKSIZE, DEFAULT_TREE, BadFile, Fileset, make_chunks
+from rhc.nanoaod.chunks import (
+    DEFAULT_CHUNKSIZE,
+    DEFAULT_TREE,
+    BadFile,
+    Chunking,
+    Fileset,
+    make_chunks,
+)
 from rhc.nanoaod.processor import (
     ChunkReport,
     ChunkTask,
@@ -67,10 +74,7 @@ def run(
     **options: object,
 ) -> RunResult:
     """Process every chunk of fileset on the workers; see Manager.run."""
-    task = chunk_task(processor, branches, skip_bad_files)
-    chunking = make_chunks(
-        fileset, chunksize, tree=tree, branches=task.branches, skip_bad_files=skip_bad_files
-    )
+    task, chunking = _plan(processor, fileset, chunksize, branches, tree, skip_bad_files)
     chunks = chunking.chunks
     output = manager.remote_map(
         task, chunks, reduce=merge_outputs, affinity=[chunk.key for chunk in chunks], **options
@@ -88,14 +92,27 @@ def run_locally(
     skip_bad_files: bool = False,
 ) -> RunResult:
     """The same run as a loop in this process: to debug a processor, or as a baseline."""
-    task = chunk_task(processor, branches, skip_bad_files)
-    chunking = make_chunks(
-        fileset, chunksize, tree=tree, branches=task.branches, skip_bad_files=skip_bad_files
-    )
+    task, chunking = _plan(processor, fileset, chunksize, branches, tree, skip_bad_files)
     reader = Reader()  # files stay open from chunk to chunk, as on a worker
     outputs = (task(chunk, reader) for chunk in chunking.chunks)
     output = functools.reduce(merge_outputs, outputs, RunOutput())
     return _result(processor, output, chunking.bad_files)
+
+
+def _plan(
+    processor: Processor | Callable,
+    fileset: Fileset,
+    chunksize: int,
+    branches: Sequence[str] | None,
+    tree: str,
+    skip_bad_files: bool,
+) -> tuple[ChunkTask, Chunking]:
+    """The task to map and the chunks to map it over (bad files found on the way)."""
+    task = chunk_task(processor, branches, skip_bad_files)
+    chunking = make_chunks(
+        fileset, chunksize, tree=tree, branches=task.branches, skip_bad_files=skip_bad_files
+    )
+    return task, chunking
 
 
 def chunk_task(

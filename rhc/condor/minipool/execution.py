@@ -1,0 +1,285 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Running one job: a process group for the vanilla universe, a sibling container (through the
+`docker` SDK, imported only when a docker job runs) for the docker universe.
+
+A runner starts a Launch and returns an Execution, which the pool waits on and terminates:
+SIGTERM, then SIGKILL after a grace period, as condor does on removal and eviction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import signal
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+from rhc.condor.minipool.errors import HoldError
+
+log = logging.getLogger("rhc.condor.minipool.execution")
+
+POOL_LABEL = "rhc.minipool"
+"""Label on every container a pool starts; its value is the pool's name."""
+
+JOB_LABEL = "rhc.minipool.job"
+"""Label with the job id (ClusterId.ProcId) of the container."""
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Everything needed to start one job.
+
+    ``command`` is the argv (empty: the image's own command); ``environment`` is the job's own
+    (its description's and the _CONDOR_* variables), without the pool's.
+    """
+
+    job_id: str
+    command: tuple[str, ...]
+    environment: dict[str, str]
+    scratch: Path
+    output: Path
+    error: Path
+    image: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class Execution(Protocol):
+    """A started job."""
+
+    def wait(self) -> int:
+        """Block until the job ends; its exit code, or minus the signal that killed it."""
+
+    def terminate(self, grace: float) -> None:
+        """SIGTERM, then SIGKILL if it still runs after grace seconds; returns when it ended
+        or was killed."""
+
+
+class Runner(Protocol):
+    """Starts jobs of one universe."""
+
+    def start(self, launch: Launch) -> Execution:
+        """Start launch.
+
+        Raises:
+          HoldError: the job cannot start (executable or image missing); it is put on hold.
+        """
+
+
+class VanillaRunner:
+    """Runs a job as a process group of its own, with the pool's environment plus the job's
+    (as condor's getenv), stdout and stderr in files."""
+
+    def start(self, launch: Launch) -> Execution:
+        with contextlib.ExitStack() as files:  # the child keeps its own copies open
+            stdout = files.enter_context(_open_output(launch.output, "output"))
+            stderr = (
+                stdout
+                if launch.error == launch.output
+                else files.enter_context(_open_output(launch.error, "error"))
+            )
+            try:
+                process = subprocess.Popen(
+                    list(launch.command),
+                    cwd=launch.scratch,
+                    env={**os.environ, **launch.environment},
+                    stdin=subprocess.DEVNULL,
+                    stdout=stdout,
+                    stderr=stderr,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                raise HoldError(f"cannot run {launch.command[0]}: {exc.strerror}") from exc
+        return _ProcessGroup(process)
+
+
+def _open_output(path: Path, what: str) -> BinaryIO:
+    try:
+        return open(path, "wb")  # closed by the caller's ExitStack
+    except OSError as exc:
+        raise HoldError(f"cannot open {what} {path}: {exc.strerror}") from exc
+
+
+class _ProcessGroup:
+    """A vanilla job: its leader process and every process in its group."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process = process
+        self._lock = threading.Lock()
+        self._reaped = False
+        self._ended = threading.Event()
+
+    def wait(self) -> int:
+        # Wait without reaping, so that the group id cannot be reused while we kill what the
+        # job left behind: condor kills every process of a job when it ends.
+        with contextlib.suppress(ChildProcessError):
+            os.waitid(os.P_PID, self.process.pid, os.WEXITED | os.WNOWAIT)
+        with self._lock:
+            self._signal_group(signal.SIGKILL)
+            code = self.process.wait()
+            self._reaped = True
+        self._ended.set()
+        return code
+
+    def terminate(self, grace: float) -> None:
+        with self._lock:
+            if self._reaped:
+                return
+            self._signal_group(signal.SIGTERM)
+        if self._ended.wait(grace):
+            return
+        with self._lock:
+            if not self._reaped:
+                log.info("pid %d ignored SIGTERM for %g s: SIGKILL", self.process.pid, grace)
+                self._signal_group(signal.SIGKILL)
+        self._ended.wait()
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):  # the group has ended
+            os.killpg(self.process.pid, sig)
+
+
+class DockerRunner:
+    """Runs a job as a sibling container on the Docker engine the SDK finds (DOCKER_HOST or the
+    socket), never pulling: an image that is not there puts the job on hold.
+
+    The scratch directory is bind-mounted at the same path in the container; ``host_work_dir``
+    is the work directory as the engine sees it, when the pool itself runs in a container.
+    """
+
+    def __init__(
+        self,
+        *,
+        pool_name: str,
+        user: str,
+        work_dir: Path,
+        network: str | None = None,
+        host_work_dir: Path | None = None,
+        client: Any = None,
+    ) -> None:
+        self.pool_name = pool_name
+        self.user = user
+        self.work_dir = work_dir
+        self.network = network
+        self.host_work_dir = host_work_dir
+        self._client = client
+        self._lock = threading.Lock()
+
+    def run_arguments(self, launch: Launch) -> dict[str, Any]:
+        """The keyword arguments of `client.containers.run` for launch."""
+        source = launch.scratch
+        if self.host_work_dir is not None:
+            source = self.host_work_dir / launch.scratch.relative_to(self.work_dir)
+        arguments: dict[str, Any] = {
+            "image": launch.image,
+            "command": list(launch.command) or None,
+            "detach": True,
+            "working_dir": str(launch.scratch),
+            "volumes": {str(source): {"bind": str(launch.scratch), "mode": "rw"}},
+            "environment": dict(launch.environment),
+            "user": self.user,
+            "labels": {POOL_LABEL: self.pool_name, JOB_LABEL: launch.job_id, **launch.labels},
+        }
+        if self.network:
+            arguments["network"] = self.network
+        return arguments
+
+    def start(self, launch: Launch) -> Execution:
+        errors = _sdk().errors
+        client = self._engine()
+        try:
+            client.images.get(launch.image)
+        except errors.ImageNotFound as exc:
+            raise HoldError(
+                f"docker image {launch.image} is not on the pool's Docker engine (the mini pool "
+                "never pulls: build or load it first)"
+            ) from exc
+        except errors.DockerException as exc:
+            raise HoldError(f"the Docker engine failed to look up {launch.image}: {exc}") from exc
+        self._hand_over(launch.scratch)
+        try:
+            container = client.containers.run(**self.run_arguments(launch))
+        except errors.DockerException as exc:
+            raise HoldError(f"docker could not start {launch.image}: {exc}") from exc
+        log.info("job %s: container %s from %s", launch.job_id, container.id[:12], launch.image)
+        return _Container(container, launch)
+
+    def remove_all(self) -> int:
+        """Remove every container this pool's name labels (running or not); how many."""
+        if self._client is None:
+            return 0  # no docker job ever ran: the pool started no container
+        containers = self._client.containers.list(
+            all=True, filters={"label": f"{POOL_LABEL}={self.pool_name}"}
+        )
+        for container in containers:
+            try:
+                container.remove(force=True)
+            except _sdk().errors.NotFound:
+                pass  # it was removed when its job ended
+        return len(containers)
+
+    def _engine(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                try:
+                    self._client = _sdk().from_env()
+                except _sdk().errors.DockerException as exc:
+                    raise HoldError(f"no Docker engine answers the pool: {exc}") from exc
+            return self._client
+
+    def _hand_over(self, scratch: Path) -> None:
+        """Give the scratch directory to the container's user, when the pool may (as root)."""
+        uid, _, gid = self.user.partition(":")
+        if os.geteuid() != 0 or int(uid) == 0:
+            return
+        for path in (scratch, *scratch.rglob("*")):
+            os.chown(path, int(uid), int(gid) if gid else -1, follow_symlinks=False)
+
+
+class _Container:
+    """A docker-universe job; its logs go to the output and error files when it ends."""
+
+    def __init__(self, container: Any, launch: Launch) -> None:
+        self.container = container
+        self.launch = launch
+
+    def wait(self) -> int:
+        errors = _sdk().errors
+        try:
+            code = int(self.container.wait()["StatusCode"])
+            self.launch.output.write_bytes(self.container.logs(stdout=True, stderr=False))
+            error = self.container.logs(stdout=False, stderr=True)
+            if self.launch.error == self.launch.output:
+                with self.launch.output.open("ab") as handle:
+                    handle.write(error)
+            else:
+                self.launch.error.write_bytes(error)
+        except (errors.DockerException, OSError) as exc:  # requests' errors are OSErrors
+            raise HoldError(f"lost container {self.container.id[:12]}: {exc}") from exc
+        finally:
+            try:
+                self.container.remove(force=True)
+            except (errors.DockerException, OSError):
+                log.warning("could not remove container %s", self.container.id[:12])
+        return code
+
+    def terminate(self, grace: float) -> None:
+        # docker stop: the image's stop signal (SIGTERM), then SIGKILL after the timeout
+        try:
+            self.container.stop(timeout=math.ceil(grace))
+        except (_sdk().errors.DockerException, OSError) as exc:  # gone already, or engine lost
+            log.warning("could not stop container %s: %s", self.container.id[:12], exc)
+
+
+def _sdk() -> Any:
+    try:
+        import docker
+    except ImportError as exc:
+        raise HoldError(
+            "docker-universe jobs need the docker SDK: pip install 'rhc[minipool]'"
+        ) from exc
+    return docker

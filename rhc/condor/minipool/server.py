@@ -1,0 +1,170 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The mini pool's HTTP API: JSON in, JSON out, on loopback by default.
+
+    POST /submit  {"description", "files": {name: {"content": base64, "mode"}}, "owner"}
+                  -> {"cluster", "procs"}
+    GET  /jobs    -> [job, ...]
+    POST /remove  {"cluster"?, "proc"?, "batch_name"?} -> {"removed"}
+    GET  /status  -> [slot, ...]
+
+Errors answer {"error": message} with 400 (a bad request), 404, 413, 415 or 500. POST bodies must be
+application/json: a web page cannot send that to another origin without a CORS preflight, which
+this server never grants, so a browser cannot be made to submit jobs. File contents are never
+logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from rhc.condor.minipool.errors import MiniPoolError
+from rhc.condor.minipool.pool import Pool
+from rhc.condor.minipool.settings import DEFAULT_PORT
+
+log = logging.getLogger("rhc.condor.minipool.server")
+
+MAX_REQUEST_BYTES = 256 * 2**20
+"""The largest request body accepted (transferred files travel base64-encoded inside it)."""
+
+
+class MiniPoolServer:
+    """Serves a Pool over HTTP in a background thread."""
+
+    def __init__(self, pool: Pool, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
+        self.pool = pool
+        handler = type("_BoundHandler", (_Handler,), {"pool": pool})
+        try:
+            self._server = ThreadingHTTPServer((host, port), handler)
+        except OSError as exc:
+            raise MiniPoolError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> MiniPoolServer:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="minipool-http", daemon=True
+        )
+        self._thread.start()
+        log.info("mini pool API at %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        """Stop answering (the pool itself is stopped by its owner)."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+        self._server.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    pool: Pool
+    server_version = "rhc-minipool"
+
+    def do_GET(self) -> None:
+        if self.path == "/jobs":
+            self._answer(HTTPStatus.OK, self.pool.jobs())
+        elif self.path == "/status":
+            self._answer(HTTPStatus.OK, self.pool.status())
+        else:
+            self._fail(HTTPStatus.NOT_FOUND, f"no such endpoint: GET {self.path}")
+
+    def do_POST(self) -> None:
+        routes = {"/submit": self._submit, "/remove": self._remove}
+        route = routes.get(self.path)
+        if route is None:
+            self._fail(HTTPStatus.NOT_FOUND, f"no such endpoint: POST {self.path}")
+            return
+        if self.headers.get_content_type() != "application/json":
+            self._fail(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send the body as application/json")
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_REQUEST_BYTES:
+            self.close_connection = True
+            self._fail(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"the request has {length} bytes; the pool takes at most {MAX_REQUEST_BYTES}",
+            )
+            return
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+            if not isinstance(body, dict):
+                raise MiniPoolError("the body must be a JSON object")
+            self._answer(HTTPStatus.OK, route(body))
+        except json.JSONDecodeError as exc:
+            self._fail(HTTPStatus.BAD_REQUEST, f"the body is not JSON: {exc}")
+        except MiniPoolError as exc:
+            self._fail(HTTPStatus.BAD_REQUEST, str(exc))
+        except Exception as exc:  # answer, rather than drop the connection without a word
+            log.exception("%s %s failed", self.command, self.path)
+            self._fail(HTTPStatus.INTERNAL_SERVER_ERROR, f"the pool failed: {exc!r}")
+
+    def _submit(self, body: dict) -> dict:
+        description = body.get("description")
+        if not isinstance(description, str):
+            raise MiniPoolError("submit needs a description (the submit file's text)")
+        owner = body.get("owner")
+        if owner is not None and (not isinstance(owner, str) or not owner):
+            raise MiniPoolError("owner must be a user name")
+        files = body.get("files") or {}
+        if not isinstance(files, dict):
+            raise MiniPoolError("files must map names to {content, mode}")
+        decoded = {name: _decode(name, entry) for name, entry in files.items()}
+        cluster, procs = self.pool.submit(description, decoded, owner)
+        return {"cluster": cluster, "procs": procs}
+
+    def _remove(self, body: dict) -> dict:
+        unknown = set(body) - {"cluster", "proc", "batch_name"}
+        if unknown:
+            raise MiniPoolError(f"remove takes cluster, proc and batch_name, not {sorted(unknown)}")
+        for key in ("cluster", "proc"):
+            value = body.get(key)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                raise MiniPoolError(f"{key} must be a whole number, not {value!r}")
+        batch_name = body.get("batch_name")
+        if batch_name is not None and not isinstance(batch_name, str):
+            raise MiniPoolError(f"batch_name must be a string, not {batch_name!r}")
+        removed = self.pool.remove(
+            cluster=body.get("cluster"), proc=body.get("proc"), batch_name=batch_name
+        )
+        return {"removed": removed}
+
+    def _answer(self, status: HTTPStatus, payload: object) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _fail(self, status: HTTPStatus, message: str) -> None:
+        log.info("%s %s: %d %s", self.command, self.path, status, message)
+        self._answer(status, {"error": message})
+
+    def log_message(self, format: str, *args: object) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+
+def _decode(name: object, entry: object) -> tuple[bytes, int]:
+    if not isinstance(name, str):
+        raise MiniPoolError(f"file name {name!r} is not a string")
+    if not isinstance(entry, dict) or not isinstance(entry.get("content"), str):
+        raise MiniPoolError(f"file {name}: give {{'content': base64, 'mode': int}}")
+    try:
+        content = base64.b64decode(entry["content"], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise MiniPoolError(f"file {name}: the content is not base64") from exc
+    mode = entry.get("mode")
+    if not isinstance(mode, int) or isinstance(mode, bool):
+        raise MiniPoolError(f"file {name}: mode {mode!r} is not a number (0o600 = 384)")
+    return content, mode

@@ -1,0 +1,187 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""rhc workers on the mini pool, submitted as a person would: `rhc condor submit | q | rm`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from rhc import Manager
+from rhc.condor.minipool.client import MiniPoolClient
+from rhc.local import free_port
+from tests import fixtures
+from tests.conftest import REPOSITORY, wait_for
+from tests.integration.test_worker import stored_results
+
+
+def rhc(*arguments: str, config_file, timeout: float = 60) -> subprocess.CompletedProcess:
+    env = {**os.environ, "RHC_CONFIG_FILE": str(config_file)}
+    return subprocess.run(
+        [sys.executable, "-m", "rhc", *arguments],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+
+
+class Pool:
+    """`rhc minicondor serve` in its own process, stopped by its PID."""
+
+    def __init__(self, work_dir, *, slots: int, evict_every: float | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [
+            sys.executable,
+            "-m",
+            "rhc",
+            "minicondor",
+            "serve",
+            "--port",
+            str(self.port),
+            "--slots",
+            str(slots),
+            "--slot-memory",
+            "2048",
+            "--work-dir",
+            str(work_dir),
+            "--grace",
+            "10",
+        ]
+        if evict_every is not None:
+            command += ["--evict-every", str(evict_every)]
+        # Jobs get the pool's environment, as condor's getenv would: tests.fixtures imports.
+        env = {**os.environ, "PYTHONPATH": str(REPOSITORY)}
+        self.log = open(work_dir.parent / "pool.log", "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.client = MiniPoolClient(self.url)
+        wait_for(self._answers, 30, "the mini pool to answer")
+
+    def _answers(self) -> bool:
+        assert self.process.poll() is None, "the mini pool exited"
+        try:
+            self.client.status()
+            return True
+        except Exception:
+            return False
+
+    def jobs(self) -> dict[str, dict]:
+        return {job["id"]: job for job in self.client.jobs()}
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(60)
+        self.log.close()
+
+
+@pytest.fixture
+def pool_cluster(make_cluster, tmp_path):
+    """A namespace whose config names a mini pool; the pool is started by the test."""
+    made = []
+
+    def make(**pool_options: object):
+        port_holder = Pool(tmp_path / "pool", **pool_options)
+        made.append(port_holder)
+        cluster = make_cluster(condor_pool=port_holder.url)
+        return cluster, port_holder
+
+    yield make
+    for pool in made:
+        pool.stop()
+
+
+def submit_workers(cluster, count: int, *extra: str) -> list[str]:
+    done = rhc(
+        "condor",
+        "submit",
+        "-n",
+        str(count),
+        "--universe",
+        "vanilla",
+        *extra,
+        config_file=cluster.config_file,
+    )
+    assert done.returncode == 0, done.stderr
+    ids = done.stdout.split(": ", 1)[1].split(", ")
+    return [job_id.strip() for job_id in ids]
+
+
+def live_condor_ids(manager: Manager) -> set[str]:
+    return {worker.condor_id for worker in manager.workers().workers}
+
+
+def test_submitted_workers_join_redis_run_a_map_and_report_their_condor_ids(pool_cluster):
+    # Given a mini pool with four slots
+    cluster, _ = pool_cluster(slots=4)
+    # When three vanilla workers are submitted the way a person would
+    ids = submit_workers(cluster, 3)
+    manager = Manager()
+    wait_for(lambda: live_condor_ids(manager) == set(ids), 60, "the three workers to join")
+    # Then they run a map
+    assert manager.remote_map(fixtures.square, range(100), progress=False) == [
+        x * x for x in range(100)
+    ]
+    # And `rhc condor q` shows them Running under the ids the workers report
+    listing = rhc("condor", "q", config_file=cluster.config_file)
+    assert listing.returncode == 0, listing.stderr
+    for job_id in ids:
+        line = next(line for line in listing.stdout.splitlines() if line.startswith(job_id))
+        assert "Running" in line
+    assert {w.name.rsplit("-", 1)[1] for w in manager.workers().workers} == set(ids)
+
+
+def test_a_map_completes_exactly_once_while_the_pool_evicts_workers(pool_cluster, redis_client):
+    # Given three workers on a pool that evicts one every ~3 s (SIGTERM, then back to Idle)
+    cluster, pool = pool_cluster(slots=3, evict_every=3.0)
+    submit_workers(cluster, 3)
+    manager = Manager()
+    wait_for(lambda: len(manager.workers().workers) == 3, 60, "the workers to join")
+    # When 2,000 tasks of 10 ms run
+    job = manager.submit(fixtures.sleep_square, range(2000))
+    results = job.results(timeout=300)
+    # Then every result is exact and stored exactly once, and evictions really happened
+    assert results == [x * x for x in range(2000)]
+    counts = Counter(
+        task
+        for m in stored_results(redis_client, cluster, job.id)
+        for first, count in m.spans
+        for task in range(first, first + count)
+    )
+    assert set(counts.values()) == {1} and len(counts) == 2000
+    assert sum(job_info["evictions"] for job_info in pool.jobs().values()) >= 1
+
+
+def test_condor_rm_makes_a_worker_hand_back_its_tasks_and_the_job_completes(pool_cluster):
+    # Given three workers busy with 1 s tasks
+    cluster, pool = pool_cluster(slots=3)
+    ids = submit_workers(cluster, 3)
+    manager = Manager()
+    wait_for(lambda: len(manager.workers().workers) == 3, 60, "the workers to join")
+    job = manager.submit(fixtures.sleep_for, [1.0] * 18)
+    wait_for(lambda: job.progress.done >= 3, 60, "the job to be under way")
+    # When one worker job is removed
+    removed = rhc("condor", "rm", ids[0], config_file=cluster.config_file)
+    assert removed.returncode == 0 and "1 job(s) removed" in removed.stdout
+    # Then it leaves (handing back at once, not after its heartbeat), and the job completes
+    wait_for(lambda: ids[0] not in live_condor_ids(manager), 10, "the removed worker to leave")
+    wait_for(lambda: pool.jobs()[ids[0]]["state"] == "Removed", 15, "the removed job to end")
+    # It exited on its own after SIGTERM (0), saying it handed its tasks back
+    removed_job = pool.jobs()[ids[0]]
+    assert removed_job["exit_code"] == 0
+    log = next(Path(removed_job["scratch_dir"]).glob("rhc-worker.*.err")).read_text()
+    assert "handing back tasks and stopping" in log
+    assert job.results(timeout=120) == [1.0] * 18
+
+
+def test_a_worker_asking_more_memory_than_any_slot_stays_idle_and_q_says_why(pool_cluster):
+    cluster, pool = pool_cluster(slots=2)
+    (job_id,) = submit_workers(cluster, 1, "--request-memory", "16GB")
+    wait_for(lambda: pool.jobs()[job_id]["reason"], 30, "the pool to give a reason")
+    listing = rhc("condor", "q", config_file=cluster.config_file)
+    line = next(line for line in listing.stdout.splitlines() if line.startswith(job_id))
+    assert "Idle" in line and "16384" in line and "2048" in line

@@ -1,0 +1,157 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""What the mini pool asks the Docker SDK for when it runs a docker-universe job.
+
+There is no Docker engine on the build machines, so this one test module hands the runner a
+stand-in client that records the calls; the end-to-end tests run real containers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import docker.errors
+import pytest
+
+from rhc.condor.minipool.errors import HoldError
+from rhc.condor.minipool.execution import DockerRunner, Launch
+
+
+class FakeContainer:
+    id = "0123456789abcdef"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def wait(self) -> dict:
+        self.calls.append(("wait",))
+        return {"StatusCode": 3}
+
+    def logs(self, *, stdout: bool, stderr: bool) -> bytes:
+        return b"out\n" if stdout else b"err\n"
+
+    def stop(self, *, timeout: int) -> None:
+        self.calls.append(("stop", timeout))
+
+    def remove(self, *, force: bool) -> None:
+        self.calls.append(("remove", force))
+
+
+class FakeClient:
+    """Records what the runner asks for; knows one image."""
+
+    def __init__(self, images: tuple[str, ...] = ("rhc/worker:0.1.0",)) -> None:
+        self.known = images
+        self.runs: list[dict] = []
+        self.listed: list[dict] = []
+        self.container = FakeContainer()
+        self.images = self
+        self.containers = self
+
+    def get(self, image: str) -> object:  # client.images.get
+        if image not in self.known:
+            raise docker.errors.ImageNotFound(f"No such image: {image}")
+        return object()
+
+    def run(self, **arguments: object) -> FakeContainer:  # client.containers.run
+        self.runs.append(arguments)
+        return self.container
+
+    def list(self, **arguments: object) -> list[FakeContainer]:  # client.containers.list
+        self.listed.append(arguments)
+        return [self.container]
+
+
+def launch(scratch: Path, image: str = "rhc/worker:0.1.0") -> Launch:
+    return Launch(
+        job_id="12.3",
+        command=("rhc", "worker", "redis://redis:6379", "--config", "rhc.toml"),
+        environment={
+            "_CONDOR_SCRATCH_DIR": str(scratch),
+            "_CONDOR_JOB_AD": str(scratch / ".job.ad"),
+            "_CONDOR_SLOT": "slot2",
+            "A": "1",
+        },
+        scratch=scratch,
+        output=scratch / "out",
+        error=scratch / "err",
+        image=image,
+    )
+
+
+def test_a_docker_job_runs_as_a_labelled_sibling_container_in_its_scratch_directory(tmp_path):
+    # Given a runner for pool "ci" on network rhc_default, and a job's scratch directory
+    work = tmp_path / "work"
+    scratch = work / "12.3"
+    scratch.mkdir(parents=True)
+    client = FakeClient()
+    runner = DockerRunner(
+        pool_name="ci", user="12345:12345", work_dir=work, network="rhc_default", client=client
+    )
+    # When the job starts and ends
+    execution = runner.start(launch(scratch))
+    code = execution.wait()
+    # Then the SDK was asked for exactly this container
+    assert client.runs == [
+        {
+            "image": "rhc/worker:0.1.0",
+            "command": ["rhc", "worker", "redis://redis:6379", "--config", "rhc.toml"],
+            "detach": True,
+            "working_dir": str(scratch),
+            "volumes": {str(scratch): {"bind": str(scratch), "mode": "rw"}},
+            "environment": {
+                "_CONDOR_SCRATCH_DIR": str(scratch),
+                "_CONDOR_JOB_AD": str(scratch / ".job.ad"),
+                "_CONDOR_SLOT": "slot2",
+                "A": "1",
+            },
+            "user": "12345:12345",
+            "labels": {"rhc.minipool": "ci", "rhc.minipool.job": "12.3"},
+            "network": "rhc_default",
+        }
+    ]
+    # And its exit code, logs and removal were taken care of
+    assert code == 3
+    assert (scratch / "out").read_bytes() == b"out\n"
+    assert (scratch / "err").read_bytes() == b"err\n"
+    assert client.container.calls == [("wait",), ("remove", True)]
+
+
+def test_removal_stops_the_container_with_the_grace_as_docker_stop_timeout(tmp_path):
+    client = FakeClient()
+    runner = DockerRunner(pool_name="ci", user="1:1", work_dir=tmp_path, client=client)
+    (tmp_path / "1.0").mkdir()
+    execution = runner.start(launch(tmp_path / "1.0"))
+    execution.terminate(2.5)
+    assert client.container.calls == [("stop", 3)]
+    assert "network" not in client.runs[0]
+
+
+def test_the_bind_mount_names_the_host_path_when_the_pool_runs_in_a_container(tmp_path):
+    runner = DockerRunner(
+        pool_name="ci",
+        user="1:1",
+        work_dir=Path("/var/lib/minipool"),
+        host_work_dir=Path("/srv/compose/minipool"),
+        client=FakeClient(),
+    )
+    arguments = runner.run_arguments(launch(Path("/var/lib/minipool/4.0")))
+    assert arguments["volumes"] == {
+        "/srv/compose/minipool/4.0": {"bind": "/var/lib/minipool/4.0", "mode": "rw"}
+    }
+    assert arguments["working_dir"] == "/var/lib/minipool/4.0"
+
+
+def test_a_missing_image_holds_the_job_and_nothing_is_pulled(tmp_path):
+    client = FakeClient(images=())
+    runner = DockerRunner(pool_name="ci", user="1:1", work_dir=tmp_path, client=client)
+    with pytest.raises(HoldError, match=r"rhc/worker:0\.1\.0 is not on the pool's Docker engine"):
+        runner.start(launch(tmp_path / "1.0"))
+    assert client.runs == []
+
+
+def test_stopping_the_pool_removes_every_container_labelled_with_its_name(tmp_path):
+    client = FakeClient()
+    runner = DockerRunner(pool_name="ci", user="1:1", work_dir=tmp_path, client=client)
+    assert runner.remove_all() == 1
+    assert client.listed == [{"all": True, "filters": {"label": "rhc.minipool=ci"}}]
+    assert client.container.calls == [("remove", True)]
