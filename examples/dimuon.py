@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""The reference analysis on whatever cluster RHC_CONFIG_FILE describes (`make run`): the real
+"""The reference analysis on whatever cluster RHC_CONFIG_FILE describes (`make run-local`): the real
 NanoAOD samples when they are there, plus a generated file of a million events."""
 
 import sys

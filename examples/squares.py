@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""The example job: a few maps on whatever cluster RHC_CONFIG_FILE describes (`make run`)."""
+"""The example job: a few maps on whatever cluster RHC_CONFIG_FILE describes (`make run-local`)."""
 
 import operator
 import time

@@ -14,7 +14,7 @@ import redis
 from rhc.config import Settings
 from rhc.connection import Reconnector, connect
 from rhc.errors import VersionMismatchError
-from rhc.protocol import Keys, WorkerInfo, compat_tag, incompatibility, versions
+from rhc.protocol import DRAIN, Keys, WorkerInfo, compat_tag, incompatibility, versions
 from rhc.status import worker_infos
 
 log = logging.getLogger("rhc.manager")
@@ -35,6 +35,7 @@ class Broker:
         self.compat = compat_tag(self.versions)
         self.stream = self.keys.task_stream(self.compat)
         self.reconnect = Reconnector(settings, settings.reconnect_timeout)
+        self._drain = self.client.register_script(DRAIN)
         self._stored_functions: set[str] = set()
         self.speeds: dict[str, float] = {}
         self._registry: list[WorkerInfo] = []
@@ -90,6 +91,17 @@ class Broker:
     def runnable_names(self) -> set[str]:
         """The names of the live workers that can run this manager's jobs."""
         return {info.name for info in self.workers() if info.compat == self.compat}
+
+    def reroute_departed(self, name: str) -> int:
+        """Move what a departed worker's own stream still holds to the shared stream, where
+        the others read; how many batches moved."""
+        moved = self.call(
+            lambda: self._drain(keys=[self.keys.worker_stream(name), self.stream]),
+            doing="re-routing the tasks of a departed worker",
+        )
+        if moved:
+            log.info("moved %d task batch(es) routed to departed worker %s", moved, name)
+        return moved
 
     def routes(self, keys: list[str]) -> list[str | None]:
         """The worker that last processed each piece of data (cache affinity), or None."""

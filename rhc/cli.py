@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -235,7 +236,9 @@ def minicondor() -> None:
     default=None,
     help="Where job scratch directories go (default: a temporary directory, removed on exit).",
 )
-@click.option("--evict-every", type=float, default=None, help="Mean seconds between evictions.")
+@click.option(
+    "--evict-every", type=float, default=None, help="Evict a running job every S seconds (0: none)."
+)
 @click.option("--seed", type=int, default=None, help="Seed of the eviction schedule.")
 @click.option("--grace", type=float, default=None, help="SIGTERM to SIGKILL, s (default 10).")
 @click.option("--network", default=None, help="Docker network for docker-universe jobs.")
@@ -311,16 +314,46 @@ def minicondor_q(pool_url: str | None) -> None:
     click.echo(f"\nTotal: {len(jobs)} job(s); {summary}")
 
 
+def _job_filters(verb: str) -> Callable:
+    """The arguments of `rm` and `vacate`: a job id or cluster, a batch, or --all."""
+
+    def decorate(command: Callable) -> Callable:
+        for option in (
+            _POOL_OPTION,
+            click.option("--batch", default=None, help=f"{verb} the jobs of this batch name."),
+            click.option("--all", "every_job", is_flag=True, help=f"{verb} every job."),
+            click.argument("job", required=False),
+        ):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 @minicondor.command("rm")
-@click.argument("job", required=False)
-@click.option("--all", "remove_all", is_flag=True, help="Remove every job.")
-@click.option("--batch", default=None, help="Remove the jobs of this batch name.")
-@_POOL_OPTION
+@_job_filters("Remove")
 def minicondor_rm(
-    job: str | None, remove_all: bool, batch: str | None, pool_url: str | None
+    job: str | None, every_job: bool, batch: str | None, pool_url: str | None
 ) -> None:
     """Remove a job (CLUSTER.PROC), a cluster (CLUSTER), a batch, or --all, like condor_rm."""
-    if sum((job is not None, remove_all, batch is not None)) != 1:
+    removed = _pool_client(pool_url).remove(**_job_selection(job, every_job, batch))
+    click.echo(f"{removed} job(s) marked for removal.")
+
+
+@minicondor.command("vacate")
+@_job_filters("Evict")
+def minicondor_vacate(
+    job: str | None, every_job: bool, batch: str | None, pool_url: str | None
+) -> None:
+    """Evict running jobs now, like condor_vacate_job: SIGTERM, then they go back to Idle and
+    run again."""
+    evicted = _pool_client(pool_url).vacate(**_job_selection(job, every_job, batch))
+    click.echo(f"{evicted} job(s) evicted.")
+
+
+def _job_selection(job: str | None, every_job: bool, batch: str | None) -> dict:
+    """The filters of `rm` and `vacate`: exactly one of a job id or cluster, a batch, --all."""
+    if sum((job is not None, every_job, batch is not None)) != 1:
         raise click.UsageError("give one of: a job id or cluster, --batch NAME, --all")
     cluster = proc = None
     if job is not None:
@@ -328,8 +361,7 @@ def minicondor_rm(
         if not head.isdigit() or (dot and not tail.isdigit()):
             raise click.UsageError(f"{job!r} is not a job id (12.0) or a cluster (12)")
         cluster, proc = int(head), (int(tail) if dot else None)
-    removed = _pool_client(pool_url).remove(cluster=cluster, proc=proc, batch_name=batch)
-    click.echo(f"{removed} job(s) marked for removal.")
+    return {"cluster": cluster, "proc": proc, "batch_name": batch}
 
 
 @minicondor.command("status")

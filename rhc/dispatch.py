@@ -59,6 +59,7 @@ class Dispatcher:
         self.in_flight = 0
         self.in_flight_by_route: Counter[str | None] = Counter()
         self.total: int | None = None
+        self._departed: set[str] = set()
         self._sent_tasks = 0
         self._arguments = arguments
         self._length = length
@@ -153,6 +154,18 @@ class Dispatcher:
         self._next_number += 1
         self._sent_tasks += batch.count
         return [sent]
+
+    def departed_routes(self, alive: set[str]) -> list[str]:
+        """Workers that left while batches were routed to them, each named once. A batch
+        routed just as its worker deregistered lands in a stream nobody reads any more: it
+        must be moved to the shared stream."""
+        departed = [
+            route
+            for route, count in self.in_flight_by_route.items()
+            if route and count > 0 and route not in alive and route not in self._departed
+        ]
+        self._departed.update(departed)
+        return departed
 
     def _count_in_flight(self, sent: SentBatch, change: int) -> None:
         self.in_flight += change

@@ -240,8 +240,10 @@ class Job:
 
     def _send(self) -> None:
         dispatcher, broker = self._dispatcher, self._broker
-        workers = broker.runnable_workers()
-        fresh = dispatcher.next_batches(2 * max(workers, 1) + 2, workers, broker.runnable_names())
+        workers, alive = broker.runnable_workers(), broker.runnable_names()
+        for name in dispatcher.departed_routes(alive):
+            broker.reroute_departed(name)
+        fresh = dispatcher.next_batches(2 * max(workers, 1) + 2, workers, alive)
         if dispatcher.total is not None:
             self._total = dispatcher.total
         if fresh or not self._created:

@@ -29,7 +29,12 @@ def condor() -> None:
 @condor.command()
 @click.option("-n", "--count", default=1, show_default=True, help="How many workers.")
 @click.option("--universe", type=click.Choice(UNIVERSES), default="docker", show_default=True)
-@click.option("--image", help="docker: an image name; container: docker://..., a .sif, /cvmfs/...")
+@click.option(
+    "--image",
+    envvar="RHC_WORKER_IMAGE",
+    help="docker: an image name; container: docker://..., a .sif, /cvmfs/... "
+    "(default: RHC_WORKER_IMAGE).",
+)
 @click.option(
     "--environment",
     type=click.Path(dir_okay=False, path_type=Path),

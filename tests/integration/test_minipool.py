@@ -239,6 +239,32 @@ def test_removal_sends_sigterm_that_the_job_can_handle(make_pool):
     assert client.remove(cluster=cluster) == 0
 
 
+def test_vacate_evicts_a_running_job_now_and_it_runs_again(make_pool, tmp_path):
+    # Given a running job that records each start and traps SIGTERM, and a pool without
+    # evictions of its own
+    _, client = make_pool()
+    starts = tmp_path / "starts"
+    script = f"echo start >> {starts}; trap 'echo term >> {starts}; exit 1' TERM; {WAIT_FOR_GO}"
+    cluster, _ = client.submit(shell_job(script), {}, "dora")
+    running = wait_for(lambda: in_state(client, f"{cluster}.0", "Running"), 10, "the job to run")
+    wait_for((Path(running["scratch_dir"]) / "ready").exists, 10, "the job to trap SIGTERM")
+    # When it is vacated, as with condor_vacate_job
+    assert client.vacate(cluster=cluster, proc=0) == 1
+    # Then it got SIGTERM and runs again, counted as an eviction
+    again = wait_for(
+        lambda: (
+            (entry := job(client, f"{cluster}.0"))["state"] == "Running"
+            and starts.read_text().splitlines() == ["start", "term", "start"]
+            and entry
+        ),
+        15,
+        "the job to be evicted and run again",
+    )
+    assert again["evictions"] == 1
+    # And a job that is not running is not vacated
+    assert client.vacate(cluster=cluster + 1) == 0
+
+
 def test_a_job_ignoring_sigterm_is_killed_after_the_grace_period(make_pool):
     # Given a job (and a child of it) that ignore SIGTERM
     _, client = make_pool()
@@ -287,7 +313,7 @@ def test_a_docker_job_without_its_image_is_held_and_nothing_is_pulled(make_pool)
 
 
 def test_eviction_puts_a_job_back_to_idle_and_it_runs_again_with_the_same_id(make_pool, tmp_path):
-    # Given a pool that evicts a running job every 0.2 s on average
+    # Given a pool that evicts a running job every 0.2 s
     _, client = make_pool(evict_every=0.2, seed=7)
     starts = tmp_path / "starts"
     # a long job that records each start, and a short one

@@ -19,6 +19,7 @@ from rhc.protocol import (
     Keys,
     ResultMessage,
     TaskBatch,
+    WorkerInfo,
     compat_tag,
     task_entry,
     versions,
@@ -158,3 +159,33 @@ def test_a_stored_function_with_a_bad_signature_is_not_loaded(cluster, redis_cli
     # Then the tasks fail as unloadable, and nothing ran
     assert all(error.kind == "unloadable" for error in results)
     assert "signature" in results[0].message
+
+
+def test_batches_routed_to_a_worker_as_it_left_are_run_by_the_others(cluster, redis_client):
+    # Given a worker the manager still believes alive, to which every task is routed (it
+    # processed their data last time), and no other worker yet
+    keys = Keys(cluster.namespace)
+    now = time.time()
+    ghost = WorkerInfo(
+        name="ghost",
+        host="gone",
+        pid=1,
+        compat=compat_tag(versions()),
+        versions=versions(),
+        started=now,
+        heartbeat=now,
+    )
+    redis_client.hset(keys.workers, "ghost", ghost.encode())
+    redis_client.hset(keys.affinity, mapping={f"chunk{i}": "ghost" for i in range(20)})
+    manager = cluster.manager()
+    job = manager.submit(fixtures.square, range(20), affinity=[f"chunk{i}" for i in range(20)])
+    ghost_stream = keys.worker_stream("ghost")
+    wait_for(lambda: redis_client.xlen(ghost_stream), 10, "tasks routed to the ghost")
+    # When it deregisters just after they were sent (so no reaper will ever look at its
+    # stream), and a real worker starts
+    redis_client.hdel(keys.workers, "ghost")
+    cluster.start_workers(1)
+    # Then the manager moves the routed tasks where the real worker reads, and all complete
+    assert job.results(timeout=30) == [x * x for x in range(20)]
+    assert not redis_client.exists(ghost_stream)
+    manager.close()

@@ -54,9 +54,19 @@ class MiniPoolClient:
         self, cluster: int | None = None, proc: int | None = None, batch_name: str | None = None
     ) -> int:
         """Remove the matching jobs (every job when nothing is given); how many were removed."""
+        return int(self._select("/remove", cluster, proc, batch_name)["removed"])
+
+    def vacate(
+        self, cluster: int | None = None, proc: int | None = None, batch_name: str | None = None
+    ) -> int:
+        """Evict the matching running jobs now; they run again. How many were evicted."""
+        return int(self._select("/vacate", cluster, proc, batch_name)["evicted"])
+
+    def _select(
+        self, path: str, cluster: int | None, proc: int | None, batch_name: str | None
+    ) -> dict:
         body = {"cluster": cluster, "proc": proc, "batch_name": batch_name}
-        answer = self._request("POST", "/remove", {k: v for k, v in body.items() if v is not None})
-        return int(answer["removed"])
+        return self._request("POST", path, {k: v for k, v in body.items() if v is not None})
 
     def status(self) -> list[dict]:
         """The pool's slots."""

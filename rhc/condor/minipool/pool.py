@@ -139,17 +139,9 @@ class Pool:
         Idle and held jobs are Removed at once; running ones get SIGTERM (SIGKILL after the
         grace period) and are Removed when they have exited.
         """
-        if proc is not None and cluster is None:
-            raise MiniPoolError("a proc id needs its cluster id")
         removed = 0
         with self._lock:
-            for job in self._jobs:
-                if cluster is not None and job.cluster != cluster:
-                    continue
-                if proc is not None and job.spec.proc != proc:
-                    continue
-                if batch_name is not None and job.spec.batch_name != batch_name:
-                    continue
+            for job in self._select(cluster, proc, batch_name):
                 if job.state in (IDLE, HELD):
                     job.note = f"removed while {job.state.lower()}"
                     job.state = REMOVED
@@ -160,6 +152,32 @@ class Pool:
         if removed:
             log.info("removed %d job(s)", removed)
         return removed
+
+    def vacate(
+        self, cluster: int | None = None, proc: int | None = None, batch_name: str | None = None
+    ) -> int:
+        """Evict the matching running jobs now, like condor_vacate_job: SIGTERM (SIGKILL after
+        the grace period), then back to Idle to run again. How many were evicted."""
+        evicted = 0
+        with self._lock:
+            for job in self._select(cluster, proc, batch_name):
+                if job.state == RUNNING and job.stopping is None and job.execution is not None:
+                    log.info("vacating job %s", job.id)
+                    self._stop_job(job, "evict")
+                    evicted += 1
+        return evicted
+
+    def _select(self, cluster: int | None, proc: int | None, batch_name: str | None) -> list[Job]:
+        """The jobs matching every filter given (lock held)."""
+        if proc is not None and cluster is None:
+            raise MiniPoolError("a proc id needs its cluster id")
+        return [
+            job
+            for job in self._jobs
+            if (cluster is None or job.cluster == cluster)
+            and (proc is None or job.spec.proc == proc)
+            and (batch_name is None or job.spec.batch_name == batch_name)
+        ]
 
     def stop(self) -> None:
         """Stop every running job (SIGTERM, SIGKILL after the grace period), remove the
@@ -305,10 +323,10 @@ class Pool:
             self._spawn(f"minipool-stop-{job.id}", job.execution.terminate, self.settings.grace)
 
     def _evict_periodically(self) -> None:
-        """Preemption: at exponentially distributed intervals, evict a random running job."""
+        """Preemption: every evict_every seconds, evict a random running job. A fixed period,
+        so that a test can bound how often its workers are preempted."""
         rng = random.Random(self.settings.seed)
-        mean = self.settings.evict_every
-        while not self._halt.wait(rng.expovariate(1.0 / mean)):
+        while not self._halt.wait(self.settings.evict_every):
             with self._lock:
                 running = [
                     job

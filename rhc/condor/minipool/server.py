@@ -80,7 +80,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._fail(HTTPStatus.NOT_FOUND, f"no such endpoint: GET {self.path}")
 
     def do_POST(self) -> None:
-        routes = {"/submit": self._submit, "/remove": self._remove}
+        routes = {"/submit": self._submit, "/remove": self._remove, "/vacate": self._vacate}
         route = routes.get(self.path)
         if route is None:
             self._fail(HTTPStatus.NOT_FOUND, f"no such endpoint: POST {self.path}")
@@ -124,20 +124,10 @@ class _Handler(BaseHTTPRequestHandler):
         return {"cluster": cluster, "procs": procs}
 
     def _remove(self, body: dict) -> dict:
-        unknown = set(body) - {"cluster", "proc", "batch_name"}
-        if unknown:
-            raise MiniPoolError(f"remove takes cluster, proc and batch_name, not {sorted(unknown)}")
-        for key in ("cluster", "proc"):
-            value = body.get(key)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-                raise MiniPoolError(f"{key} must be a whole number, not {value!r}")
-        batch_name = body.get("batch_name")
-        if batch_name is not None and not isinstance(batch_name, str):
-            raise MiniPoolError(f"batch_name must be a string, not {batch_name!r}")
-        removed = self.pool.remove(
-            cluster=body.get("cluster"), proc=body.get("proc"), batch_name=batch_name
-        )
-        return {"removed": removed}
+        return {"removed": self.pool.remove(**_selection(body, "remove"))}
+
+    def _vacate(self, body: dict) -> dict:
+        return {"evicted": self.pool.vacate(**_selection(body, "vacate"))}
 
     def _answer(self, status: HTTPStatus, payload: object) -> None:
         data = json.dumps(payload).encode()
@@ -168,3 +158,18 @@ def _decode(name: object, entry: object) -> tuple[bytes, int]:
     if not isinstance(mode, int) or isinstance(mode, bool):
         raise MiniPoolError(f"file {name}: mode {mode!r} is not a number (0o600 = 384)")
     return content, mode
+
+
+def _selection(body: dict, action: str) -> dict:
+    """The cluster, proc and batch_name filters of a remove or vacate request, checked."""
+    unknown = set(body) - {"cluster", "proc", "batch_name"}
+    if unknown:
+        raise MiniPoolError(f"{action} takes cluster, proc and batch_name, not {sorted(unknown)}")
+    for key in ("cluster", "proc"):
+        value = body.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise MiniPoolError(f"{key} must be a whole number, not {value!r}")
+    batch_name = body.get("batch_name")
+    if batch_name is not None and not isinstance(batch_name, str):
+        raise MiniPoolError(f"batch_name must be a string, not {batch_name!r}")
+    return {"cluster": body.get("cluster"), "proc": body.get("proc"), "batch_name": batch_name}

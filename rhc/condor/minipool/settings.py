@@ -67,8 +67,10 @@ class PoolSettings:
                 raise MiniPoolError(f"{field} must be at least 1, not {getattr(self, field)}")
         if self.grace < 0:
             raise MiniPoolError(f"grace must not be negative, not {self.grace}")
-        if self.evict_every is not None and self.evict_every <= 0:
-            raise MiniPoolError(f"evict_every must be positive, not {self.evict_every}")
+        if self.evict_every is not None and self.evict_every < 0:
+            raise MiniPoolError(f"evict_every must not be negative, not {self.evict_every}")
+        if self.evict_every == 0:  # 0 means none, so a configuration can always pass a number
+            object.__setattr__(self, "evict_every", None)
         if self.docker_user is not None and not _USER.match(self.docker_user):
             raise MiniPoolError(f"docker_user {self.docker_user!r}: give UID or UID:GID")
 

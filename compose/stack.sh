@@ -1,0 +1,90 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+# The local rhc cluster: `up` (the first time: generate the secrets), `down`, `token`, `status`,
+# and `init` (secrets and .env only). Secrets go to compose/secrets/ (mode 0600, never committed)
+# and nothing here prints them, except `token`, which shows the Jupyter token when asked.
+# RHC_STATE_DIR moves the secrets, .env and the pool's job directories elsewhere (the e2e tests
+# run a stack of their own that way); RHC_PROJECT names the stack, its network and labels.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+state=${RHC_STATE_DIR:-$here}
+compose() { docker compose -f "$here/compose.yaml" --env-file "$state/.env" "$@"; }
+random() { python3 -c 'import secrets; print(secrets.token_urlsafe(32))'; }
+
+write_secrets() {
+    (
+        umask 077
+        mkdir -p "$state/secrets"
+        cd "$state/secrets"
+        [ -s redis_password ] || random >redis_password
+        [ -s rhc_secret ] || random >rhc_secret
+        [ -s jupyter_token ] || random >jupyter_token
+        {
+            echo "requirepass $(cat redis_password)"
+            echo "appendonly yes"
+            echo "appendfsync everysec"
+            echo "dir /data"
+            echo "bind * -::*"
+        } >redis.conf
+        {
+            echo 'redis_url = "redis://redis:6379"'
+            echo "redis_password = \"$(cat redis_password)\""
+            echo "secret = \"$(cat rhc_secret)\""
+            echo 'namespace = "analysis"'
+            echo 'condor_pool = "http://minicondor:9618"'
+        } >rhc.toml
+        # The same settings for workers scaled directly, readable by the uid they run as
+        cp rhc.toml worker.toml
+        if [ "$(id -u)" -eq 0 ]; then chown "$(worker_user)" worker.toml; fi
+    )
+}
+
+worker_user() {  # worker containers never run as root
+    if [ "$(id -u)" -eq 0 ]; then echo 12345:12345; else echo "$(id -u):$(id -g)"; fi
+}
+
+write_env() {
+    samples=${RHC_SAMPLES:-$root/../shared/data/nanoaod}
+    if [ ! -d "$samples" ]; then  # a clone without the samples: the notebook generates data
+        samples="$state/.no-samples"
+        mkdir -p "$samples"
+    fi
+    mkdir -p "$state/.pool"
+    cat >"$state/.env" <<ENV
+RHC_PROJECT=${RHC_PROJECT:-rhc}
+RHC_VERSION=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$root/rhc/__init__.py")
+RHC_UID=$(id -u)
+RHC_GID=$(id -g)
+RHC_WORKER_USER=$(worker_user)
+RHC_SAMPLES_HOST=$(cd "$samples" && pwd)
+RHC_SECRETS_DIR=$(cd "$state/secrets" && pwd)
+RHC_POOL_DIR=$(cd "$state/.pool" && pwd)
+RHC_POOL_EVICT_EVERY=${RHC_POOL_EVICT_EVERY:-0}
+RHC_JUPYTER_PORT=${RHC_JUPYTER_PORT:-8888}
+ENV
+}
+
+case "${1:-}" in
+    init)
+        write_secrets
+        write_env
+        ;;
+    up)
+        write_secrets
+        write_env
+        started=$(date +%s)
+        compose up -d --wait --wait-timeout 180
+        echo "healthy in $(($(date +%s) - started)) s"
+        port=$(sed -n 's/^RHC_JUPYTER_PORT=//p' "$state/.env")
+        echo "JupyterLab: http://127.0.0.1:$port/lab (the token: compose/stack.sh token)"
+        echo "workers: in a JupyterLab terminal, rhc condor submit -n 2"
+        ;;
+    down) compose --profile workers down --volumes --remove-orphans ;;
+    token) cat "$state/secrets/jupyter_token" ;;
+    status) compose ps ;;
+    *)
+        echo "usage: $0 up|down|token|status|init" >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,8 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# Debian's Python 3.11 on the debootstrapped base: what python:3.11-slim-bookworm provides.
+FROM rhc/debian:bookworm
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        python3 python3-venv ca-certificates \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
+CMD ["python3"]

@@ -1,0 +1,64 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+# Build every rhc image, tagged rhc/<name>:<version> and rhc/<name>:<version>-<git sha>.
+# The bases come from BASE_IMAGE and DEBIAN_IMAGE; unset, the public python/debian slim images
+# are used when a registry answers, else equivalents are built from Debian packages
+# (images/base/build.sh), so this works on a host with no registry at all.
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+version=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' rhc/__init__.py)
+revision=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+
+if [ -z "${BASE_IMAGE:-}" ] || [ -z "${DEBIAN_IMAGE:-}" ]; then
+    if docker image inspect python:3.11-slim-bookworm >/dev/null 2>&1 \
+        || docker pull -q python:3.11-slim-bookworm >/dev/null 2>&1; then
+        docker image inspect debian:bookworm-slim >/dev/null 2>&1 \
+            || docker pull -q debian:bookworm-slim >/dev/null
+        : "${BASE_IMAGE:=python:3.11-slim-bookworm}" "${DEBIAN_IMAGE:=debian:bookworm-slim}"
+    else
+        echo "no container registry answers: building the base images from Debian packages"
+        images/base/build.sh >/dev/null
+        : "${BASE_IMAGE:=rhc/python:3.11-bookworm}" "${DEBIAN_IMAGE:=rhc/debian:bookworm}"
+    fi
+fi
+
+# pip inside the build trusts what this host trusts (some networks inspect TLS)
+mkdir -p images/.build
+cp /etc/ssl/certs/ca-certificates.crt images/.build/ca.crt
+
+build() {  # name base: rhc/<name> from images/<name>/Dockerfile
+    name=$1 base=$2
+    docker build --quiet -f "images/$name/Dockerfile" \
+        -t "rhc/$name:$version" -t "rhc/$name:$version-$revision" \
+        --build-arg BASE_IMAGE="$base" \
+        --label org.opencontainers.image.version="$version" \
+        --label org.opencontainers.image.revision="$revision" \
+        --label org.opencontainers.image.created="$created" \
+        --label org.opencontainers.image.base.name="$base" . >"images/.build/$name.log" 2>&1
+}
+
+# All at once: on the vfs storage driver a build mostly waits on the disk
+echo "building rhc/{worker,manager,minicondor,redis,nginx}:$version (logs in images/.build/) ..."
+started=$(date +%s)
+failed=""
+build worker "$BASE_IMAGE" & worker=$!
+build manager "$BASE_IMAGE" & manager=$!
+build minicondor "$BASE_IMAGE" & minicondor=$!
+build redis "$DEBIAN_IMAGE" & redis=$!
+build nginx "$DEBIAN_IMAGE" & nginx=$!
+for name in worker manager minicondor redis nginx; do
+    eval "pid=\$$name"
+    wait "$pid" || failed="$failed $name"
+done
+if [ -n "$failed" ]; then
+    for name in $failed; do
+        echo "--- rhc/$name failed to build; images/.build/$name.log ends:" >&2
+        tail -30 "images/.build/$name.log" >&2
+    done
+    exit 1
+fi
+echo "built in $(($(date +%s) - started)) s"
+docker image prune --force >/dev/null  # dangling layers of earlier builds: vfs copies every one
+docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' "rhc/*:$version"

@@ -1,0 +1,190 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The compose stack of compose/compose.yaml, brought up once for the e2e tests by pytest-docker
+under a project name of its own (its own network, volumes, secrets and Jupyter port), with the
+mini pool evicting a worker every 30 s, and torn down with its volumes at the end.
+
+The images must exist (`make images`); a Docker engine must answer (`make setup-docker`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from rhc import __version__
+from rhc.local import free_port
+from tests.conftest import REPOSITORY
+
+COMPOSE_FILE = REPOSITORY / "compose" / "compose.yaml"
+STACK_SCRIPT = REPOSITORY / "compose" / "stack.sh"
+PROBE = Path(__file__).with_name("probe.py")
+IMAGES = ("worker", "manager", "minicondor", "redis", "nginx")
+STACK_LABEL = "org.rhc.stack"
+POOL_LABEL = "rhc.minipool"  # rhc.condor.minipool.execution.POOL_LABEL; its value: the project
+EVICT_EVERY = 30  # seconds: containers take seconds to start on the vfs storage driver
+FIGURES: dict[str, object] = {}
+"""What the e2e run measured, printed at the end of the run."""
+
+
+class Stack:
+    """One compose project of the rhc stack: commands in its containers, its secrets."""
+
+    def __init__(self, project: str, state: Path) -> None:
+        self.project = project
+        self.state = state
+        self.env_file = state / ".env"
+        self.environment = dict(
+            line.split("=", 1) for line in self.env_file.read_text().splitlines() if "=" in line
+        )
+        self.jupyter_url = f"http://127.0.0.1:{self.environment['RHC_JUPYTER_PORT']}"
+
+    @property
+    def command(self) -> list[str]:
+        return [
+            *("docker", "compose", "--env-file", str(self.env_file)),
+            *("-f", str(COMPOSE_FILE), "-p", self.project),
+        ]
+
+    def compose(self, *arguments: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*self.command, *arguments], capture_output=True, text=True, timeout=timeout
+        )
+
+    def exec_command(
+        self, *arguments: str, service: str = "jupyter", environment: dict | None = None
+    ) -> list[str]:
+        """The argv of a command in a service's container (by default jupyter, as an analyst
+        types it in its terminal). `docker exec`: `docker compose exec` loses the exit status
+        on this engine."""
+        variables = [f"--env={name}={value}" for name, value in (environment or {}).items()]
+        return ["docker", "exec", "-i", *variables, f"{self.project}-{service}-1", *arguments]
+
+    def exec(
+        self,
+        *arguments: str,
+        service: str = "jupyter",
+        stdin: str | None = None,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            self.exec_command(*arguments, service=service),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def probe(self, *arguments: str, timeout: float = 180) -> object:
+        done = self.exec("python", "-", *arguments, stdin=PROBE.read_text(), timeout=timeout)
+        assert done.returncode == 0, f"probe {arguments} failed: {done.stderr}"
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    def secrets(self) -> dict[str, str]:
+        """The generated secrets, by file name."""
+        names = ("redis_password", "rhc_secret", "jupyter_token")
+        return {name: (self.state / "secrets" / name).read_text().strip() for name in names}
+
+    def containers(self, engine: docker.DockerClient) -> list:
+        """Every container of the project: its services and the workers its pool started."""
+        found = {}
+        for label in (f"{STACK_LABEL}={self.project}", f"{POOL_LABEL}={self.project}"):
+            for container in engine.containers.list(all=True, filters={"label": label}):
+                found[container.id] = container
+        return list(found.values())
+
+
+def init_stack(directory: Path, project: str, **environment: str) -> Stack:
+    """Generate the secrets and .env of a stack as `make run` does, without starting it."""
+    subprocess.run(
+        [str(STACK_SCRIPT), "init"],
+        env={**os.environ, "RHC_STATE_DIR": str(directory), "RHC_PROJECT": project, **environment},
+        check=True,
+    )
+    return Stack(project, directory)
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[docker.DockerClient]:
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as exc:
+        pytest.fail(f"no Docker engine answers ({exc}): start one with `make setup-docker`")
+    missing = [name for name in IMAGES if not client.images.list(f"rhc/{name}:{__version__}")]
+    if missing:
+        pytest.fail(f"images {missing} of version {__version__} are missing: run `make images`")
+    worker = client.images.get(f"rhc/worker:{__version__}")
+    FIGURES["worker image, MB"] = round(worker.attrs["Size"] / 1e6)
+    FIGURES["worker image base"] = worker.labels.get("org.opencontainers.image.base.name", "?")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def stack_state(engine, tmp_path_factory: pytest.TempPathFactory) -> Stack:
+    return init_stack(
+        tmp_path_factory.mktemp("stack"),
+        f"rhc-e2e-{os.getpid()}",
+        RHC_JUPYTER_PORT=str(free_port()),
+        RHC_POOL_EVICT_EVERY=str(EVICT_EVERY),
+    )
+
+
+# pytest-docker's fixtures, pointed at our compose file and the project above
+@pytest.fixture(scope="session")
+def docker_compose_file() -> str:
+    return str(COMPOSE_FILE)
+
+
+@pytest.fixture(scope="session")
+def docker_compose_project_name(stack_state: Stack) -> str:
+    return stack_state.project
+
+
+@pytest.fixture(scope="session")
+def docker_compose_command(stack_state: Stack) -> str:
+    return f"docker compose --env-file {stack_state.env_file}"
+
+
+@pytest.fixture(scope="session")
+def docker_setup() -> list[str]:
+    return ["up --detach --wait --wait-timeout 180"]
+
+
+@pytest.fixture(scope="session")
+def docker_cleanup() -> list[str]:
+    return ["--profile workers down --volumes --remove-orphans --timeout 60"]
+
+
+@pytest.fixture(scope="session")
+def stack(stack_state: Stack, request: pytest.FixtureRequest) -> Stack:
+    """The stack, up and healthy."""
+    started = time.monotonic()
+    request.getfixturevalue("docker_services")
+    FIGURES["stack healthy after, s"] = round(time.monotonic() - started, 1)
+    return stack_state
+
+
+@pytest.fixture(scope="session")
+def pool_workers(stack: Stack) -> list[dict]:
+    """Two workers, submitted through the mini pool as an analyst would."""
+    submitted = stack.exec("rhc", "condor", "submit", "-n", "2")
+    assert submitted.returncode == 0, submitted.stderr
+    started = time.monotonic()
+    workers = stack.probe("workers", "2", "180")
+    FIGURES["2 pool workers registered after, s"] = round(time.monotonic() - started, 1)
+    return workers
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if FIGURES:
+        terminalreporter.section("e2e figures")
+        for name, value in FIGURES.items():
+            terminalreporter.write_line(f"{name}: {value}")

@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Run inside the stack's jupyter container (`python - COMMAND ...` with this file on stdin):
+Redis is reachable only inside the stack, so the tests ask from there. Prints one JSON line.
+
+  workers N TIMEOUT          wait until N workers are alive; their names, hosts and condor ids
+  busy TIMEOUT               wait until a worker is busy with a running job; that worker
+  hostnames NAMESPACE N      map N tasks on that namespace's workers; the hosts that ran them
+  dimuon NAMESPACE URL       the dimuon analysis of URL on that namespace's workers
+  pool_jobs POOL_URL         the mini pool's jobs
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import time
+
+from rhc import Manager
+from rhc.broker import Broker
+from rhc.config import resolve_settings
+from rhc.protocol import RUNNING, JobRecord
+
+
+def wait(condition, timeout: float, what: str):
+    """Poll the cluster's state in Redis, which nothing pushes to us."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            sys.exit(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+    return value
+
+
+def workers(count: str, timeout: str) -> list[dict]:
+    broker = Broker(resolve_settings())
+    alive = wait(
+        lambda: len(found := broker.workers(fresh=True)) >= int(count) and found,
+        float(timeout),
+        f"{count} workers",
+    )
+    return [{"name": w.name, "host": w.host, "condor_id": w.condor_id} for w in alive]
+
+
+def busy(timeout: str) -> dict:
+    broker = Broker(resolve_settings())
+
+    def running(job_id: str) -> bool:
+        fields = broker.client.hgetall(broker.keys.job(job_id))
+        return bool(fields) and JobRecord.from_fields(fields).state == RUNNING
+
+    def find() -> dict | None:
+        for info in broker.workers(fresh=True):
+            if info.state == "busy" and info.job and running(info.job):
+                return {"name": info.name, "host": info.host, "condor_id": info.condor_id}
+        return None
+
+    return wait(find, float(timeout), "a worker busy with a running job")
+
+
+def hostnames(namespace: str, count: str) -> list[str]:
+    with Manager(namespace=namespace) as manager:
+        return sorted(set(manager.remote_map(lambda _: socket.gethostname(), range(int(count)))))
+
+
+def dimuon(namespace: str, url: str) -> dict:
+    from rhc.nanoaod import Dimuon
+
+    with Manager(namespace=namespace) as manager:
+        result = manager.run(Dimuon(), {"sample": [url]}, chunksize=50)
+    return {"entries": int(result.value["mass"].sum()), "events": result.events}
+
+
+def pool_jobs(url: str) -> list[dict]:
+    from rhc.condor.minipool import MiniPoolClient
+
+    return MiniPoolClient(url).jobs()
+
+
+if __name__ == "__main__":
+    command, *arguments = sys.argv[1:]
+    print(json.dumps(globals()[command](*arguments)))

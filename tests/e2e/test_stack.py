@@ -1,0 +1,267 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The stack as a site deploys it and a physicist opens it: healthy services, workers arriving
+through the mini pool as sibling containers, the example notebook executed inside the manager
+container giving the direct computation's histogram (also with a worker container killed, and a
+worker evicted, mid-run), and secrets nowhere they could leak."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import docker
+import pytest
+
+from rhc import __version__
+from rhc.config import samples_directory
+from rhc.nanoaod.dimuon import direct
+from tests.conftest import REPOSITORY
+from tests.e2e.conftest import FIGURES, STACK_LABEL, Stack
+
+POOL_URL = "http://minicondor:9618"
+GENERATED = "/srv/data/generated/physics-1000000.root"  # the notebook's default generated file
+EXECUTED: dict[str, str] = {}
+"""The executed notebooks' text, by run: checked for secrets at the end."""
+
+
+def notebook_command(stack: Stack, run: str, **parameters: object) -> list[str]:
+    """papermill in the jupyter container, writing the report of the run to /tmp/RUN.json."""
+    arguments = [
+        *("papermill", "/home/rhc/notebooks/example.ipynb", f"/tmp/{run}.ipynb"),
+        *("--no-progress-bar", "--cwd", "/tmp"),
+    ]
+    for name, value in parameters.items():
+        arguments += ["-p", name, str(value)]
+    return stack.exec_command(*arguments, environment={"RHC_NOTEBOOK_REPORT": f"/tmp/{run}.json"})
+
+
+def notebook_report(stack: Stack, run: str, papermill: subprocess.CompletedProcess) -> dict:
+    assert papermill.returncode == 0, f"the notebook failed:\n{papermill.stderr[-3000:]}"
+    EXECUTED[run] = stack.exec("cat", f"/tmp/{run}.ipynb").stdout
+    return json.loads(stack.exec("cat", f"/tmp/{run}.json").stdout)
+
+
+def run_notebook(stack: Stack, run: str, **parameters: object) -> dict:
+    command = notebook_command(stack, run, **parameters)
+    return notebook_report(stack, run, subprocess.run(command, capture_output=True, text=True))
+
+
+@pytest.fixture(scope="module")
+def plain_run(stack: Stack, pool_workers) -> dict:
+    return run_notebook(stack, "plain")
+
+
+@pytest.fixture(scope="module")
+def expected_bins(plain_run, stack: Stack, tmp_path_factory) -> list[float]:
+    """The direct single-process computation, here on the host, over the files the notebook
+    read: the samples and a copy of the file it generated in the stack's volume."""
+    generated = tmp_path_factory.mktemp("generated") / "physics.root"
+    copied = stack.compose("cp", f"jupyter:{GENERATED}", str(generated))
+    assert copied.returncode == 0, copied.stderr
+    samples = sorted(str(path) for path in samples_directory().glob("*.root"))
+    assert len(samples) == 3, f"the NanoAOD samples are missing from {samples_directory()}"
+    histogram = direct([*samples, str(generated)])["mass"]
+    assert histogram.sum() >= 10_000, "too few entries for the comparison to mean anything"
+    return histogram.values().tolist()
+
+
+def http_status(url: str, token: str | None = None) -> int:
+    headers = {"Authorization": f"token {token}"} if token else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10):
+            return 200
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_every_service_is_healthy_and_only_jupyter_is_published_on_loopback(stack, engine):
+    services = {
+        container.labels["com.docker.compose.service"]: container
+        for container in stack.containers(engine)
+        if "com.docker.compose.service" in container.labels
+    }
+    assert set(services) == {"redis", "nginx", "minicondor", "jupyter"}
+    for name, container in services.items():
+        assert container.attrs["State"]["Health"]["Status"] == "healthy", name
+        published = container.attrs["HostConfig"]["PortBindings"] or {}
+        if name == "jupyter":
+            assert [bind["HostIp"] for bind in published["8888/tcp"]] == ["127.0.0.1"]
+        else:
+            assert published == {}, f"{name} publishes {published}"
+
+
+def test_redis_refuses_clients_without_the_password(stack):
+    # Without a password, or with a wrong one, Redis refuses
+    anonymous = stack.exec("redis-cli", "ping", service="redis")
+    assert "NOAUTH" in anonymous.stdout + anonymous.stderr
+    wrong = stack.exec("env", "REDISCLI_AUTH=wrong", "redis-cli", "ping", service="redis")
+    assert "WRONGPASS" in wrong.stdout + wrong.stderr
+    # And rhc says what to do when the password is missing (no config file to find it in)
+    code = "from rhc import Manager; Manager('redis://redis:6379', secret='s' * 32)"
+    refused = stack.exec("env", "-u", "RHC_CONFIG_FILE", "python", "-c", code)
+    assert refused.returncode != 0
+    assert "it requires a password: set redis_password in the config file" in refused.stderr
+
+
+def test_jupyter_refuses_requests_without_the_token(stack):
+    token = stack.secrets()["jupyter_token"]
+    assert http_status(f"{stack.jupyter_url}/api/contents") == 403
+    assert http_status(f"{stack.jupyter_url}/api/kernels", token="not-the-token") == 403
+    assert http_status(f"{stack.jupyter_url}/api/contents", token=token) == 200
+
+
+def test_the_manager_image_refuses_to_start_jupyter_without_a_token(engine):
+    container = engine.containers.run(f"rhc/manager:{__version__}", detach=True)
+    try:
+        assert container.wait(timeout=120)["StatusCode"] != 0
+        assert "refusing to start an open server" in container.logs().decode()
+    finally:
+        container.remove(force=True)
+
+
+def test_pool_workers_are_sibling_containers_on_the_stack_network_as_a_non_root_user(
+    stack, engine, pool_workers
+):
+    # Given the two workers submitted through the mini pool (docker universe)
+    assert len(pool_workers) >= 2 and all(worker["condor_id"] for worker in pool_workers)
+    # Then each runs in a container the pool labelled, on the stack's network, not as root
+    for worker in pool_workers:
+        container = engine.containers.get(worker["host"])
+        assert container.labels["rhc.minipool"] == stack.project
+        assert container.labels["rhc.minipool.job"] == worker["condor_id"]
+        assert list(container.attrs["NetworkSettings"]["Networks"]) == [stack.project]
+        assert container.attrs["Config"]["User"] == stack.environment["RHC_WORKER_USER"]
+        assert not container.attrs["Config"]["User"].startswith("0")
+        assert container.image.tags[0].startswith("rhc/worker:")
+
+
+def test_the_worker_image_runs_a_real_job_as_uid_12345_on_a_read_only_root(stack, engine, tmp_path):
+    # Given a config file for a namespace of its own, readable by uid 12345 only
+    if os.geteuid() != 0:
+        pytest.skip("giving the config file to uid 12345 needs root")
+    secrets = stack.secrets()
+    folder = tmp_path / "config"
+    folder.mkdir()
+    config = folder / "rhc.toml"
+    config.write_text(
+        'redis_url = "redis://redis:6379"\n'
+        f'redis_password = "{secrets["redis_password"]}"\n'
+        f'secret = "{secrets["rhc_secret"]}"\nnamespace = "read-only"\n'
+    )
+    config.chmod(0o600)
+    os.chown(config, 12345, 12345)
+    # When the worker image runs as uid 12345 with a read-only root and a tmpfs /tmp
+    container = engine.containers.run(
+        f"rhc/worker:{__version__}",
+        ["--config", "/config/rhc.toml"],
+        user="12345:12345",
+        read_only=True,
+        tmpfs={"/tmp": ""},
+        volumes={str(folder): {"bind": "/config", "mode": "ro"}},
+        network=stack.project,
+        labels={STACK_LABEL: stack.project},
+        detach=True,
+    )
+    try:
+        # Then it runs plain tasks, and the dimuon analysis over HTTP with its disk cache in /tmp
+        assert stack.probe("hostnames", "read-only", "20") == [container.id[:12]]
+        sample = samples_directory() / "nano_dimuon.root"
+        analysed = stack.probe("dimuon", "read-only", f"http://nginx/nanoaod/{sample.name}")
+        assert analysed["entries"] == int(direct([str(sample)])["mass"].sum()) > 0
+        assert container.attrs["HostConfig"]["ReadonlyRootfs"] is True
+    finally:
+        container.remove(force=True)
+
+
+def test_the_notebook_equals_the_direct_computation_bin_for_bin(plain_run, expected_bins):
+    assert plain_run["equal"], "the notebook's own check failed"
+    assert plain_run["entries"] >= 10_000
+    assert plain_run["bins"] == expected_bins
+    assert plain_run["workers"] and all(  # the pool's workers (evictions may leave one)
+        re.search(r"-\d+\.\d+$", worker) for worker in plain_run["workers"]
+    ), plain_run["workers"]
+    FIGURES["notebook: warm run speed-up over cold"] = plain_run["warm_speedup"]
+
+
+def notebook_with_a_busy_worker(stack: Stack, run: str) -> tuple[subprocess.Popen, dict]:
+    """Start the notebook with small chunks (a longer run) once two workers are up; return it
+    running, and a worker busy with it."""
+    stack.probe("workers", "2", "180")
+    notebook = subprocess.Popen(
+        notebook_command(stack, run, chunksize=20_000),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return notebook, stack.probe("busy", "180")
+
+
+def finished_report(stack: Stack, run: str, notebook: subprocess.Popen) -> dict:
+    stdout, stderr = notebook.communicate(timeout=600)
+    finished = subprocess.CompletedProcess(notebook.args, notebook.returncode, stdout, stderr)
+    return notebook_report(stack, run, finished)
+
+
+def test_a_worker_container_killed_mid_run_changes_nothing(stack, engine, expected_bins):
+    # Given the notebook running on two workers
+    notebook, busy = notebook_with_a_busy_worker(stack, "killed")
+    # When the container of a worker busy with the run is SIGKILLed
+    engine.containers.get(busy["host"]).kill()
+    # Then the notebook's histogram still equals the direct computation
+    report = finished_report(stack, "killed", notebook)
+    assert report["bins"] == expected_bins and report["equal"]
+    # And the pool saw the job end by the signal; a new worker replaces it
+    job = next(job for job in pool_jobs(stack) if job["id"] == busy["condor_id"])
+    assert job["state"] == "Completed" and job["exit_code"] == 137, job
+    assert stack.exec("rhc", "condor", "submit", "-n", "1").returncode == 0
+
+
+def test_a_worker_evicted_mid_run_changes_nothing(stack, expected_bins):
+    # Given the notebook running on two workers
+    notebook, busy = notebook_with_a_busy_worker(stack, "evicted")
+    # When the pool evicts a worker busy with the run (SIGTERM: it hands its tasks back)
+    vacated = stack.exec("rhc", "minicondor", "vacate", busy["condor_id"], "--pool", POOL_URL)
+    assert vacated.stdout.strip() == "1 job(s) evicted.", vacated.stderr
+    # Then the histogram still equals the direct computation
+    report = finished_report(stack, "evicted", notebook)
+    assert report["bins"] == expected_bins and report["equal"]
+    # And the evicted job went back to the queue, to run again
+    job = next(job for job in pool_jobs(stack) if job["id"] == busy["condor_id"])
+    assert job["evictions"] >= 1 and job["state"] in ("Idle", "Running"), job
+    FIGURES["evictions during the e2e run"] = sum(job["evictions"] for job in pool_jobs(stack))
+
+
+def pool_jobs(stack: Stack) -> list[dict]:
+    return stack.probe("pool_jobs", POOL_URL)
+
+
+def test_no_secret_shows_in_config_inspect_logs_committed_files_or_notebooks(
+    stack, engine, plain_run
+):
+    secrets = stack.secrets()
+    places = {"docker compose config": stack.compose("config").stdout}
+    for container in stack.containers(engine):
+        places[f"docker inspect {container.name}"] = json.dumps(container.attrs)
+        # an evicted worker's container may be on its way out: its logs are in the job's files
+        with contextlib.suppress(docker.errors.APIError):
+            places[f"docker logs {container.name}"] = container.logs().decode(errors="replace")
+    pool = Path(stack.environment["RHC_POOL_DIR"])
+    for log in [*pool.rglob("*.out"), *pool.rglob("*.err"), *pool.rglob("*.log")]:
+        places[f"worker log {log.name}"] = log.read_text(errors="replace")
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPOSITORY, capture_output=True, text=True, check=True
+    ).stdout.split("\0")
+    for name in filter(None, tracked):
+        places[f"committed {name}"] = (REPOSITORY / name).read_text(errors="replace")
+    for run, text in EXECUTED.items():
+        places[f"executed notebook {run}"] = text
+    assert any(name.startswith("worker log") for name in places), "no worker log was checked"
+    for place, text in places.items():
+        for name, value in secrets.items():
+            assert value not in text, f"the {name} shows in {place}"
