@@ -21,7 +21,6 @@ benchmarks/results/core.json.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shlex
 import statistics
@@ -38,14 +37,13 @@ import distributed
 import redis
 import rq
 import tasks
-from machine import machine
+from machine import machine, publish
 
 import rhc
 from rhc.config import read_config_file
 from rhc.local import LocalCluster, RedisServer
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results" / "core.json"
 WORKERS = 2
 WORKLOADS = {  # name: (function, tasks per map, timed repeats)
     "throughput": (tasks.noop, 10_000, 20),
@@ -289,10 +287,7 @@ def main() -> None:
             with system() as run:
                 seconds[name] = measure(run)
     summary = summarize(seconds)
-    print(report(summary))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"written: {RESULTS.relative_to(HERE.parent)}")
+    publish("core", summary, report(summary))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,16 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""What every benchmark reports about the machine it ran on, beside its figures."""
+"""What every benchmark reports beside its figures: the machine it ran on; and where the
+figures go."""
 
 import contextlib
+import json
 import os
 import platform
 from pathlib import Path
 
 import rhc
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def machine(**versions: str) -> dict[str, object]:
@@ -23,3 +27,12 @@ def machine(**versions: str) -> dict[str, object]:
         "rhc": rhc.__version__,
         **versions,
     }
+
+
+def publish(name: str, summary: dict, table: str) -> None:
+    """Print a benchmark's table and keep its summary in benchmarks/results/NAME.json."""
+    print(table)
+    path = RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"written: {path.relative_to(RESULTS.parent.parent)}")

@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
-import json
 import math
 import multiprocessing
 import shlex
@@ -54,7 +53,7 @@ import numpy as np
 import uproot
 from coffea import processor
 from coffea.nanoevents import BaseSchema
-from machine import machine
+from machine import machine, publish
 
 import rhc
 from rhc.config import read_config_file
@@ -66,8 +65,6 @@ from rhc.nanoaod.processor import RunOutput, merge_outputs
 from rhc.nanoaod.reading import Reader
 from rhc.nanoaod.runner import chunk_task
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results" / "nanoaod.json"
 EVENTS = 2_000_000
 CHUNKSIZE = 100_000
 WORKERS = 2
@@ -463,10 +460,7 @@ def main() -> None:
             "bytes": path.stat().st_size,
         }
         summary = summarize(speed, http, generation, check.checked)
-    print(report(summary))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"written: {RESULTS.relative_to(HERE.parent)}")
+    publish("nanoaod", summary, report(summary))
 
 
 if __name__ == "__main__":

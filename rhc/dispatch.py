@@ -156,15 +156,15 @@ class Dispatcher:
         return [sent]
 
     def departed_routes(self, alive: set[str]) -> list[str]:
-        """Workers that left while batches were routed to them, each named once. A batch
-        routed just as its worker deregistered lands in a stream nobody reads any more: it
-        must be moved to the shared stream."""
+        """Workers that left while batches were routed to them, each named once per departure
+        (one seen alive again may leave again). A batch routed just as its worker deregistered
+        lands in a stream nobody reads any more: it must be moved to the shared stream."""
         departed = [
             route
             for route, count in self.in_flight_by_route.items()
             if route and count > 0 and route not in alive and route not in self._departed
         ]
-        self._departed.update(departed)
+        self._departed = (self._departed - alive) | set(departed)
         return departed
 
     def _count_in_flight(self, sent: SentBatch, change: int) -> None:
