@@ -4,7 +4,7 @@ PYTHON ?= python3
 PYTEST = $(PYTHON) -m pytest
 PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: setup setup-docker images run down run-local test test-fast test-e2e lint bench \
+.PHONY: setup setup-docker images run down run-local test test-fast test-e2e chaos lint bench \
 	bench-nanoaod clean
 
 # apt packages the tools need, installed when missing (as root) or named (otherwise)
@@ -59,9 +59,16 @@ test-fast: setup
 test-e2e: setup images
 	$(PYTEST) tests/e2e
 
+# The fault-injection scenarios five times in a row (`make test` runs each once); a failing run
+# prints the RHC_CHAOS_SEED that replays it.
+chaos: setup
+	for run in 1 2 3 4 5; do echo "chaos run $$run of 5"; $(PYTEST) tests/chaos || exit 1; done
+
 bench: setup
 	$(PIP) -e '.[bench]'
 	$(PYTHON) benchmarks/core.py
+	$(PYTHON) benchmarks/scale.py
+	$(PYTHON) benchmarks/nanoaod.py
 
 # The NanoAOD benchmark: rhc against a local loop and coffea, and cold/warm reads over HTTP.
 bench-nanoaod: setup

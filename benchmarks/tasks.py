@@ -1,8 +1,9 @@
 """The benchmark's task functions, in an importable module rather than in __main__.
 
 Every system then pickles them by reference and its workers import them, as a user's own module
-would be: rhc workers and dask workers find this file through PYTHONPATH (core.py sets it), so no
-system pays for pickling code by value and all of them send the same few bytes per task.
+would be: rhc workers and dask workers find this file through PYTHONPATH (the benchmarks set
+it), so no system pays for pickling code by value and all of them send the same few bytes per
+task.
 """
 
 import time
@@ -15,9 +16,10 @@ def noop(x):
     return x
 
 
-def sleep(x):
-    """A 10 ms task that times itself: efficiency = time in tasks / (wall time * workers), as
-    the original tool's plot_timeflow measured it, whatever time.sleep overshoots here."""
+def sleep(x, seconds=SLEEP_SECONDS):
+    """A task of `seconds` (10 ms by default) that times itself: efficiency = time in tasks /
+    (wall time * workers), as the original tool's plot_timeflow measured it, whatever
+    time.sleep overshoots here."""
     started = time.perf_counter()
-    time.sleep(SLEEP_SECONDS)
+    time.sleep(seconds)
     return x, time.perf_counter() - started

@@ -8,7 +8,8 @@ import math
 from rhc import defaults
 
 _NEGLIGIBLE_SECONDS = 0.005
-"""A batch this short cannot unbalance workers: send what is left in one batch per worker."""
+"""A batch this short cannot unbalance workers: what is left goes in one batch if all of it is
+this short (a 10-task map of quick tasks is one message), else in one batch per worker."""
 
 
 class BatchSizer:
@@ -53,6 +54,8 @@ class BatchSizer:
         if self.seconds_per_task > 0:
             size = min(size, int(self._target / self.seconds_per_task))
         if remaining is not None:
+            if remaining * self.seconds_per_task <= _NEGLIGIBLE_SECONDS:
+                return max(min(size, remaining), 1)  # too little to share: one message, one reply
             workers = max(workers, 1)
             share = math.ceil(remaining / workers)
             if share * self.seconds_per_task > _NEGLIGIBLE_SECONDS:

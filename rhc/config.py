@@ -92,7 +92,10 @@ def resolve_settings(
     """
     unknown = set(explicit) - _FIELD_NAMES
     if unknown:
-        raise ConfigurationError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        raise ConfigurationError(
+            f"unknown setting(s): {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(_FIELD_NAMES))}"
+        )
     sources: list[tuple[str, Mapping[str, object]]] = [
         ("argument", {k: v for k, v in explicit.items() if v is not None}),
         ("environment", _from_environment()),

@@ -14,7 +14,7 @@ from redis.retry import Retry
 
 from rhc import defaults
 from rhc.config import Settings, url_has_password
-from rhc.errors import BrokerAuthenticationError, BrokerConnectionError
+from rhc.errors import BrokerAuthenticationError, BrokerConnectionError, BrokerError
 
 log = logging.getLogger("rhc.connection")
 T = TypeVar("T")
@@ -28,7 +28,7 @@ def connect(settings: Settings, *, role: str) -> redis.Redis:
 
     Raises:
       BrokerAuthenticationError: the password is wrong, or Redis needs one that was not given.
-      BrokerConnectionError: nothing answers at the URL.
+      BrokerConnectionError: nothing answers at the URL, or not as Redis.
     """
     client = redis.Redis.from_url(
         settings.redis_url,
@@ -47,8 +47,13 @@ def connect(settings: Settings, *, role: str) -> redis.Redis:
         raise _authentication_error(settings) from exc
     except RETRYABLE as exc:
         raise BrokerConnectionError(
-            f"cannot reach Redis at {settings.masked_url}: {exc}. Check the URL (argument, "
-            "RHC_REDIS_URL or the config file) and that the server is running"
+            f"cannot reach Redis at {settings.masked_url}: {str(exc).rstrip('.')}. Check the "
+            "URL (argument, RHC_REDIS_URL or the config file) and that the server is running"
+        ) from exc
+    except (redis.InvalidResponse, redis.ResponseError) as exc:  # another service, or a bad URL
+        raise BrokerConnectionError(
+            f"Redis at {settings.masked_url} cannot be used: {exc}. Check that the URL names a "
+            "Redis server: its host, port and database number"
         ) from exc
     return client
 
@@ -77,6 +82,7 @@ class Reconnector:
 
         Raises:
           BrokerAuthenticationError: Redis came back but refuses the password.
+          BrokerError: Redis is full and refuses writes.
           BrokerConnectionError: Redis stayed unreachable for the whole timeout.
         """
         deadline = None
@@ -86,6 +92,13 @@ class Reconnector:
                 result = operation()
             except redis.AuthenticationError as exc:
                 raise _authentication_error(self._settings) from exc
+            except redis.OutOfMemoryError as exc:
+                # Not its text: for a pipeline it quotes every command, payloads included.
+                raise BrokerError(
+                    f"Redis at {self._settings.masked_url} is full (maxmemory reached) and "
+                    f"refused a write while {doing}: raise its maxmemory, free memory in it, or "
+                    "lower result_ttl so that finished jobs expire sooner"
+                ) from exc
             except RETRYABLE as exc:
                 now = time.monotonic()
                 if deadline is None:

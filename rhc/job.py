@@ -21,6 +21,7 @@ from rhc.broker import Broker
 from rhc.dispatch import Dispatcher, SentBatch
 from rhc.errors import (
     ARGUMENT_UNAVAILABLE,
+    BrokerError,
     JobCancelledError,
     JobIncompleteError,
     ResultTimeoutError,
@@ -205,7 +206,7 @@ class Job:
     def _wait_for_news(self, deadline: float | None) -> None:
         if deadline is not None and time.monotonic() >= deadline:
             raise ResultTimeoutError(
-                f"job {self.id} not finished within the timeout: {self.progress}"
+                f"job {self.id} not finished within the timeout: {self.progress}{self._idle_hint()}"
             )
         if self._thread is None:
             self._step()
@@ -214,6 +215,15 @@ class Job:
             if self._state == RUNNING:
                 wait = 1.0 if deadline is None else min(max(deadline - time.monotonic(), 0), 1.0)
                 self._condition.wait(wait)
+
+    def _idle_hint(self) -> str:
+        """Why a job may not be moving: nobody is there to run it."""
+        if self._broker.runnable_workers(fresh=True):
+            return ""
+        return (
+            f". No worker is running in namespace {self._broker.settings.namespace!r}: start "
+            "some (`rhc worker`, `rhc condor submit`); the tasks wait in Redis for them"
+        )
 
     def _step(self) -> None:
         """One turn: send what the window allows, read results, look after the job."""
@@ -414,8 +424,9 @@ class Job:
         return found
 
     def _follow_sender(self, now: float) -> None:
-        """A re-attached job learns the total once its sender has sent every task."""
-        if self._total is not None or now - self._last_sender_check < 1.0:
+        """A re-attached job learns the total once its sender has sent every task, and that the
+        job was cancelled (by its sender, or by an error there): no result would ever come."""
+        if now - self._last_sender_check < 1.0:
             return
         self._last_sender_check = now
         client, keys = self._broker.client, self._keys
@@ -425,6 +436,9 @@ class Job:
 
         raw, active = self._broker.call(read, doing="reading the job")
         record = JobRecord.from_fields(raw) if raw else self._record
+        if record.state == CANCELLED:
+            self._set_state(CANCELLED)
+            return
         if record.total is not None:
             self._total = record.total
             return
@@ -453,8 +467,13 @@ class Job:
                 pipe.execute()
 
         if self._dispatcher is not None:
-            broker.call(close, doing="closing the job")
-            broker.remember_routes(self._ran_on)
+            try:
+                broker.call(close, doing="closing the job")
+                broker.remember_routes(self._ran_on)
+            except BrokerError as exc:  # every result is in hand: they matter more than records
+                log.warning(
+                    "job %s: all results are in, but Redis refused to close it: %s", self.id, exc
+                )
         self._set_state(FINISHED)
 
     def _end_cancelled(self) -> None:

@@ -232,12 +232,21 @@ class Nginx:
 
 
 class LocalCluster:
-    """Redis and N workers on this machine, described by a fresh 0600 config file."""
+    """Redis and N workers on this machine, described by a fresh 0600 config file; each worker
+    runs `rhc worker` with worker_options (e.g. ``("--preload", "mymodule")``)."""
 
-    def __init__(self, directory: Path, *, workers: int = 2, namespace: str = "local") -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        workers: int = 2,
+        namespace: str = "local",
+        worker_options: Sequence[str] = (),
+    ) -> None:
         self.directory = directory
         self.worker_count = workers
         self.namespace = namespace
+        self.worker_options = tuple(worker_options)
         self.config_file = directory / "rhc.toml"
         self.redis = RedisServer(directory / "redis", password=new_secret())
         self.workers: list[subprocess.Popen] = []
@@ -260,6 +269,7 @@ class LocalCluster:
                     self.config_file,
                     name=f"local-{index}",
                     log_file=self.directory / f"worker-{index}.log",
+                    options=self.worker_options,
                 )
             )
         self._wait_for_workers(timeout)

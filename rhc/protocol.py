@@ -7,6 +7,8 @@ Keys, all under ``rhc:<namespace>:``::
                                    consumer group "workers" (one consumer per worker)
     worker:<name>:tasks    stream  task batches routed to one worker (cache affinity); same group
     worker:<name>:alive    string  a worker's heartbeat; expires after the heartbeat TTL
+    worker:<name>:merged   set     entries (merged_member) the worker ran and merged into a partial
+                                   result, acknowledged only once it stores that partial
     workers                hash    worker name -> WorkerInfo (JSON)
     reaper                 string  lock held by the one worker sweeping dead workers
     fn:<digest>            string  a job's function, sealed, content addressed: stored once
@@ -25,7 +27,10 @@ Delivery: a worker acknowledges a task entry only in the script that stores its 
 (ACK_AND_STORE). A dead worker (heartbeat key expired) has its pending entries moved back to the
 shared stream by REQUEUE, which acknowledges and re-adds them atomically: the claim and the
 redelivery are one step, and the entry goes to whichever worker is free rather than to the
-sweeper. Task streams are never trimmed; entries are deleted once acknowledged.
+sweeper. Only the entry it was running counts as a redelivery (its oldest-delivered pending entry
+not in its merged set): the others were finished or not yet started, and a task that keeps killing
+its workers must not take its neighbours down with it. Task streams are never trimmed; entries
+are deleted once acknowledged.
 """
 
 from __future__ import annotations
@@ -80,6 +85,9 @@ class Keys:
 
     def alive(self, worker: str) -> str:
         return f"{self.prefix}worker:{worker}:alive"
+
+    def merged(self, worker: str) -> str:
+        return f"{self.prefix}worker:{worker}:merged"
 
     @property
     def workers(self) -> str:
@@ -386,6 +394,11 @@ end
 redis.call('DEL', KEYS[1])
 return #entries
 """
+
+
+def merged_member(stream: str, entry_id: str | bytes) -> str:
+    """How an entry is named in a worker's merged set: entry ids are unique per stream only."""
+    return f"{stream} {entry_id.decode() if isinstance(entry_id, bytes) else entry_id}"
 
 
 def task_entry(job: str, batch: int, sealed: bytes, redeliveries: int = 0) -> dict[str, object]:

@@ -79,7 +79,14 @@ def loads(body: bytes, *, what: str) -> object:
             raise ValueError(f"unknown body flag {flag!r}")
         return pickle.loads(data)
     except Exception as exc:
-        raise SerializationError(f"cannot load {what}: {type(exc).__name__}: {exc}") from exc
+        hint = ""
+        if isinstance(exc, ImportError):  # pickles refer to modules by name: both sides need them
+            hint = (
+                ". A module it needs is missing here: install it both in the notebook's and in "
+                "the workers' environment, put it on a PYTHONPATH both share, or ship a module "
+                "of your own by value with cloudpickle.register_pickle_by_value(module)"
+            )
+        raise SerializationError(f"cannot load {what}: {type(exc).__name__}: {exc}{hint}") from exc
 
 
 def seal(secret: bytes, header: dict, body: bytes = b"") -> bytes:

@@ -13,10 +13,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+import uproot
 
 from rhc import Manager
-from rhc.config import new_secret, write_config_file
+from rhc.config import new_secret, samples_directory, write_config_file
 from rhc.local import RedisServer, start_worker, stop_workers
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -151,6 +153,61 @@ def make_cluster(redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.
 @pytest.fixture
 def cluster(make_cluster) -> Cluster:
     return make_cluster()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[tuple[RedisServer, Callable[..., Cluster]]]:
+    """A Redis of this test's own (with AOF), to stop, kill and restart, and a maker of
+    clusters on it."""
+    server = RedisServer(tmp_path / "redis", password=new_secret(), appendonly=True).start()
+    clusters: list[Cluster] = []
+
+    def make(**settings: object) -> Cluster:
+        cluster = Cluster(server, tmp_path, **settings)
+        clusters.append(cluster)
+        return cluster
+
+    yield server, make
+    server.start() if server.process.poll() is not None else None
+    for cluster in clusters:
+        cluster.stop()
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def samples() -> list[str]:
+    """The real NanoAOD samples; missing ones are a failure, never a skip."""
+    found = sorted(str(path) for path in samples_directory().glob("*.root"))
+    assert len(found) == 3, f"the NanoAOD samples are missing from {samples_directory()}"
+    return found
+
+
+@pytest.fixture
+def bad_files(tmp_path: Path, samples: list[str]) -> dict[str, str]:
+    """Files a fileset should not hold, by what is wrong with them."""
+    corrupt = tmp_path / "corrupt.root"
+    corrupt.write_bytes(b"root" + bytes(range(256)) * 40)
+    truncated = tmp_path / "truncated.root"
+    truncated.write_bytes(Path(samples[0]).read_bytes()[:5000])
+    not_root = tmp_path / "events.csv"
+    not_root.write_text("run,luminosityBlock,event\n1,1,1\n")
+    no_events = tmp_path / "runs_only.root"
+    with uproot.recreate(no_events) as out:
+        out.mktree("Runs", {"run": np.uint32}).extend({"run": np.arange(3, dtype=np.uint32)})
+    no_branch = tmp_path / "no_muon_id.root"
+    with uproot.open(samples[0]) as source:
+        events = source["Events"].arrays(["MET_pt", "Muon_pt"], how=dict)
+    with uproot.recreate(no_branch) as out:
+        out.mktree("Events", {"MET_pt": events["MET_pt"].type, "Muon_pt": events["Muon_pt"].type})
+        out["Events"].extend({"MET_pt": events["MET_pt"], "Muon_pt": events["Muon_pt"]})
+    return {
+        "missing": str(tmp_path / "missing.root"),
+        "corrupt": str(corrupt),
+        "truncated": str(truncated),
+        "not ROOT": str(not_root),
+        "no Events tree": str(no_events),
+        "no branch": str(no_branch),
+    }
 
 
 @pytest.fixture(scope="session")

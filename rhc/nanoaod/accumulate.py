@@ -76,7 +76,10 @@ def _add(a: Any, b: Any, path: _Path) -> Any:
             a |= b
             return a
         return a | b
-    raise TypeError(f"cannot merge {type(a).__name__} and {type(b).__name__}{_at(path)}")
+    raise TypeError(
+        f"cannot merge {type(a).__name__} and {type(b).__name__}{_at(path)}: results must be "
+        "numbers, numpy arrays, histograms, or dicts, lists or sets of them"
+    )
 
 
 def _add_arrays(a: np.ndarray, b: np.ndarray, path: _Path) -> np.ndarray:

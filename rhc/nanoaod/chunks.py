@@ -110,7 +110,9 @@ def make_chunks(
         raise ValueError(f"chunksize must be a positive number of entries, not {chunksize}")
     files = [(name, path) for name, paths in datasets(fileset).items() for path in paths]
     if not files:
-        raise ValueError("the fileset names no files")
+        raise ValueError(
+            "the fileset names no files: give {dataset: [paths or URLs]}, or a list of them"
+        )
     needed = tuple(branches)
     with ThreadPoolExecutor(max(1, min(parallel, len(files)))) as pool:
         counts = list(pool.map(lambda item: count_entries(item[1], tree, needed), files))
@@ -151,4 +153,6 @@ def describe_read_error(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, OSError) and "expected Chunk" in str(exc):
         return "not a ROOT file, or truncated"
+    if isinstance(exc, (ValueError, uproot.deserialization.DeserializationError)):
+        return f"corrupt: its ROOT structures do not decode ({type(exc).__name__}: {text})"
     return f"cannot be read ({type(exc).__name__}: {text})"

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections import defaultdict
 
 import redis
 
-from rhc.protocol import DRAIN, GROUP, REQUEUE, Keys, WorkerInfo
+from rhc.protocol import DRAIN, GROUP, REQUEUE, Keys, WorkerInfo, merged_member
 
 log = logging.getLogger("rhc.worker.reaper")
 
@@ -67,13 +68,25 @@ class Reaper:
         return suspects
 
     def reclaim(self, name: str, compat: str) -> int:
-        """Re-queue the task batches dead worker `name` held or had routed to it."""
+        """Re-queue the task batches dead worker `name` held or had routed to it; only the one
+        it was running counts as a redelivery."""
         shared = self._keys.task_stream(compat)
         own = self._keys.worker_stream(name)
-        moved = sum(self._requeue_pending(stream, shared, name) for stream in (shared, own))
+        pending = [item for stream in (shared, own) for item in self._pending(stream, name)]
+        merged = {member.decode() for member in self._client.smembers(self._keys.merged(name))}
+        unfinished = [item for item in pending if merged_member(*item[:2]) not in merged]
+        running = max(unfinished, key=lambda item: item[2], default=None)
+        batches: dict[tuple[str, bool], list[bytes]] = defaultdict(list)
+        for item in pending:
+            batches[item[0], item == running].append(item[1])
+        moved = sum(
+            self._requeue(keys=[stream, shared], args=[GROUP, int(charged), *ids])
+            for (stream, charged), ids in batches.items()
+        )
         moved += self._drain(keys=[own, shared])
         with contextlib.suppress(redis.ResponseError):  # it never read the shared stream
             self._client.xgroup_delconsumer(shared, GROUP, name)
+        self._client.delete(self._keys.merged(name))
         self._client.hdel(self._keys.workers, name)
         if moved:
             log.warning(
@@ -83,16 +96,18 @@ class Reaper:
             )
         return moved
 
-    def _requeue_pending(self, stream: str, shared: str, name: str) -> int:
-        moved = 0
+    def _pending(self, stream: str, name: str) -> list[tuple[str, bytes, int]]:
+        """(stream, entry id, ms since delivered) of every entry `name` holds in `stream`."""
+        found: list[tuple[str, bytes, int]] = []
+        start: str | bytes = "-"
         while True:
             try:
-                pending = self._client.xpending_range(
-                    stream, GROUP, min="-", max="+", count=_PAGE, consumername=name
+                page = self._client.xpending_range(
+                    stream, GROUP, min=start, max="+", count=_PAGE, consumername=name
                 )
             except redis.ResponseError:  # no such stream or group
-                return moved
-            if not pending:
-                return moved
-            ids = [entry["message_id"] for entry in pending]
-            moved += self._requeue(keys=[stream, shared], args=[GROUP, 1, *ids])
+                return found
+            found += [(stream, item["message_id"], item["time_since_delivered"]) for item in page]
+            if len(page) < _PAGE:
+                return found
+            start = b"(" + page[-1]["message_id"]

@@ -24,6 +24,7 @@ from rhc.protocol import (
     Keys,
     ResultMessage,
     TaskEntry,
+    merged_member,
 )
 from rhc.serialization import seal
 
@@ -127,15 +128,17 @@ class TaskStore:
                 list(message.batches),
             )
 
-    def publish(self, message: ResultMessage, ttl: float) -> None:
-        """Report progress that acknowledges nothing (a merged job's batch ran)."""
+    def publish(self, entry: TaskEntry, message: ResultMessage, ttl: float) -> None:
+        """Report progress that acknowledges nothing (a merged job's batch ran), and mark the
+        entry merged: should this worker die, it is not the one to blame."""
         sealed = seal(self._secret, message.header())
-        results = self._keys.results(message.job)
+        results, merged = self._keys.results(message.job), self._keys.merged(self._name)
 
         def publish() -> None:
             with self._client.pipeline(transaction=False) as pipe:
                 pipe.xadd(results, {RESULT_FIELD: sealed})
                 pipe.pexpire(results, int(ttl * 1000))
+                pipe.sadd(merged, merged_member(entry.stream, entry.entry_id))
                 pipe.execute()
 
         self.reconnect.call(publish, doing="reporting progress")
@@ -153,7 +156,14 @@ class TaskStore:
                 doing="handing back tasks",
             )
 
-    def requeue_pending(self, *, delivery_failed: bool) -> None:
+    def forget_merged(self, entries: list[TaskEntry]) -> None:
+        """Unmark entries whose partial result was stored (or that were handed back)."""
+        members = [merged_member(entry.stream, entry.entry_id) for entry in entries]
+        if members:
+            key = self._keys.merged(self._name)
+            self.reconnect.call(lambda: self._client.srem(key, *members), doing="storing results")
+
+    def requeue_pending(self) -> None:
         """Hand back every entry still pending under this worker's name."""
         for stream in (self.shared, self.own):
             pending = self._client.xpending_range(
@@ -161,7 +171,7 @@ class TaskStore:
             )
             ids = [item["message_id"] for item in pending]
             if ids:
-                self._requeue(keys=[stream, self.shared], args=[GROUP, int(delivery_failed), *ids])
+                self._requeue(keys=[stream, self.shared], args=[GROUP, 0, *ids])
 
     def discard(self, entries: list[TaskEntry]) -> None:
         """Acknowledge and delete entries that must not run (their job was cancelled)."""
@@ -213,10 +223,11 @@ class TaskStore:
 
     def deregister(self) -> None:
         """Leave: hand back anything still pending, empty the own stream, forget this worker."""
-        self.requeue_pending(delivery_failed=False)
+        self.requeue_pending()
         self._drain(keys=[self.own, self.shared])
         with self._client.pipeline(transaction=True) as pipe:
             pipe.xgroup_delconsumer(self.shared, GROUP, self._name)
+            pipe.delete(self._keys.merged(self._name))
             pipe.delete(self._keys.alive(self._name))
             pipe.hdel(self._keys.workers, self._name)
             pipe.execute()

@@ -154,7 +154,8 @@ class Worker:
             read_reconnect=Reconnector(self.settings, self._reconnect_timeout),
         )
         self._store.ensure_groups()
-        self._store.requeue_pending(delivery_failed=True)  # a previous life under this name
+        reaper = Reaper(client, self.keys, self.compat)
+        reaper.reclaim(self.name, self.compat)  # what a previous life under this name held
         self._executor = Executor(
             self._child, self, secret=self.settings.secret, fetch_function=self._store.function
         )
@@ -164,7 +165,7 @@ class Worker:
             name=self.name,
             interval=self.settings.heartbeat_interval,
             ttl=self.settings.heartbeat_ttl,
-            reaper=Reaper(client, self.keys, self.compat),
+            reaper=reaper,
             describe=self._describe,
             on_control=self._on_control,
         )
@@ -251,7 +252,7 @@ class Worker:
         self._failed += len(outcome.failures)
         if batch.reduce:
             self._mergings.add(entry, batch, outcome.failures, outcome.started, outcome.finished)
-            self._store.publish(self._message(PROGRESS, batch, outcome), batch.result_ttl)
+            self._store.publish(entry, self._message(PROGRESS, batch, outcome), batch.result_ttl)
         else:  # the next batch is already running in the task process while this is stored
             self._store.store(
                 [entry], self._message(RESULTS, batch, outcome), outcome.body, batch.result_ttl
@@ -279,14 +280,15 @@ class Worker:
             reply = self._executor.ask(("flush", job))
             if reply is None:  # the task process died with the value: run the batches again
                 self._store.requeue(merging.entries)
-                continue
-            _, _, body, error = reply
-            self._store.store(
-                merging.entries,
-                merging.message(job, self.name, body, error),
-                body,
-                merging.result_ttl,
-            )
+            else:
+                _, _, body, error = reply
+                self._store.store(
+                    merging.entries,
+                    merging.message(job, self.name, body, error),
+                    body,
+                    merging.result_ttl,
+                )
+            self._store.forget_merged(merging.entries)
 
     def _is_cancelled(self, job: str, entry: TaskEntry) -> bool:
         if job in self._cancelled:
@@ -328,6 +330,7 @@ class Worker:
                 "re-queued %d batch(es) whose merged results died with the task process", len(lost)
             )
             self._store.requeue(lost)
+            self._store.forget_merged(lost)
 
     # -- control, signals, shutdown ---------------------------------------------------------------
 
@@ -354,6 +357,7 @@ class Worker:
         if merging is not None:
             self._child.send(("forget", job))
             self._store.discard(merging.entries)
+            self._store.forget_merged(merging.entries)
 
     def _on_signal(self, signum: int, frame: object) -> None:
         if self._stopping:

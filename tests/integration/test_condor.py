@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from rhc.condor.minipool.client import MiniPoolClient
 from rhc.local import free_port
 from tests import fixtures
 from tests.conftest import REPOSITORY, wait_for
-from tests.integration.test_worker import stored_results
 
 
 def rhc(*arguments: str, config_file, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -133,27 +131,6 @@ def test_submitted_workers_join_redis_run_a_map_and_report_their_condor_ids(pool
         line = next(line for line in listing.stdout.splitlines() if line.startswith(job_id))
         assert "Running" in line
     assert {w.name.rsplit("-", 1)[1] for w in manager.workers().workers} == set(ids)
-
-
-def test_a_map_completes_exactly_once_while_the_pool_evicts_workers(pool_cluster, redis_client):
-    # Given three workers on a pool that evicts one every ~3 s (SIGTERM, then back to Idle)
-    cluster, pool = pool_cluster(slots=3, evict_every=3.0)
-    submit_workers(cluster, 3)
-    manager = Manager()
-    wait_for(lambda: len(manager.workers().workers) == 3, 60, "the workers to join")
-    # When 2,000 tasks of 10 ms run
-    job = manager.submit(fixtures.sleep_square, range(2000))
-    results = job.results(timeout=300)
-    # Then every result is exact and stored exactly once, and evictions really happened
-    assert results == [x * x for x in range(2000)]
-    counts = Counter(
-        task
-        for m in stored_results(redis_client, cluster, job.id)
-        for first, count in m.spans
-        for task in range(first, first + count)
-    )
-    assert set(counts.values()) == {1} and len(counts) == 2000
-    assert sum(job_info["evictions"] for job_info in pool.jobs().values()) >= 1
 
 
 def test_condor_rm_makes_a_worker_hand_back_its_tasks_and_the_job_completes(pool_cluster):

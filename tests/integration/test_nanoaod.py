@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """The NanoAOD layer on real workers: the reference analysis equals a direct computation bin for
-bin, bad files are named, merging happens on the workers, and a killed worker changes nothing."""
+bin, bad files can be left out, merging happens on the workers, and a killed worker changes
+nothing. (Bad files named with their reasons are in test_bad_input.py.)"""
 
 from __future__ import annotations
 
@@ -10,24 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import uproot
 
-from rhc import Manager, TaskError
-from rhc.config import samples_directory
+from rhc import Manager
 from rhc.local import Nginx
-from rhc.nanoaod import BadFilesError, Dimuon
+from rhc.nanoaod import Dimuon
 from rhc.nanoaod.dimuon import direct
 from rhc.nanoaod.generate import generate_physics, generate_resampled
 from rhc.protocol import PARTIAL, Keys, WorkerInfo
 from tests.conftest import wait_for
 from tests.integration.test_manager import result_messages
-
-
-@pytest.fixture(scope="module")
-def samples() -> list[str]:
-    found = sorted(str(path) for path in samples_directory().glob("*.root"))
-    assert len(found) == 3, f"the NanoAOD samples are missing from {samples_directory()}"
-    return found
 
 
 def assert_same_analysis(result: dict, expected: dict) -> None:
@@ -54,43 +46,6 @@ def test_the_dimuon_histogram_over_the_real_samples_equals_a_direct_computation(
     assert all(report.finished >= report.started for report in result.chunks)
 
 
-@pytest.fixture
-def bad_files(tmp_path, samples) -> dict[str, str]:
-    corrupt = tmp_path / "corrupt.root"
-    corrupt.write_bytes(b"root" + bytes(range(256)) * 40)
-    truncated = tmp_path / "truncated.root"
-    truncated.write_bytes(Path(samples[0]).read_bytes()[:5000])
-    no_events = tmp_path / "runs_only.root"
-    with uproot.recreate(no_events) as out:
-        out.mktree("Runs", {"run": np.uint32}).extend({"run": np.arange(3, dtype=np.uint32)})
-    no_branch = tmp_path / "no_muon_id.root"
-    with uproot.open(samples[0]) as source:
-        events = source["Events"].arrays(["MET_pt", "Muon_pt"], how=dict)
-    with uproot.recreate(no_branch) as out:
-        out.mktree("Events", {"MET_pt": events["MET_pt"].type, "Muon_pt": events["Muon_pt"].type})
-        out["Events"].extend({"MET_pt": events["MET_pt"], "Muon_pt": events["Muon_pt"]})
-    return {
-        "missing": str(tmp_path / "missing.root"),
-        "corrupt": str(corrupt),
-        "truncated": str(truncated),
-        "no Events tree": str(no_events),
-        "no branch": str(no_branch),
-    }
-
-
-def test_bad_files_are_named_with_their_reasons(cluster, samples, bad_files):
-    cluster.start_workers(1)
-    with pytest.raises(BadFilesError) as caught:
-        Manager().run(Dimuon(), [samples[0], *bad_files.values()], progress=False)
-    message = str(caught.value)
-    assert "5 file(s) cannot be analysed" in message
-    assert f"{bad_files['missing']}: file not found" in message
-    assert f"{bad_files['no Events tree']}: no 'Events' tree (it has: Runs)" in message
-    assert f"{bad_files['no branch']}: no branch 'Muon_eta'" in message
-    assert bad_files["corrupt"] in message and bad_files["truncated"] in message
-    assert "skip_bad_files=True" in message
-
-
 def test_skipping_bad_files_completes_and_lists_them(cluster, samples, bad_files):
     cluster.start_workers(2)
     result = Manager().run(
@@ -98,21 +53,6 @@ def test_skipping_bad_files_completes_and_lists_them(cluster, samples, bad_files
     )
     assert_same_analysis(result.value, direct(samples))
     assert {bad.file for bad in result.bad_files} == set(bad_files.values())
-
-
-def test_a_branch_missing_on_the_worker_names_the_file(cluster, samples, bad_files):
-    # Given a processor that reads a branch no file has, undeclared (so chunking cannot check)
-    cluster.start_workers(1)
-
-    def needs_nonexistent_branch(chunk):
-        from rhc.nanoaod import read
-
-        return len(read(chunk, ["Muon_nonexistent"]))
-
-    with pytest.raises(TaskError) as caught:
-        Manager().run(needs_nonexistent_branch, [samples[0]], progress=False)
-    assert f"{samples[0]}: no branch 'Muon_nonexistent'" in str(caught.value)
-    assert caught.value.argument.file == samples[0]
 
 
 def test_the_manager_receives_about_one_partial_per_worker(cluster, samples, redis_client):

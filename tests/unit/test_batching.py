@@ -41,9 +41,16 @@ def test_near_the_end_batches_shrink_so_every_worker_gets_about_two():
     assert sizer.next_size(1_000_000, workers=4) == 50
 
 
-def test_near_the_end_negligible_tasks_are_split_once_per_worker():
-    # 100 tasks of 10 us for 4 workers: 25 each takes 0.25 ms, too little to unbalance anything
-    assert BatchSizer(1e-5).next_size(100, workers=4) == 25
+def test_near_the_end_negligible_shares_are_split_once_per_worker():
+    # 1,000 tasks of 10 us for 4 workers: 250 each takes 2.5 ms, too little to unbalance anything
+    assert BatchSizer(1e-5).next_size(1000, workers=4) == 250
+
+
+def test_what_is_left_too_little_to_share_goes_in_one_batch():
+    # 100 tasks of 10 us take 1 ms in all: splitting them would cost more messages than it saves
+    assert BatchSizer(1e-5).next_size(100, workers=4) == 100
+    # But never more than a batch may carry
+    assert BatchSizer(1e-7, max_tasks=64).next_size(100, workers=4) == 64
 
 
 def test_no_workers_yet_counts_as_one():
