@@ -20,7 +20,7 @@ directory and removed afterwards) and the reference analysis, rhc.nanoaod.Dimuon
      Targets: rhc cold >= 1.9x the local loop, and >= coffea.
   2. cold against warm over HTTP: nginx serves the file, 2 workers each with their own, empty
      --cache-dir analyse its URL twice; bytes nginx sent, wall seconds and events/s of each run.
-     Targets: the warm run reads >= 5x fewer bytes, and is faster.
+     Targets: the warm run reads >= 5x fewer bytes, and is >= 5x faster.
 
 Every run's histogram must equal, bin for bin, the one of rhc.nanoaod.dimuon.direct (the file
 read whole in one process, without chunks), or the benchmark stops before reporting. Systems run
@@ -78,7 +78,8 @@ PRIMER_EVENTS, PRIMER_CHUNKSIZE = 20_000, 1_000
 SEED, PRIMER_SEED = 1, 2
 TARGETS = {"local": 1.9, "coffea": 1.0}
 """rhc cold must be at least this many times faster than each peer."""
-WARM_BYTES_FACTOR = 5
+WARM_BYTES_FACTOR = WARM_SPEEDUP = 5
+"""Over HTTP the warm run must read at least 5x fewer bytes than the cold one, and be 5x faster."""
 LABEL = 50
 
 
@@ -347,7 +348,10 @@ def summarize(speed: dict, http: list[dict], generation: dict, checked: int) -> 
                 "target": f">= {WARM_BYTES_FACTOR}x fewer",
                 "met": bytes_factor >= WARM_BYTES_FACTOR,
             },
-            "http warm faster": {"target": "faster", "met": speedup > 1},
+            "http warm faster": {
+                "target": f">= {WARM_SPEEDUP}x faster",
+                "met": speedup >= WARM_SPEEDUP,
+            },
         },
         "http": {"figures": http_figures, "bytes_factor": bytes_factor, "speedup": speedup},
         "runs": {"speed": speed, "http": http},
@@ -431,7 +435,7 @@ def report(summary: dict) -> str:
         "",
         f"target: warm reads >= {WARM_BYTES_FACTOR}x fewer bytes over HTTP: "
         f"{http['bytes_factor']:,.0f}x fewer  {verdict(targets['http warm bytes']['met'])}",
-        f"target: warm is faster: {http['speedup']:.2f}x  "
+        f"target: warm >= {WARM_SPEEDUP}x faster: {http['speedup']:.2f}x  "
         f"{verdict(targets['http warm faster']['met'])}",
         f"cold: each worker copies the file to its cache dir; nginx sent {fetched:.2f}x the "
         f"{WORKERS} x {file_mb:.0f} MB of that",

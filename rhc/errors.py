@@ -67,6 +67,10 @@ class JobIncompleteError(JobError):
     """Raised when a re-attached job cannot finish: its sender stopped before sending all tasks."""
 
 
+class MergeError(JobError):
+    """Raised when the notebook cannot merge two workers' partial results with the job's reduce."""
+
+
 class ResultTimeoutError(JobError, TimeoutError):
     """Raised when results are not all in within the time the caller allowed."""
 

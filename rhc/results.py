@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from rhc.errors import TaskError
+from rhc.errors import MergeError, TaskError
 from rhc.protocol import PARTIAL, PROGRESS, RESULTS, Failure, ResultMessage
 from rhc.serialization import loads
 
@@ -115,9 +115,19 @@ class MergedResult:
         for failure in failures:
             self.failures.setdefault(failure.task, failure)
         if has_value:
-            self.value = self._reducer(self.value, value) if self.has_value else value
+            self.value = self._merge(self.value, value) if self.has_value else value
             self.has_value = True
         return True
+
+    def _merge(self, merged: object, value: object) -> object:
+        try:
+            return self._reducer(merged, value)
+        except Exception as exc:  # the user's reduce: any error is theirs to see, with context
+            name = getattr(self._reducer, "__qualname__", type(self._reducer).__name__)
+            raise MergeError(
+                f"the reduce function {name} failed merging two workers' partial results in the "
+                f"notebook: {type(exc).__name__}: {exc}"
+            ) from exc
 
 
 @dataclass(frozen=True)

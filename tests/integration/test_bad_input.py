@@ -31,6 +31,7 @@ from rhc.errors import (
     ConfigurationError,
     JobCancelledError,
     JobNotFoundError,
+    MergeError,
     PayloadTooLargeError,
     ResultTimeoutError,
     SecretMismatchError,
@@ -479,8 +480,8 @@ def test_results_that_cannot_be_merged_fail_naming_both_types(cluster, samples):
         return f"entries {chunk.entry_start}-{chunk.entry_stop}"
 
     # When it runs over several chunks: merged on the worker (a TaskError) or, had the worker
-    # sent each chunk's output alone, in the notebook (the TypeError itself)
-    with within(30), pytest.raises((TaskError, TypeError)) as caught:
+    # sent each chunk's output alone, in the notebook (a MergeError)
+    with within(30), pytest.raises((TaskError, MergeError)) as caught:
         Manager().run(label, [samples[0]], chunksize=10, progress=False)
     # Then the message names what cannot be merged, and what can
     assert_says(

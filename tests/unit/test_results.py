@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import operator
 
+import pytest
+
+from rhc.errors import MergeError
 from rhc.protocol import Failure
 from rhc.results import MapResults, MergedResult, SpanSet
 
@@ -125,6 +128,19 @@ def test_disjoint_partials_are_merged_with_the_reducer():
     assert merged.value == 42 and merged.has_value
     assert merged.covered.size == 15
     assert merged.failures == {7: failure(7)}
+
+
+def test_a_reduce_failing_in_the_notebook_says_which_function_failed_and_why():
+    merged = MergedResult(operator.add)
+    assert merged.add([(0, 5)], "five", True, [])
+
+    with pytest.raises(MergeError) as caught:
+        merged.add([(5, 5)], 5, True, [])
+
+    assert str(caught.value).startswith(
+        "the reduce function add failed merging two workers' partial results in the notebook: "
+        "TypeError: can only concatenate str"
+    )
 
 
 def test_a_partial_overlapping_what_is_merged_is_refused_and_changes_nothing():
