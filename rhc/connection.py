@@ -47,8 +47,8 @@ def connect(settings: Settings, *, role: str) -> redis.Redis:
         raise _authentication_error(settings) from exc
     except RETRYABLE as exc:
         raise BrokerConnectionError(
-            f"cannot reach Redis at {settings.masked_url}: {str(exc).rstrip('.')}. Check the "
-            "URL (argument, RHC_REDIS_URL or the config file) and that the server is running"
+            f"cannot reach Redis at {settings.masked_url}: {str(exc).rstrip('.')}. "
+            f"{_unreachable_advice(settings)}"
         ) from exc
     except (redis.InvalidResponse, redis.ResponseError) as exc:  # another service, or a bad URL
         raise BrokerConnectionError(
@@ -56,6 +56,17 @@ def connect(settings: Settings, *, role: str) -> redis.Redis:
             "Redis server: its host, port and database number"
         ) from exc
     return client
+
+
+def _unreachable_advice(settings: Settings) -> str:
+    advice = (
+        "Check the URL (argument, RHC_REDIS_URL or the config file) and that the server is running"
+    )
+    if settings.redis_url.startswith("rediss://"):  # a TLS handshake a plain Redis never answers
+        advice += (
+            "; rediss:// connects with TLS: for a server without TLS on that port, use redis://"
+        )
+    return advice
 
 
 def _authentication_error(settings: Settings) -> BrokerAuthenticationError:

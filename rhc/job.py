@@ -34,6 +34,7 @@ from rhc.protocol import (
     CANCELLED,
     FINISHED,
     FLUSH,
+    JOB_REASON,
     JOB_STATE,
     JOB_SUBMITTED,
     JOB_TOTAL,
@@ -99,6 +100,7 @@ class Job:
         self._error: BaseException | None = None
         self._created = dispatcher is None
         self._cancel_requested = False
+        self._cancel_reason = ""
         self._last_result_id = b"0-0"
         self._last_news = time.monotonic()
         self._last_flush_request = 0.0
@@ -240,6 +242,11 @@ class Job:
     def _raise_if_unsuccessful(self) -> None:
         if self._error is not None:
             raise self._error
+        if self._state == CANCELLED and self._cancel_reason:
+            raise JobCancelledError(
+                f"job {self.id} was stopped by an error in the process that sent it: "
+                f"{self._cancel_reason}"
+            )
         if self._state == CANCELLED:
             raise JobCancelledError(f"job {self.id} was cancelled")
 
@@ -437,6 +444,7 @@ class Job:
         raw, active = self._broker.call(read, doing="reading the job")
         record = JobRecord.from_fields(raw) if raw else self._record
         if record.state == CANCELLED:
+            self._cancel_reason = record.reason
             self._set_state(CANCELLED)
             return
         if record.total is not None:
@@ -476,12 +484,13 @@ class Job:
                 )
         self._set_state(FINISHED)
 
-    def _end_cancelled(self) -> None:
+    def _end_cancelled(self, reason: str = "") -> None:
+        """Cancel the job in Redis; reason: the error that stopped it, if one did."""
         keys, broker = self._keys, self._broker
 
         def cancel() -> None:
             with broker.client.pipeline(transaction=False) as pipe:
-                pipe.hset(keys.job(self.id), JOB_STATE, CANCELLED)
+                pipe.hset(keys.job(self.id), mapping={JOB_STATE: CANCELLED, JOB_REASON: reason})
                 pipe.publish(keys.control, ControlMessage(CANCEL, self.id).encode())
                 pipe.zrem(keys.jobs, self.id)
                 pipe.expire(keys.results(self.id), int(broker.settings.result_ttl))
@@ -500,7 +509,7 @@ class Job:
             self._error = exc
         if self._created and not isinstance(exc, JobIncompleteError):
             try:
-                self._end_cancelled()
+                self._end_cancelled(reason=f"{type(exc).__name__}: {exc}")
             except Exception as cleanup:  # the original error matters more than this one
                 log.warning("job %s: could not cancel after an error: %s", self.id, cleanup)
         self._set_state(CANCELLED)

@@ -66,6 +66,10 @@ RUNNING, FINISHED, CANCELLED = "running", "finished", "cancelled"
 JOB_STATE, JOB_TOTAL, JOB_SUBMITTED, JOB_DONE = "state", "total", "submitted", "done"
 """Fields of the job hash that change while it runs; ACK_AND_STORE counts `done`."""
 
+JOB_REASON = "reason"
+"""Field of the job hash: the error that stopped a job in its sender (empty if a user cancelled
+it), for whoever re-attaches to it."""
+
 
 @dataclass(frozen=True)
 class Keys:
@@ -260,6 +264,7 @@ class JobRecord:
     total: int | None = None
     submitted: int = 0
     done: int = 0
+    reason: str = ""
 
     def to_fields(self) -> dict[str, str]:
         values = asdict(self)
@@ -280,6 +285,7 @@ class JobRecord:
             total=int(text[JOB_TOTAL]) if text.get(JOB_TOTAL) else None,
             submitted=int(text.get(JOB_SUBMITTED, 0)),
             done=int(text.get(JOB_DONE, 0)),
+            reason=text.get(JOB_REASON, ""),
         )
 
 

@@ -64,6 +64,7 @@ class Heartbeat(threading.Thread):
 
     def run(self) -> None:
         pubsub = None
+        full = False
         while not self._stopped.is_set():
             started = time.monotonic()
             try:
@@ -71,8 +72,20 @@ class Heartbeat(threading.Thread):
                     pubsub = self._client.pubsub(ignore_subscribe_messages=True)
                     pubsub.subscribe(self._keys.control)
                 self.beat()
+                if full:
+                    log.info("Redis has room again: heartbeats resumed")
+                    full = False
                 self._reaper.sweep(self._name, self._interval)
                 self._listen(pubsub, started + self._interval)
+            except redis.OutOfMemoryError:
+                if not full:  # once per spell: it may last long, and every beat would log it
+                    log.error(
+                        "Redis is full (maxmemory reached) and refuses heartbeats: this worker "
+                        "waits for room; raise Redis's maxmemory or free memory in it"
+                    )
+                full = True
+                self._stopped.wait(self._interval)
+                continue
             except RETRYABLE as exc:
                 log.warning("heartbeat could not reach Redis: %s", exc)
                 if pubsub is not None:

@@ -109,6 +109,17 @@ def test_a_server_that_never_answers_fails_within_the_socket_timeout():
     )
 
 
+def test_a_tls_url_for_a_redis_without_tls_says_to_use_redis(redis_server):
+    url = f"rediss://127.0.0.1:{redis_server.port}"
+    with within(30), pytest.raises(BrokerConnectionError) as caught:
+        Manager(url, redis_password=redis_server.password, secret=SECRET)
+    assert_says(
+        str(caught.value),
+        f"cannot reach Redis at {url}",
+        "for a server without TLS on that port, use redis://",
+    )
+
+
 def test_a_database_number_redis_does_not_have_is_refused(redis_server):
     url = f"redis://127.0.0.1:{redis_server.port}/99"
     with within(10), pytest.raises(BrokerConnectionError) as caught:
@@ -587,6 +598,28 @@ def test_reattaching_to_a_cancelled_job_says_it_was_cancelled(cluster):
     assert_says(str(caught.value), f"job {job.id} was cancelled")
 
 
+def test_reattaching_to_a_job_its_sender_gave_up_on_names_the_error(cluster):
+    # Given a job whose notebook stopped it on an argument that cannot be pickled
+    cluster.start_workers(1)
+
+    def arguments() -> Iterator[object]:
+        yield from range(5)
+        yield threading.Lock()
+
+    job = Manager().submit(fixtures.square, arguments())
+    with pytest.raises(SerializationError):
+        job.results(timeout=30)
+    # When a restarted kernel re-attaches to it by id and waits
+    with within(10), pytest.raises(JobCancelledError) as caught:
+        Manager().job(job.id).results()
+    # Then it is told the error that stopped it, not merely that it was cancelled
+    assert_says(
+        str(caught.value),
+        f"job {job.id} was stopped by an error in the process that sent it",
+        "SerializationError: argument 5 cannot be serialized",
+    )
+
+
 def test_a_job_with_no_worker_running_says_so_and_ends_at_its_timeout(cluster, caplog):
     # Given a namespace where no worker was started
     job = Manager().submit(fixtures.square, range(3))
@@ -637,6 +670,26 @@ def test_a_full_redis_refusing_writes_ends_the_job_saying_so(own_redis):
     message = str(caught.value)
     assert_says(message, "is full (maxmemory reached)", "while sending tasks", "maxmemory")
     assert "XADD" not in message  # not redis-py's text, which quotes every payload
+
+
+def test_a_worker_facing_a_full_redis_says_so_once_and_serves_again_when_it_has_room(own_redis):
+    # Given a worker on a Redis that fills up (maxmemory, no eviction) for a few heartbeats
+    server, make = own_redis
+    cluster = make()
+    cluster.start_workers(1)
+    client = server.client()
+    client.config_set("maxmemory-policy", "noeviction")
+    client.config_set("maxmemory", 1)
+    wait_for(lambda: "refuses heartbeats" in cluster.log("w0"), 10, "the worker to notice")
+    # When room is made again
+    client.config_set("maxmemory", 0)
+    client.close()
+    # Then the worker said so once, without a traceback, and runs a job
+    with within(30):
+        assert cluster.manager().remote_map(fixtures.square, range(3), progress=False) == [0, 1, 4]
+    log = cluster.log("w0")
+    assert_says(log, "Redis is full (maxmemory reached)", "raise Redis's maxmemory")
+    assert log.count("refuses heartbeats") == 1 and "Traceback" not in log
 
 
 # -- NanoAOD files -----------------------------------------------------------------------------

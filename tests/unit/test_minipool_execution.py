@@ -1,19 +1,21 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""What the mini pool asks the Docker SDK for when it runs a docker-universe job.
+"""How the mini pool starts jobs: what it asks the Docker SDK for when it runs a
+docker-universe job, and a vanilla job's process.
 
-There is no Docker engine on the build machines, so this one test module hands the runner a
-stand-in client that records the calls; the end-to-end tests run real containers.
+The Docker tests run without a Docker engine, so they hand the runner a stand-in client that
+records the calls; the end-to-end tests run real containers.
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import docker.errors
 import pytest
 
 from rhc.condor.minipool.errors import HoldError
-from rhc.condor.minipool.execution import DockerRunner, Launch
+from rhc.condor.minipool.execution import DockerRunner, Launch, VanillaRunner
 
 
 class FakeContainer:
@@ -155,3 +157,26 @@ def test_stopping_the_pool_removes_every_container_labelled_with_its_name(tmp_pa
     assert runner.remove_all() == 1
     assert client.listed == [{"all": True, "filters": {"label": "rhc.minipool=ci"}}]
     assert client.container.calls == [("remove", True)]
+
+
+def test_a_vanilla_job_whose_executable_is_briefly_busy_still_starts(tmp_path):
+    # Given an executable still open for writing (as in a sibling job's fork, until it execs)
+    executable = tmp_path / "job.sh"
+    writer = open(executable, "w")  # noqa: SIM115
+    writer.write("#!/bin/sh\necho started\n")
+    writer.flush()
+    executable.chmod(0o755)
+    launch = Launch(
+        job_id="1.0",
+        command=(str(executable),),
+        environment={},
+        scratch=tmp_path,
+        output=tmp_path / "out",
+        error=tmp_path / "err",
+    )
+    # When the pool starts it, and the writer lets go a moment later
+    threading.Timer(0.2, writer.close).start()
+    execution = VanillaRunner().start(launch)
+    # Then it ran instead of being held for "Text file busy"
+    assert execution.wait() == 0
+    assert (tmp_path / "out").read_text() == "started\n"

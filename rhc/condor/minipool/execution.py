@@ -9,12 +9,14 @@ SIGTERM, then SIGKILL after a grace period, as condor does on removal and evicti
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import math
 import os
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -28,6 +30,10 @@ POOL_LABEL = "rhc.minipool"
 
 JOB_LABEL = "rhc.minipool.job"
 """Label with the job id (ClusterId.ProcId) of the container."""
+
+
+_TEXT_BUSY_ATTEMPTS, _TEXT_BUSY_PAUSE = 40, 0.05
+"""Tries, and seconds between them, to start an executable that is briefly busy (2 s in all)."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,7 @@ class VanillaRunner:
                 else files.enter_context(_open_output(launch.error, "error"))
             )
             try:
-                process = subprocess.Popen(
+                process = _popen(
                     list(launch.command),
                     cwd=launch.scratch,
                     env={**os.environ, **launch.environment},
@@ -95,6 +101,20 @@ class VanillaRunner:
             except OSError as exc:
                 raise HoldError(f"cannot run {launch.command[0]}: {exc.strerror}") from exc
         return _ProcessGroup(process)
+
+
+def _popen(command: list[str], **options: Any) -> subprocess.Popen:
+    """Popen, trying again while the executable is "text file busy": a job started at the same
+    moment may have forked while this one's executable was still open for writing, and holds a
+    copy of that descriptor until it execs (a few ms at most)."""
+    for _ in range(_TEXT_BUSY_ATTEMPTS - 1):
+        try:
+            return subprocess.Popen(command, **options)
+        except OSError as exc:
+            if exc.errno != errno.ETXTBSY:
+                raise
+            time.sleep(_TEXT_BUSY_PAUSE)
+    return subprocess.Popen(command, **options)
 
 
 def _open_output(path: Path, what: str) -> BinaryIO:
