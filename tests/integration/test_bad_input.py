@@ -69,27 +69,31 @@ def assert_says(text: str, *fragments: str) -> None:
 # -- settings and connections ------------------------------------------------------------------
 
 
+def refusal(error: type[Exception], url: str, seconds: float = 10, **settings: object) -> Exception:
+    """What a Manager for url raises, within seconds, when it cannot use the Redis there."""
+    with within(seconds), pytest.raises(error) as caught:
+        Manager(url, secret=SECRET, **settings)
+    return caught.value
+
+
 def test_a_wrong_url_fails_fast_with_the_url_and_what_to_check():
-    port = free_port()
-    with within(10), pytest.raises(BrokerConnectionError) as caught:
-        Manager(f"redis://127.0.0.1:{port}", secret=SECRET)
-    assert_says(
-        str(caught.value), f"cannot reach Redis at redis://127.0.0.1:{port}", "Check the URL"
-    )
+    url = f"redis://127.0.0.1:{free_port()}"
+    message = str(refusal(BrokerConnectionError, url))
+    assert_says(message, f"cannot reach Redis at {url}", "Check the URL")
 
 
 def test_a_url_naming_a_web_server_says_it_is_not_redis(tmp_path):
     # Given the host and port of a web server, instead of those of Redis
     (tmp_path / "www").mkdir()
     server = Nginx(tmp_path / "www", tmp_path / "nginx").start()
+    url = f"redis://127.0.0.1:{server.port}"
     try:
-        with within(10), pytest.raises(BrokerConnectionError) as caught:
-            Manager(f"redis://127.0.0.1:{server.port}", secret=SECRET)
+        message = str(refusal(BrokerConnectionError, url))
     finally:
         server.stop()
     assert_says(
-        str(caught.value),
-        f"Redis at redis://127.0.0.1:{server.port} cannot be used: Protocol error",
+        message,
+        f"Redis at {url} cannot be used: Protocol error",
         "Check that the URL names a Redis server",
     )
 
@@ -99,22 +103,16 @@ def test_a_server_that_never_answers_fails_within_the_socket_timeout():
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen()
-        port = silent.getsockname()[1]
-        with within(30), pytest.raises(BrokerConnectionError) as caught:
-            Manager(f"redis://127.0.0.1:{port}", secret=SECRET)
-    assert_says(
-        str(caught.value),
-        f"cannot reach Redis at redis://127.0.0.1:{port}: Timeout",
-        "and that the server is running",
-    )
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}"
+        message = str(refusal(BrokerConnectionError, url, seconds=30))
+    assert_says(message, f"cannot reach Redis at {url}: Timeout", "the server is running")
 
 
 def test_a_tls_url_for_a_redis_without_tls_says_to_use_redis(redis_server):
     url = f"rediss://127.0.0.1:{redis_server.port}"
-    with within(30), pytest.raises(BrokerConnectionError) as caught:
-        Manager(url, redis_password=redis_server.password, secret=SECRET)
+    error = refusal(BrokerConnectionError, url, seconds=30, redis_password=redis_server.password)
     assert_says(
-        str(caught.value),
+        str(error),
         f"cannot reach Redis at {url}",
         "for a server without TLS on that port, use redis://",
     )
@@ -122,24 +120,20 @@ def test_a_tls_url_for_a_redis_without_tls_says_to_use_redis(redis_server):
 
 def test_a_database_number_redis_does_not_have_is_refused(redis_server):
     url = f"redis://127.0.0.1:{redis_server.port}/99"
-    with within(10), pytest.raises(BrokerConnectionError) as caught:
-        Manager(url, redis_password=redis_server.password, secret=SECRET)
-    assert_says(str(caught.value), "DB index is out of range", "database number")
+    message = str(refusal(BrokerConnectionError, url, redis_password=redis_server.password))
+    assert_says(message, "DB index is out of range", "database number")
 
 
 def test_a_wrong_password_is_refused_without_showing_it(redis_server):
-    with within(10), pytest.raises(BrokerAuthenticationError) as caught:
-        Manager(f"redis://:hunter2-wrong@127.0.0.1:{redis_server.port}", secret=SECRET)
-    message = str(caught.value)
-    assert_says(message, "the password was refused", "check redis_password", ":***@")
-    assert "hunter2" not in message
-    assert "hunter2" not in repr(caught.value.__cause__)
+    url = f"redis://:hunter2-wrong@127.0.0.1:{redis_server.port}"
+    error = refusal(BrokerAuthenticationError, url)
+    assert_says(str(error), "the password was refused", "check redis_password", ":***@")
+    assert "hunter2" not in str(error) and "hunter2" not in repr(error.__cause__)
 
 
 def test_a_missing_password_says_one_is_required(redis_server):
-    with within(10), pytest.raises(BrokerAuthenticationError) as caught:
-        Manager(redis_server.url, secret=SECRET)
-    assert_says(str(caught.value), "requires a password", "set redis_password")
+    message = str(refusal(BrokerAuthenticationError, redis_server.url))
+    assert_says(message, "requires a password", "set redis_password")
 
 
 def test_a_url_that_is_not_redis_is_refused_by_configuration():
