@@ -57,6 +57,10 @@ class Launch:
 class Execution(Protocol):
     """A started job."""
 
+    ended: threading.Event
+    """Set as soon as the job's process or container has exited, before its logs are collected
+    and it is cleaned up: from then on it can no longer be evicted."""
+
     def wait(self) -> int:
         """Block until the job ends; its exit code, or minus the signal that killed it."""
 
@@ -131,7 +135,7 @@ class _ProcessGroup:
         self.process = process
         self._lock = threading.Lock()
         self._reaped = False
-        self._ended = threading.Event()
+        self.ended = threading.Event()
 
     def wait(self) -> int:
         # Wait without reaping, so that the group id cannot be reused while we kill what the
@@ -142,7 +146,7 @@ class _ProcessGroup:
             self._signal_group(signal.SIGKILL)
             code = self.process.wait()
             self._reaped = True
-        self._ended.set()
+        self.ended.set()
         return code
 
     def terminate(self, grace: float) -> None:
@@ -150,13 +154,13 @@ class _ProcessGroup:
             if self._reaped:
                 return
             self._signal_group(signal.SIGTERM)
-        if self._ended.wait(grace):
+        if self.ended.wait(grace):
             return
         with self._lock:
             if not self._reaped:
                 log.info("pid %d ignored SIGTERM for %g s: SIGKILL", self.process.pid, grace)
                 self._signal_group(signal.SIGKILL)
-        self._ended.wait()
+        self.ended.wait()
 
     def _signal_group(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError):  # the group has ended
@@ -266,11 +270,13 @@ class _Container:
     def __init__(self, container: Any, launch: Launch) -> None:
         self.container = container
         self.launch = launch
+        self.ended = threading.Event()
 
     def wait(self) -> int:
         errors = _sdk().errors
         try:
             code = int(self.container.wait()["StatusCode"])
+            self.ended.set()
             self.launch.output.write_bytes(self.container.logs(stdout=True, stderr=False))
             error = self.container.logs(stdout=False, stderr=True)
             if self.launch.error == self.launch.output:

@@ -161,7 +161,7 @@ class Pool:
         evicted = 0
         with self._lock:
             for job in self._select(cluster, proc, batch_name):
-                if job.state == RUNNING and job.stopping is None and job.execution is not None:
+                if _is_evictable(job):
                     log.info("vacating job %s", job.id)
                     self._stop_job(job, "evict")
                     evicted += 1
@@ -328,11 +328,7 @@ class Pool:
         rng = random.Random(self.settings.seed)
         while not self._halt.wait(self.settings.evict_every):
             with self._lock:
-                running = [
-                    job
-                    for job in self._jobs
-                    if job.state == RUNNING and job.stopping is None and job.execution is not None
-                ]
+                running = [job for job in self._jobs if _is_evictable(job)]
                 if running:
                     job = rng.choice(running)
                     log.info("evicting job %s", job.id)
@@ -355,3 +351,15 @@ class Pool:
 
 def _names(directory: Path) -> list[str]:
     return [entry.name for entry in directory.iterdir()]
+
+
+def _is_evictable(job: Job) -> bool:
+    """Running, not already being stopped, and not ended on its own: a job whose container has
+    exited (its logs still being collected) ended by itself, whatever an eviction would say."""
+    execution = job.execution
+    return (
+        job.state == RUNNING
+        and job.stopping is None
+        and execution is not None
+        and not execution.ended.is_set()
+    )
