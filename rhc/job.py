@@ -220,7 +220,7 @@ class Job:
 
     def _idle_hint(self) -> str:
         """Why a job may not be moving: nobody is there to run it."""
-        if self._broker.runnable_workers(fresh=True):
+        if self._broker.runnable_names():
             return ""
         return (
             f". No worker is running in namespace {self._broker.settings.namespace!r}: start "

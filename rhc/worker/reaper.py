@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import defaultdict
+from typing import NamedTuple
 
 import redis
 
@@ -72,13 +73,16 @@ class Reaper:
         it was running counts as a redelivery."""
         shared = self._keys.task_stream(compat)
         own = self._keys.worker_stream(name)
-        pending = [item for stream in (shared, own) for item in self._pending(stream, name)]
+        pending = [
+            *pending_entries(self._client, shared, name),
+            *pending_entries(self._client, own, name),
+        ]
         merged = {member.decode() for member in self._client.smembers(self._keys.merged(name))}
-        unfinished = [item for item in pending if merged_member(*item[:2]) not in merged]
-        running = max(unfinished, key=lambda item: item[2], default=None)
+        unfinished = [e for e in pending if merged_member(e.stream, e.entry_id) not in merged]
+        running = max(unfinished, key=lambda entry: entry.idle_ms, default=None)
         batches: dict[tuple[str, bool], list[bytes]] = defaultdict(list)
-        for item in pending:
-            batches[item[0], item == running].append(item[1])
+        for entry in pending:
+            batches[entry.stream, entry == running].append(entry.entry_id)
         moved = sum(
             self._requeue(keys=[stream, shared], args=[GROUP, int(charged), *ids])
             for (stream, charged), ids in batches.items()
@@ -96,18 +100,30 @@ class Reaper:
             )
         return moved
 
-    def _pending(self, stream: str, name: str) -> list[tuple[str, bytes, int]]:
-        """(stream, entry id, ms since delivered) of every entry `name` holds in `stream`."""
-        found: list[tuple[str, bytes, int]] = []
-        start: str | bytes = "-"
-        while True:
-            try:
-                page = self._client.xpending_range(
-                    stream, GROUP, min=start, max="+", count=_PAGE, consumername=name
-                )
-            except redis.ResponseError:  # no such stream or group
-                return found
-            found += [(stream, item["message_id"], item["time_since_delivered"]) for item in page]
-            if len(page) < _PAGE:
-                return found
-            start = b"(" + page[-1]["message_id"]
+
+class Pending(NamedTuple):
+    """A task entry a worker has read and not acknowledged."""
+
+    stream: str
+    entry_id: bytes
+    idle_ms: int
+    """Milliseconds since it was delivered: the entry a worker was running is its oldest."""
+
+
+def pending_entries(client: redis.Redis, stream: str, consumer: str) -> list[Pending]:
+    """Every entry `consumer` holds in `stream`, page by page; none if there is no stream."""
+    found: list[Pending] = []
+    start: str | bytes = "-"
+    while True:
+        try:
+            page = client.xpending_range(
+                stream, GROUP, min=start, max="+", count=_PAGE, consumername=consumer
+            )
+        except redis.ResponseError:  # no such stream or group
+            return found
+        found += [
+            Pending(stream, item["message_id"], item["time_since_delivered"]) for item in page
+        ]
+        if len(page) < _PAGE:
+            return found
+        start = b"(" + page[-1]["message_id"]

@@ -27,6 +27,7 @@ from rhc.protocol import (
     merged_member,
 )
 from rhc.serialization import seal
+from rhc.worker.reaper import pending_entries
 
 log = logging.getLogger("rhc.worker")
 
@@ -166,10 +167,7 @@ class TaskStore:
     def requeue_pending(self) -> None:
         """Hand back every entry still pending under this worker's name."""
         for stream in (self.shared, self.own):
-            pending = self._client.xpending_range(
-                stream, GROUP, min="-", max="+", count=10_000, consumername=self._name
-            )
-            ids = [item["message_id"] for item in pending]
+            ids = [entry.entry_id for entry in pending_entries(self._client, stream, self._name)]
             if ids:
                 self._requeue(keys=[stream, self.shared], args=[GROUP, 0, *ids])
 
