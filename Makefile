@@ -3,6 +3,8 @@
 PYTHON ?= python3
 PYTEST = $(PYTHON) -m pytest
 PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
+# import-linter's lint-imports, run by this Python whatever is on PATH
+LINT_IMPORTS = $(PYTHON) -c 'import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())'
 
 .PHONY: setup setup-docker images run down run-local test test-fast test-e2e chaos lint bench \
 	bench-nanoaod clean
@@ -44,9 +46,11 @@ run-local: setup
 	$(PYTHON) -m rhc local --workers 2 -- sh -c \
 	  '$(PYTHON) examples/squares.py && $(PYTHON) examples/dimuon.py'
 
+# ruff, and the architecture: the import contracts in pyproject.toml ([tool.importlinter])
 lint:
 	$(PYTHON) -m ruff check rhc tests benchmarks examples
 	$(PYTHON) -m ruff format --check rhc tests benchmarks examples
+	$(LINT_IMPORTS)
 
 # Every tier once: unit, integration (real redis-server and workers), e2e (the compose stack).
 test: setup lint images

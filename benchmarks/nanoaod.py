@@ -5,7 +5,7 @@ directory and removed afterwards) and the reference analysis, rhc.nanoaod.Dimuon
 100,000 events:
 
   1. events/s of the analysis, medians of several rounds, each round running every system once:
-       rhc cold    Manager.run on 2 fresh `rhc worker` processes: the first run after starting
+       rhc cold    rhc.nanoaod.run on 2 fresh `rhc worker` processes: the first run after starting
                    the cluster, so the workers have not seen the file (nor imported uproot)
        rhc warm    a second run on the same workers: their memory caches hold the chunks
        rhc primed  a fresh cluster whose workers first analysed another (small) file: the file
@@ -58,7 +58,7 @@ from machine import machine, publish
 import rhc
 from rhc.config import read_config_file
 from rhc.local import LocalCluster, Nginx, start_worker
-from rhc.nanoaod import Dimuon, Processor, RunResult, make_chunks, run_locally
+from rhc.nanoaod import Dimuon, Processor, RunResult, make_chunks, run, run_locally
 from rhc.nanoaod.dimuon import dimuon_masses, direct, mass_histogram
 from rhc.nanoaod.generate import generate_physics
 from rhc.nanoaod.processor import RunOutput, merge_outputs
@@ -130,6 +130,7 @@ def rhc_cluster(
             cluster.workers.append(
                 start_worker(
                     cluster.config_file,
+                    scratch=directory,
                     name=name,
                     log_file=directory / f"{name}.log",
                     options=options(name),
@@ -188,12 +189,12 @@ class Checker:
 
 
 def run_rhc(manager: rhc.Manager, files: list[str]) -> tuple[float, RunResult, float]:
-    """One Manager.run, timed from the call (chunking included) to the merged result; also the
+    """One rhc.nanoaod.run, timed from the call (chunking included) to the merged result; also the
     seconds from the call to the first chunk starting on a worker (same machine, same clock):
     chunking, sending the job, and the workers loading the processor."""
     called = time.time()
     seconds, result = timed(
-        lambda: manager.run(Dimuon(), files, chunksize=CHUNKSIZE, progress=False)
+        lambda: run(manager, Dimuon(), files, chunksize=CHUNKSIZE, progress=False)
     )
     return seconds, result, min(r.started for r in result.chunks) - called
 
@@ -233,8 +234,8 @@ def measure_speed(path: Path, primer: Path, scratch: Path, check: Checker) -> di
                 seconds, result, _ = run_rhc(manager, files)
                 runs.add("rhc warm", seconds, result.value, result)
             with rhc_cluster(scratch / f"primed-{index}") as manager:
-                primed = manager.run(
-                    Dimuon(), [str(primer)], chunksize=PRIMER_CHUNKSIZE, progress=False
+                primed = run(
+                    manager, Dimuon(), [str(primer)], chunksize=PRIMER_CHUNKSIZE, progress=False
                 )
                 if len({r.worker for r in primed.chunks}) < WORKERS:
                     raise RuntimeError("the primer ran on fewer than all workers")

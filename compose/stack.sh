@@ -53,7 +53,7 @@ write_env() {
     mkdir -p "$state/.pool"
     cat >"$state/.env" <<ENV
 RHC_PROJECT=${RHC_PROJECT:-rhc}
-RHC_VERSION=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$root/rhc/__init__.py")
+RHC_VERSION=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$root/rhc/_version.py")
 RHC_UID=$(id -u)
 RHC_GID=$(id -g)
 RHC_WORKER_USER=$(worker_user)

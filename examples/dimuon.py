@@ -10,7 +10,7 @@ import numpy as np
 
 from rhc import Manager
 from rhc.config import samples_directory
-from rhc.nanoaod import Dimuon
+from rhc.nanoaod import Dimuon, run
 from rhc.nanoaod.dimuon import direct
 from rhc.nanoaod.generate import generate_physics
 
@@ -25,7 +25,7 @@ def main() -> None:
         fileset = {"samples": samples, "generated": [generated]} if samples else [generated]
         files = [*samples, generated]
         for label in ("cold", "warm"):
-            result = manager.run(Dimuon(), fileset, chunksize=100_000)
+            result = run(manager, Dimuon(), fileset, chunksize=100_000)
             summary = result.summary()
             print(
                 f"{label} run: {result.events:,} events in {summary.wall_seconds:.2f} s "

@@ -7,9 +7,11 @@
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-version=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' rhc/__init__.py)
+version=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' rhc/_version.py)
 revision=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+# The commit's time, not the build's: the same sources give the same labels, so a rebuild with
+# nothing changed is all cache hits (as SOURCE_DATE_EPOCH does for reproducible builds).
+created=$(git log -1 --format=%cI 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
 
 if [ -z "${BASE_IMAGE:-}" ] || [ -z "${DEBIAN_IMAGE:-}" ]; then
     if docker image inspect python:3.11-slim-bookworm >/dev/null 2>&1 \
@@ -30,6 +32,13 @@ cp /etc/ssl/certs/ca-certificates.crt images/.build/ca.crt
 
 build() {  # name base: rhc/<name> from images/<name>/Dockerfile
     name=$1 base=$2
+    # A multi-stage image's build stage is tagged too: untagged, the prune below would delete
+    # it, and with it the cache of its dependency layer, reinstalled on every build.
+    if grep -q '^FROM .* AS build$' "images/$name/Dockerfile"; then
+        docker build --quiet -f "images/$name/Dockerfile" --target build \
+            -t "rhc/$name-build:$version" \
+            --build-arg BASE_IMAGE="$base" . >"images/.build/$name-build.log" 2>&1 || return 1
+    fi
     docker build --quiet -f "images/$name/Dockerfile" \
         -t "rhc/$name:$version" -t "rhc/$name:$version-$revision" \
         --build-arg BASE_IMAGE="$base" \

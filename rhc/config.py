@@ -2,7 +2,9 @@
 """Settings, resolved in one place: explicit arguments, then RHC_* environment variables,
 then the config file named by RHC_CONFIG_FILE, then REDIS_URL in ./config.py.
 
-Nothing here runs at import time; constructors and the CLI call resolve_settings().
+This is the one module (with the command line) that reads the environment: settings, the
+samples directory, what HTCondor tells a job (batch_environment) and what child processes
+inherit. Nothing here runs at import time; constructors and the CLI call resolve_settings().
 Secrets (the Redis password and the rhc secret) are never shown by repr() or in messages.
 """
 
@@ -22,7 +24,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from rhc import defaults
-from rhc.errors import ConfigurationError
+from rhc.errors import ArgumentError, ConfigurationError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -206,6 +208,28 @@ def samples_directory() -> Path:
     return Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "nanoaod"
 
 
+@dataclass(frozen=True)
+class BatchEnvironment:
+    """What the batch system tells a job about itself in its environment: the file HTCondor
+    writes the job's ClassAd to (_CONDOR_JOB_AD) and the job's scratch directory
+    (_CONDOR_SCRATCH_DIR; outside condor, the temporary directory)."""
+
+    job_ad: Path | None
+    scratch_dir: Path
+
+
+def batch_environment() -> BatchEnvironment:
+    """The batch environment of this process."""
+    job_ad = os.environ.get("_CONDOR_JOB_AD")
+    scratch = os.environ.get("_CONDOR_SCRATCH_DIR") or os.environ.get("TMPDIR") or "/tmp"
+    return BatchEnvironment(Path(job_ad) if job_ad else None, Path(scratch))
+
+
+def child_environment(**overrides: str) -> dict[str, str]:
+    """The environment a child process of this one gets: this process's, with overrides."""
+    return {**os.environ, **overrides}
+
+
 def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
@@ -316,7 +340,7 @@ def _parse(name: str, value: object, origin: str) -> object:
 def _secret(value: object) -> bytes:
     raw = value if isinstance(value, bytes) else str(value).encode()
     if len(raw) < defaults.MIN_SECRET_BYTES:
-        raise ValueError(f"a secret needs at least {defaults.MIN_SECRET_BYTES} characters")
+        raise ArgumentError(f"a secret needs at least {defaults.MIN_SECRET_BYTES} characters")
     return raw
 
 
@@ -324,7 +348,7 @@ def _positive(kind: Callable[[object], float]) -> Callable[[object], float]:
     def parse(value: object) -> float:
         number = kind(value)
         if number <= 0:
-            raise ValueError("must be positive")
+            raise ArgumentError("must be positive")
         return number
 
     return parse

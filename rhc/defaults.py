@@ -44,10 +44,6 @@ CACHE_SHARE_OF_MEMORY = 0.5
 """The share of a worker's memory (condor's RequestMemory, or its cgroup limit) its in-process
 cache may fill by default (rhc.get_worker().cache); never more than this is allowed."""
 
-DEFAULT_PRELOAD = ("rhc.nanoaod",)
-"""Modules a worker's task process imports before taking tasks: the NanoAOD stack takes about
-half a second to import, which would otherwise delay each worker's first chunk."""
-
 DEFAULT_DISK_CACHE_BYTES = 20 * 2**30
 """The budget of a worker's local copies of remote files."""
 

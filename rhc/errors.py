@@ -8,6 +8,15 @@ class RhcError(Exception):
     """Base class for all rhc errors."""
 
 
+class ArgumentError(RhcError, ValueError, TypeError):
+    """Raised when a function is given an argument it cannot use: of the wrong type, out of range,
+    unknown or empty. A ValueError and a TypeError too, as Python's own functions raise them."""
+
+
+class MissingFileError(RhcError, FileNotFoundError):
+    """Raised when a file rhc was asked to read does not exist; its filename names it."""
+
+
 class ConfigurationError(RhcError):
     """Raised when a setting is missing, malformed, or stored unsafely."""
 

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""A cluster on one machine: a password-protected redis-server on loopback, N workers, and
-nginx to serve files over HTTP.
+"""A cluster on one machine: a password-protected redis-server on loopback, N workers as
+processes, and nginx to serve files over HTTP.
 
 For trying rhc without a batch system (`rhc local`), and for the tests. Secrets go into files
 readable only by their owner, never onto a command line.
@@ -23,10 +23,11 @@ from pathlib import Path
 
 import redis
 
-from rhc.config import new_secret, write_config_file
+from rhc.config import CONFIG_FILE_VARIABLE, child_environment, new_secret, write_config_file
 from rhc.errors import ConfigurationError, RhcError
+from rhc.wire.protocol import Keys
 
-log = logging.getLogger("rhc.local")
+log = logging.getLogger(__name__)
 
 
 def free_port() -> int:
@@ -124,17 +125,24 @@ class RedisServer:
 def start_worker(
     config_file: Path,
     *,
+    scratch: Path,
     name: str | None = None,
     log_file: Path | None = None,
     python: str = sys.executable,
     extra_env: dict[str, str] | None = None,
     options: Sequence[str] = (),
 ) -> subprocess.Popen:
-    """Start `rhc worker` in its own process group; its settings come from config_file."""
+    """Start `rhc worker` in its own process group; its settings come from config_file.
+
+    scratch: the worker's scratch directory (its TMPDIR, as condor gives each job its own):
+      its disk cache goes there unless options name another.
+    """
     command = [python, "-m", "rhc", "worker", *options]
     if name:
         command += ["--name", name]
-    env = {**os.environ, "RHC_CONFIG_FILE": str(config_file), **(extra_env or {})}
+    env = child_environment(
+        **{CONFIG_FILE_VARIABLE: str(config_file), "TMPDIR": str(scratch), **(extra_env or {})}
+    )
     output = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
     try:
         return subprocess.Popen(
@@ -267,6 +275,7 @@ class LocalCluster:
             self.workers.append(
                 start_worker(
                     self.config_file,
+                    scratch=self.directory,
                     name=f"local-{index}",
                     log_file=self.directory / f"worker-{index}.log",
                     options=self.worker_options,
@@ -278,7 +287,7 @@ class LocalCluster:
     def _wait_for_workers(self, timeout: float) -> None:
         client = self.redis.client()
         deadline = time.monotonic() + timeout
-        key = f"rhc:{self.namespace}:workers"
+        key = Keys(self.namespace).workers
         while client.hlen(key) < self.worker_count:
             dead = [p for p in self.workers if p.poll() is not None]
             if dead or time.monotonic() > deadline:

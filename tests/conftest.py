@@ -8,6 +8,7 @@ import hashlib
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,8 +21,23 @@ import uproot
 from rhc import Manager
 from rhc.config import new_secret, samples_directory, write_config_file
 from rhc.local import RedisServer, start_worker, stop_workers
+from rhc.wire.protocol import Keys
 
 REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def rhc_command(
+    *arguments: str, env: dict | None = None, stdin: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """Run `rhc` from this checkout, as a person types it."""
+    return subprocess.run(
+        [sys.executable, "-m", "rhc", *arguments],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPOSITORY), **(env or {})},
+        input=stdin,
+        timeout=timeout,
+    )
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> object:
@@ -85,6 +101,7 @@ class Cluster:
         for name in names:
             self.workers[name] = start_worker(
                 self.config_file,
+                scratch=self.directory,
                 name=name if prefix else None,
                 log_file=self.log_file(name),
                 # tests.fixtures must import on workers, as a user's module on a shared disk
@@ -94,7 +111,7 @@ class Cluster:
             )
         if wait:
             client = self.server.client()
-            key = f"rhc:{self.namespace}:workers"
+            key = Keys(self.namespace).workers
             registered = (
                 (lambda: all(client.hexists(key, name) for name in names))
                 if prefix

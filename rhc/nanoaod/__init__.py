@@ -1,11 +1,15 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Analysing CMS NanoAOD with rhc: chunks of files, processors, merged results, worker caches.
 
-from rhc import Manager
-from rhc.nanoaod import Dimuon
-result = Manager().run(Dimuon(), {"DY": files}, chunksize=100_000)
-result.value["mass"].plot()
-result.plot_timeline("timeline.png")
+    from rhc import Manager
+    from rhc.nanoaod import Dimuon, run
+
+    result = run(Manager(), Dimuon(), {"DY": files}, chunksize=100_000)
+    result.value["mass"].plot()
+    result.plot_timeline("timeline.png")
+
+It sits above the manager and the worker and uses only their public faces: Manager.remote_map
+to run, rhc.worker.get_worker() and its memory cache to read through the worker's caches.
 """
 
 from rhc.nanoaod.accumulate import accumulate, add
@@ -13,7 +17,7 @@ from rhc.nanoaod.chunks import BadFile, BadFilesError, Chunk, make_chunks
 from rhc.nanoaod.dimuon import Dimuon
 from rhc.nanoaod.processor import ChunkReport, Processor
 from rhc.nanoaod.reading import FileReadError, read
-from rhc.nanoaod.runner import RunResult, run_locally
+from rhc.nanoaod.runner import RunOptions, RunResult, run, run_locally
 
 __all__ = [
     "BadFile",
@@ -23,10 +27,12 @@ __all__ = [
     "Dimuon",
     "FileReadError",
     "Processor",
+    "RunOptions",
     "RunResult",
     "accumulate",
     "add",
     "make_chunks",
     "read",
+    "run",
     "run_locally",
 ]

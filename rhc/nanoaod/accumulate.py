@@ -15,6 +15,8 @@ from typing import Any
 import boost_histogram as bh
 import numpy as np
 
+from rhc.errors import ArgumentError
+
 __all__ = ["accumulate", "add"]
 
 _Path = tuple[Any, ...]
@@ -62,7 +64,9 @@ def _add(a: Any, b: Any, path: _Path) -> Any:
         try:
             a += b
         except (ValueError, TypeError) as error:
-            raise ValueError(f"cannot merge incompatible histograms{_at(path)}: {error}") from error
+            raise ArgumentError(
+                f"cannot merge incompatible histograms{_at(path)}: {error}"
+            ) from error
         return a
     if isinstance(a, dict) and isinstance(b, dict):
         for key, value in b.items():
@@ -76,7 +80,7 @@ def _add(a: Any, b: Any, path: _Path) -> Any:
             a |= b
             return a
         return a | b
-    raise TypeError(
+    raise ArgumentError(
         f"cannot merge {type(a).__name__} and {type(b).__name__}{_at(path)}: results must be "
         "numbers, numpy arrays, histograms, or dicts, lists or sets of them"
     )
@@ -84,7 +88,7 @@ def _add(a: Any, b: Any, path: _Path) -> Any:
 
 def _add_arrays(a: np.ndarray, b: np.ndarray, path: _Path) -> np.ndarray:
     if a.shape != b.shape:
-        raise ValueError(f"cannot merge arrays of shapes {a.shape} and {b.shape}{_at(path)}")
+        raise ArgumentError(f"cannot merge arrays of shapes {a.shape} and {b.shape}{_at(path)}")
     # In place only when it loses nothing: an int array plus a float array becomes a float
     # array, and an array decoded from a buffer may be read-only.
     if a.flags.writeable and np.result_type(a, b) == a.dtype:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import uproot
 
-from rhc.errors import RhcError
+from rhc.errors import ArgumentError, RhcError
 
 DEFAULT_CHUNKSIZE = 100_000
 DEFAULT_TREE = "Events"
@@ -107,10 +107,10 @@ def make_chunks(
       BadFilesError: some files are missing, unreadable, or lack the tree or a branch.
     """
     if chunksize < 1:
-        raise ValueError(f"chunksize must be a positive number of entries, not {chunksize}")
+        raise ArgumentError(f"chunksize must be a positive number of entries, not {chunksize}")
     files = [(name, path) for name, paths in datasets(fileset).items() for path in paths]
     if not files:
-        raise ValueError(
+        raise ArgumentError(
             "the fileset names no files: give {dataset: [paths or URLs]}, or a list of them"
         )
     needed = tuple(branches)

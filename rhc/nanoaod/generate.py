@@ -8,7 +8,6 @@ branches with their types, in slices, so memory stays bounded whatever the numbe
 
 from __future__ import annotations
 
-import argparse
 import errno
 from collections.abc import Callable, Sequence
 from os import PathLike
@@ -17,6 +16,8 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 import uproot
+
+from rhc.errors import ArgumentError, MissingFileError
 
 DEFAULT_SLICE_EVENTS = 100_000
 """Events generated and written per ``extend``: bounds memory and makes one basket per branch."""
@@ -78,12 +79,12 @@ def generate_resampled(
     """
     _check_events(events)
     if not sources:
-        raise ValueError("resampling needs at least one source file")
+        raise ArgumentError("resampling needs at least one source file")
     if smear < 0:
-        raise ValueError(f"smear must not be negative, got {smear}")
+        raise ArgumentError(f"smear must not be negative, got {smear}")
     for source in sources:
         if not Path(source).is_file():
-            raise FileNotFoundError(errno.ENOENT, "NanoAOD source not found", str(source))
+            raise MissingFileError(errno.ENOENT, "NanoAOD source not found", str(source))
     names = ["MET_pt", "MET_phi"] + [f"{c}_{f}" for c, fields in _JAGGED.items() for f in fields]
     pool = ak.concatenate([_read(source, names) for source in sources])
 
@@ -103,7 +104,7 @@ def generate_resampled(
 
 def _check_events(events: int) -> None:
     if events <= 0:
-        raise ValueError(f"events must be positive, got {events}")
+        raise ArgumentError(f"events must be positive, got {events}")
 
 
 def _read(source: str | PathLike[str], names: list[str]) -> ak.Array:
@@ -238,32 +239,3 @@ def _sorted_by_pt(
     """Group objects by event, leading pt first (NanoAOD's order), and count them per event."""
     order = np.lexsort((-fields["pt"], owner))
     return np.bincount(owner, minlength=n), {f: v[order] for f, v in fields.items()}
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m rhc.nanoaod.generate {physics,resample} OUT.root --events N``."""
-    parser = argparse.ArgumentParser(prog="python -m rhc.nanoaod.generate", description=__doc__)
-    commands = parser.add_subparsers(dest="kind", required=True)
-    for kind in ("physics", "resample"):
-        command = commands.add_parser(kind)
-        command.add_argument("output", type=Path)
-        command.add_argument("--events", type=int, required=True)
-        command.add_argument("--seed", type=int, default=0)
-    commands.choices["resample"].add_argument("--sources", type=Path, nargs="+", required=True)
-    commands.choices["resample"].add_argument("--smear", type=float, default=DEFAULT_SMEAR)
-    args = parser.parse_args(argv)
-    try:
-        if args.kind == "physics":
-            path = generate_physics(args.output, args.events, seed=args.seed)
-        else:
-            path = generate_resampled(
-                args.output, args.events, sources=args.sources, seed=args.seed, smear=args.smear
-            )
-    except (ValueError, FileNotFoundError) as error:
-        parser.error(str(error))
-    print(f"wrote {args.events} events to {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -13,8 +13,8 @@ import uproot
 
 from rhc.errors import NotInWorkerError, RhcError
 from rhc.nanoaod.chunks import Chunk, describe_read_error
-from rhc.worker import get_worker
-from rhc.worker.cache import DiskCache, MemoryCache, is_remote
+from rhc.nanoaod.diskcache import DiskCache, is_remote
+from rhc.worker import MemoryCache, get_worker
 
 _OPEN_TREES = 8
 _READER = "rhc.nanoaod.reader"
@@ -118,7 +118,8 @@ def current_reader() -> Reader:
         return Reader()
     reader = worker.local.get(_READER)
     if reader is None:
-        reader = worker.local[_READER] = Reader(worker.cache, worker.disk)
+        disk = DiskCache(worker.cache_dir, worker.disk_cache_bytes)
+        reader = worker.local[_READER] = Reader(worker.cache, disk)
     return reader
 
 

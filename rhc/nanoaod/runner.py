@@ -5,11 +5,12 @@ accumulate, postprocess. Also the same loop in this process, to debug or to comp
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from rhc.errors import ArgumentError
+from rhc.manager import JobOptions, Manager, check_names
 from rhc.nanoaod.chunks import (
     DEFAULT_CHUNKSIZE,
     DEFAULT_TREE,
@@ -28,9 +29,6 @@ from rhc.nanoaod.processor import (
 )
 from rhc.nanoaod.reading import Reader
 from rhc.nanoaod.timeline import Summary, TaskSpan, plot_timeflow, summarize
-
-if TYPE_CHECKING:
-    from rhc.manager import Manager
 
 
 @dataclass(frozen=True)
@@ -62,37 +60,86 @@ class RunResult:
         return plot_timeflow(self.spans(), path)
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How a fileset is cut into chunks and read: the options run and run_locally share.
+
+    Parameters:
+      chunksize: entries per chunk, the unit of work.
+      branches: the branches a plain function of events reads (a Processor names its own).
+      tree: the tree to read.
+      skip_bad_files: leave out files that cannot be read, listing them in the result,
+        instead of raising.
+    """
+
+    chunksize: int = DEFAULT_CHUNKSIZE
+    branches: Sequence[str] | None = None
+    tree: str = DEFAULT_TREE
+    skip_bad_files: bool = False
+
+    @classmethod
+    def split(
+        cls, options: Mapping[str, object], *, caller: str, job_options: Sequence[str] = ()
+    ) -> tuple[RunOptions, dict[str, object]]:
+        """These options out of `options`, and the rest: those of the job (`job_options`).
+
+        Raises:
+          ArgumentError: an option that is neither (named, with the ones that exist).
+        """
+        names = tuple(field.name for field in fields(cls))
+        check_names(options, (*names, *job_options), caller=caller)
+        own = {name: value for name, value in options.items() if name in names}
+        return cls(**own), {name: options[name] for name in options if name not in own}
+
+
+JOB_OPTIONS = tuple(name for name in JobOptions.names() if name not in ("reduce", "affinity"))
+"""The job options a run takes from its caller: it merges and routes chunks itself."""
+
+
 def run(
     manager: Manager,
     processor: Processor | Callable,
     fileset: Fileset,
     *,
-    chunksize: int = DEFAULT_CHUNKSIZE,
-    branches: Sequence[str] | None = None,
-    tree: str = DEFAULT_TREE,
-    skip_bad_files: bool = False,
+    progress: bool = True,
     **options: object,
 ) -> RunResult:
-    """Process every chunk of fileset on the workers; see Manager.run."""
-    task, chunking = _plan(processor, fileset, chunksize, branches, tree, skip_bad_files)
+    """Run a processor over a fileset on the workers of `manager`, merging on them first.
+
+    Parameters:
+      processor: a rhc.nanoaod.Processor, or a function of the events of `branches` (or of
+        a rhc.nanoaod.Chunk when no branches are named).
+      fileset: {dataset: [paths or URLs]}, or a list of them.
+      progress: show a progress bar.
+      options: those of RunOptions (chunksize, branches, tree, skip_bad_files), and the job's
+        timeout, retries and return_exceptions (rhc.manager.JobOptions).
+
+    Returns:
+      RunResult: the value, a report per chunk, the bad files; its summary() and
+      plot_timeline() show how the run went.
+    """
+    plan, job_options = RunOptions.split(options, caller="run", job_options=JOB_OPTIONS)
+    task, chunking = _plan(processor, fileset, plan)
     chunks = chunking.chunks
     output = manager.remote_map(
-        task, chunks, reduce=merge_outputs, affinity=[chunk.key for chunk in chunks], **options
+        task,
+        chunks,
+        progress=progress,
+        reduce=merge_outputs,
+        affinity=[chunk.key for chunk in chunks],
+        **job_options,
     )
     return _result(processor, output or RunOutput(), chunking.bad_files)
 
 
-def run_locally(
-    processor: Processor | Callable,
-    fileset: Fileset,
-    *,
-    chunksize: int = DEFAULT_CHUNKSIZE,
-    branches: Sequence[str] | None = None,
-    tree: str = DEFAULT_TREE,
-    skip_bad_files: bool = False,
-) -> RunResult:
-    """The same run as a loop in this process: to debug a processor, or as a baseline."""
-    task, chunking = _plan(processor, fileset, chunksize, branches, tree, skip_bad_files)
+def run_locally(processor: Processor | Callable, fileset: Fileset, **options: object) -> RunResult:
+    """The same run as a loop in this process: to debug a processor, or as a baseline.
+
+    Parameters:
+      options: those of RunOptions, as for run.
+    """
+    plan, _ = RunOptions.split(options, caller="run_locally")
+    task, chunking = _plan(processor, fileset, plan)
     reader = Reader()  # files stay open from chunk to chunk, as on a worker
     outputs = (task(chunk, reader) for chunk in chunking.chunks)
     output = functools.reduce(merge_outputs, outputs, RunOutput())
@@ -100,17 +147,16 @@ def run_locally(
 
 
 def _plan(
-    processor: Processor | Callable,
-    fileset: Fileset,
-    chunksize: int,
-    branches: Sequence[str] | None,
-    tree: str,
-    skip_bad_files: bool,
+    processor: Processor | Callable, fileset: Fileset, plan: RunOptions
 ) -> tuple[ChunkTask, Chunking]:
     """The task to map and the chunks to map it over (bad files found on the way)."""
-    task = chunk_task(processor, branches, skip_bad_files)
+    task = chunk_task(processor, plan.branches, plan.skip_bad_files)
     chunking = make_chunks(
-        fileset, chunksize, tree=tree, branches=task.branches, skip_bad_files=skip_bad_files
+        fileset,
+        plan.chunksize,
+        tree=plan.tree,
+        branches=task.branches,
+        skip_bad_files=plan.skip_bad_files,
     )
     return task, chunking
 
@@ -125,7 +171,7 @@ def chunk_task(
     if isinstance(processor, Processor):
         return ChunkTask(processor.process, tuple(branches or processor.branches), skip_bad_files)
     if not callable(processor):
-        raise TypeError(f"a processor must be a Processor or a function, not {processor!r}")
+        raise ArgumentError(f"a processor must be a Processor or a function, not {processor!r}")
     if branches:
         return ChunkTask(EventsFunction(processor), tuple(branches), skip_bad_files)
     return ChunkTask(processor, (), skip_bad_files)

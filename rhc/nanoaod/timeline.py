@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
+from rhc.errors import ArgumentError
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -33,7 +35,7 @@ class TaskSpan:
 
     def __post_init__(self) -> None:
         if self.finished < self.started:
-            raise ValueError(
+            raise ArgumentError(
                 f"task on {self.worker!r} finished ({self.finished}) before it started "
                 f"({self.started})"
             )
@@ -176,7 +178,7 @@ def plot_timeflow(
 def _nonempty(spans: Iterable[TaskSpan]) -> list[TaskSpan]:
     spans = list(spans)
     if not spans:
-        raise ValueError("no task spans: nothing ran")
+        raise ArgumentError("no task spans: nothing ran")
     return spans
 
 

@@ -1,19 +1,12 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""A worker's caches: values in memory and remote files on local disk, each within a budget.
-They live as long as the worker, so a second run over the same data finds it already here."""
+"""A worker's memory cache: values kept across tasks within a byte budget. It lives as long as
+the worker's task process, so a second run over the same data finds it already here."""
 
 from __future__ import annotations
 
-import hashlib
-import os
 import sys
 from collections import OrderedDict
 from collections.abc import Hashable
-from pathlib import Path
-
-import fsspec
-
-_BLOCK = 8 * 2**20
 
 
 def size_of(value: object) -> int:
@@ -75,61 +68,3 @@ class MemoryCache:
     def clear(self) -> None:
         self._items.clear()
         self.bytes = 0
-
-
-class DiskCache:
-    """Local copies of remote files (http(s)://, root://, ...), least recently used evicted past
-    a byte budget; a file larger than the whole budget is read remotely instead."""
-
-    def __init__(self, directory: Path, max_bytes: int) -> None:
-        self.directory = directory
-        self.max_bytes = max_bytes
-        self.bytes_fetched = 0
-
-    def holds(self, url: str) -> bool:
-        return self._local(url).exists()
-
-    def path(self, url: str) -> Path | None:
-        """The local copy of url, fetched on first use; None if it does not fit the budget."""
-        local = self._local(url)
-        if local.exists():
-            os.utime(local)  # recently used
-            return local
-        self.directory.mkdir(parents=True, exist_ok=True)
-        partial = local.with_name(f".{local.name}.{os.getpid()}.part")
-        try:
-            # block_size=0 streams the whole file in one request: read-ahead blocks would fetch
-            # half as much again over HTTP.
-            with fsspec.open(url, "rb", block_size=0) as source, open(partial, "wb") as target:
-                while block := source.read(_BLOCK):
-                    target.write(block)
-                    if target.tell() > self.max_bytes:
-                        return None
-            self.bytes_fetched += partial.stat().st_size
-            os.replace(partial, local)
-        finally:
-            partial.unlink(missing_ok=True)
-        self._evict(keep=local)
-        return local
-
-    def _local(self, url: str) -> Path:
-        name = hashlib.sha256(url.encode()).hexdigest()[:32]
-        return self.directory / f"{name}{Path(url.split('?')[0]).suffix}"
-
-    def _evict(self, keep: Path) -> None:
-        files = sorted(
-            (p for p in self.directory.iterdir() if not p.name.startswith(".")),
-            key=lambda p: p.stat().st_mtime,
-        )
-        total = sum(p.stat().st_size for p in files)
-        for old in files:
-            if total <= self.max_bytes:
-                return
-            if old != keep:
-                total -= old.stat().st_size
-                old.unlink(missing_ok=True)
-
-
-def is_remote(path: str) -> bool:
-    """A URL read over the network (not a local path or file://)."""
-    return "://" in path and not path.startswith("file://")

@@ -4,17 +4,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rhc.errors import NotInWorkerError
-from rhc.worker.cache import DiskCache, MemoryCache
+from rhc.worker.cache import MemoryCache
 
 
 @dataclass
 class WorkerContext:
     """The worker running the current task, and its caches (they outlive single tasks).
 
-    ``cache`` keeps values in memory within a budget; ``disk`` keeps local copies of remote
-    files; ``local`` is where libraries keep per-worker objects (open files, readers).
+    ``cache`` keeps values in memory within a budget; ``cache_dir`` is where copies of remote
+    data may go, within ``disk_cache_bytes``; ``local`` is where libraries keep per-worker
+    objects (open files, readers, their disk caches).
     """
 
     name: str
@@ -22,7 +24,8 @@ class WorkerContext:
     namespace: str
     condor_id: str | None
     cache: MemoryCache
-    disk: DiskCache
+    cache_dir: Path
+    disk_cache_bytes: int
     local: dict[str, object] = field(default_factory=dict)
 
 

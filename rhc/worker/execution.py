@@ -19,11 +19,11 @@ from typing import Protocol
 
 from rhc import defaults
 from rhc.errors import SignatureError
-from rhc.protocol import Failure, TaskBatch, TaskEntry
-from rhc.serialization import unseal
+from rhc.wire.protocol import Failure, ResultMessage, TaskBatch, TaskEntry
+from rhc.wire.serialization import unseal
 from rhc.worker.taskprocess import TaskProcess
 
-log = logging.getLogger("rhc.worker")
+log = logging.getLogger(__name__)
 
 PIPELINE = 2
 """Batches in the task process at once: the running one and the next."""
@@ -43,6 +43,20 @@ class Outcome:
     failures: list[Failure]
     started: float
     finished: float
+
+    def message(self, kind: str, batch: TaskBatch, worker: str) -> ResultMessage:
+        """What a worker reports of this outcome: per-task values, or progress of a merge."""
+        return ResultMessage(
+            kind=kind,
+            job=batch.job,
+            worker=worker,
+            batches=(batch.batch,),
+            spans=((batch.first, batch.count),),
+            failures=tuple(self.failures),
+            started=self.started,
+            finished=self.finished,
+            has_value=self.body is not None,
+        )
 
 
 @dataclass

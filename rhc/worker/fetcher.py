@@ -11,7 +11,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
-from rhc.protocol import TaskEntry
+from rhc.wire.protocol import TaskEntry
 
 
 class Fetcher(threading.Thread):

@@ -15,11 +15,11 @@ from collections.abc import Callable
 
 import redis
 
-from rhc.connection import RETRYABLE
-from rhc.protocol import ControlMessage, Keys, WorkerInfo
+from rhc.wire.connection import RETRYABLE
+from rhc.wire.protocol import ControlMessage, Keys, WorkerInfo
 from rhc.worker.reaper import Reaper
 
-log = logging.getLogger("rhc.worker.heartbeat")
+log = logging.getLogger(__name__)
 
 
 class Heartbeat(threading.Thread):

@@ -1,25 +1,29 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""Who a worker is: its name, and its HTCondor job id when it runs under condor."""
+"""Who a worker is: its name, its HTCondor job id, and the memory its job may use (and so its
+cache), read from the job ad file condor writes (rhc.config.batch_environment names it)."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
-from collections.abc import Mapping
 from pathlib import Path
+
+from rhc import defaults
+
+log = logging.getLogger(__name__)
 
 _AD_LINE = re.compile(r"^\s*(ClusterId|ProcId)\s*=\s*(\d+)\s*$", re.MULTILINE)
 _REQUEST_MEMORY = re.compile(r"^\s*RequestMemory\s*=\s*(\d+)\s*$", re.MULTILINE)
 
 
-def condor_job_id(environ: Mapping[str, str] = os.environ) -> str | None:
-    """ClusterId.ProcId from the job ad file condor names in _CONDOR_JOB_AD, or None."""
-    path = environ.get("_CONDOR_JOB_AD")
-    if not path:
+def condor_job_id(job_ad: Path | None) -> str | None:
+    """ClusterId.ProcId from condor's job ad file, or None outside condor."""
+    if job_ad is None:
         return None
     try:
-        found = dict(_AD_LINE.findall(Path(path).read_text(errors="replace")))
+        found = dict(_AD_LINE.findall(job_ad.read_text(errors="replace")))
     except OSError:
         return None
     if "ClusterId" not in found:
@@ -33,12 +37,11 @@ def default_worker_name(host: str, condor_id: str | None, pid: int) -> str:
     return f"{short_host}-{condor_id}" if condor_id else f"{short_host}-{pid}"
 
 
-def job_memory_bytes(environ: Mapping[str, str] = os.environ) -> int:
+def job_memory_bytes(job_ad: Path | None) -> int:
     """The memory this worker may use: condor's RequestMemory, else the cgroup limit, else RAM."""
-    path = environ.get("_CONDOR_JOB_AD")
-    if path:
+    if job_ad is not None:
         with contextlib.suppress(OSError):
-            found = _REQUEST_MEMORY.search(Path(path).read_text(errors="replace"))
+            found = _REQUEST_MEMORY.search(job_ad.read_text(errors="replace"))
             if found:
                 return int(found.group(1)) * 2**20
     with contextlib.suppress(OSError, ValueError):
@@ -48,7 +51,9 @@ def job_memory_bytes(environ: Mapping[str, str] = os.environ) -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def scratch_directory(environ: Mapping[str, str] = os.environ) -> Path:
-    """Where a worker may write: condor's job scratch directory, else the temporary directory."""
-    scratch = environ.get("_CONDOR_SCRATCH_DIR") or environ.get("TMPDIR") or "/tmp"
-    return Path(scratch)
+def cache_budget(requested: int | None, job_memory: int) -> int:
+    """The in-process cache's budget: never more than its share of the job's memory."""
+    limit = int(defaults.CACHE_SHARE_OF_MEMORY * job_memory)
+    if requested is not None and requested > limit:
+        log.warning("cache_bytes %d exceeds half this job's memory: using %d", requested, limit)
+    return limit if requested is None else min(requested, limit)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from rhc.protocol import PARTIAL, Failure, ResultMessage, TaskBatch, TaskEntry
+from rhc.wire.protocol import PARTIAL, Failure, ResultMessage, TaskBatch, TaskEntry
 
 
 @dataclass

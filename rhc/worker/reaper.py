@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""Finding dead workers by their expired heartbeats, and re-queueing the tasks they held.
+"""Finding dead workers by their expired heartbeats, re-queueing the tasks they held, and the
+one sequence by which any worker leaves, dead or alive.
 
 Reclaim goes by heartbeat, never by idle time: a chunk may run for minutes, and XAUTOCLAIM on
 idle time would steal it from a live worker.
@@ -14,9 +15,10 @@ from typing import NamedTuple
 
 import redis
 
-from rhc.protocol import DRAIN, GROUP, REQUEUE, Keys, WorkerInfo, merged_member
+from rhc.wire.protocol import GROUP, Keys, WorkerInfo, merged_member
+from rhc.wire.scripts import DRAIN, REQUEUE
 
-log = logging.getLogger("rhc.worker.reaper")
+log = logging.getLogger(__name__)
 
 _PAGE = 500
 
@@ -71,33 +73,53 @@ class Reaper:
     def reclaim(self, name: str, compat: str) -> int:
         """Re-queue the task batches dead worker `name` held or had routed to it; only the one
         it was running counts as a redelivery."""
-        shared = self._keys.task_stream(compat)
-        own = self._keys.worker_stream(name)
-        pending = [
-            *pending_entries(self._client, shared, name),
-            *pending_entries(self._client, own, name),
-        ]
+        pending = self._pending(name, compat)
         merged = {member.decode() for member in self._client.smembers(self._keys.merged(name))}
         unfinished = [e for e in pending if merged_member(e.stream, e.entry_id) not in merged]
         running = max(unfinished, key=lambda entry: entry.idle_ms, default=None)
-        batches: dict[tuple[str, bool], list[bytes]] = defaultdict(list)
-        for entry in pending:
-            batches[entry.stream, entry == running].append(entry.entry_id)
-        moved = sum(
-            self._requeue(keys=[stream, shared], args=[GROUP, int(charged), *ids])
-            for (stream, charged), ids in batches.items()
-        )
-        moved += self._drain(keys=[own, shared])
-        with contextlib.suppress(redis.ResponseError):  # it never read the shared stream
-            self._client.xgroup_delconsumer(shared, GROUP, name)
-        self._client.delete(self._keys.merged(name))
-        self._client.hdel(self._keys.workers, name)
+        moved = self._remove(name, compat, pending, charged=running)
         if moved:
             log.warning(
                 "worker %s stopped sending heartbeats: re-queued %d task batch(es) it held",
                 name,
                 moved,
             )
+        return moved
+
+    def leave(self, name: str) -> int:
+        """Remove a worker that stops on its own: whatever it still holds goes back uncharged."""
+        return self._remove(name, self._compat, self._pending(name, self._compat), charged=None)
+
+    def _pending(self, name: str, compat: str) -> list[Pending]:
+        """What worker `name` holds: in its class's shared stream and in its own."""
+        return [
+            *pending_entries(self._client, self._keys.task_stream(compat), name),
+            *pending_entries(self._client, self._keys.worker_stream(name), name),
+        ]
+
+    def _remove(
+        self, name: str, compat: str, pending: list[Pending], charged: Pending | None
+    ) -> int:
+        """How a worker leaves, dead or alive: what it held and what was routed to it goes to
+        the shared stream (`charged` counted as a redelivery), then every trace of it goes.
+        Returns how many task batches moved."""
+        shared = self._keys.task_stream(compat)
+        own = self._keys.worker_stream(name)
+        batches: dict[tuple[str, bool], list[bytes]] = defaultdict(list)
+        for entry in pending:
+            batches[entry.stream, entry == charged].append(entry.entry_id)
+        moved = sum(
+            self._requeue(keys=[stream, shared], args=[GROUP, int(is_charged), *ids])
+            for (stream, is_charged), ids in batches.items()
+        )
+        moved += self._drain(keys=[own, shared])
+        with contextlib.suppress(redis.ResponseError):  # it never read the shared stream
+            self._client.xgroup_delconsumer(shared, GROUP, name)
+        with self._client.pipeline(transaction=True) as pipe:
+            pipe.delete(self._keys.merged(name))
+            pipe.delete(self._keys.alive(name))
+            pipe.hdel(self._keys.workers, name)
+            pipe.execute()
         return moved
 
 

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""A worker's side of Redis: reading task entries, storing results with their acknowledgements,
-handing entries back, and leaving cleanly."""
+"""A worker's side of Redis while it serves: reading task entries, storing results with their
+acknowledgements, handing entries back. (How it leaves is the Reaper's.)"""
 
 from __future__ import annotations
 
@@ -11,25 +11,22 @@ from collections import defaultdict
 import redis
 
 from rhc import defaults
-from rhc.connection import Reconnector
-from rhc.protocol import (
-    ACK_AND_STORE,
-    DRAIN,
+from rhc.wire.connection import Reconnector
+from rhc.wire.protocol import (
     GROUP,
     JOB_STATE,
     REJECTED_FIELD,
     REJECTED_WORKER_FIELD,
-    REQUEUE,
     RESULT_FIELD,
     Keys,
     ResultMessage,
     TaskEntry,
     merged_member,
 )
-from rhc.serialization import seal
-from rhc.worker.reaper import pending_entries
+from rhc.wire.scripts import ACK_AND_STORE, REQUEUE
+from rhc.wire.serialization import seal
 
-log = logging.getLogger("rhc.worker")
+log = logging.getLogger(__name__)
 
 _JOB_ID = re.compile(r"^[0-9a-f]{8,64}$")
 
@@ -62,7 +59,6 @@ class TaskStore:
         self._read_reconnect = read_reconnect
         self._ack_and_store = client.register_script(ACK_AND_STORE)
         self._requeue = client.register_script(REQUEUE)
-        self._drain = client.register_script(DRAIN)
 
     def ensure_groups(self) -> None:
         for stream in (self.shared, self.own):
@@ -164,13 +160,6 @@ class TaskStore:
             key = self._keys.merged(self._name)
             self.reconnect.call(lambda: self._client.srem(key, *members), doing="storing results")
 
-    def requeue_pending(self) -> None:
-        """Hand back every entry still pending under this worker's name."""
-        for stream in (self.shared, self.own):
-            ids = [entry.entry_id for entry in pending_entries(self._client, stream, self._name)]
-            if ids:
-                self._requeue(keys=[stream, self.shared], args=[GROUP, 0, *ids])
-
     def discard(self, entries: list[TaskEntry]) -> None:
         """Acknowledge and delete entries that must not run (their job was cancelled)."""
 
@@ -218,14 +207,3 @@ class TaskStore:
         return self.reconnect.call(
             lambda: self._client.hget(key, JOB_STATE), doing="checking a job"
         )
-
-    def deregister(self) -> None:
-        """Leave: hand back anything still pending, empty the own stream, forget this worker."""
-        self.requeue_pending()
-        self._drain(keys=[self.own, self.shared])
-        with self._client.pipeline(transaction=True) as pipe:
-            pipe.xgroup_delconsumer(self.shared, GROUP, self._name)
-            pipe.delete(self._keys.merged(self._name))
-            pipe.delete(self._keys.alive(self._name))
-            pipe.hdel(self._keys.workers, self._name)
-            pipe.execute()

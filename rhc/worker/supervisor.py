@@ -8,11 +8,8 @@ eviction and condor_rm) makes it hand back everything it holds at once and exit 
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import multiprocessing.connection
 import os
-import queue
 import signal
 import socket
 import time
@@ -22,40 +19,40 @@ from pathlib import Path
 import redis
 
 from rhc import defaults
-from rhc.config import Settings, resolve_settings
-from rhc.connection import RETRYABLE, Reconnector, connect
+from rhc.config import Settings, batch_environment, resolve_settings
 from rhc.errors import RhcError, SignatureError
-from rhc.protocol import (
+from rhc.wire.connection import RETRYABLE, Reconnector, connect
+from rhc.wire.protocol import (
     CANCEL,
     CANCELLED,
     FLUSH,
     PROGRESS,
     RESULTS,
-    ControlMessage,
     Keys,
-    ResultMessage,
     TaskBatch,
     TaskEntry,
     WorkerInfo,
     compat_tag,
     versions,
 )
-from rhc.serialization import unseal
+from rhc.wire.serialization import unseal
+from rhc.worker.control import Controls
 from rhc.worker.execution import Executor, Outcome, Run, failed_outcome
 from rhc.worker.fetcher import Fetcher
 from rhc.worker.heartbeat import Heartbeat
 from rhc.worker.identity import (
+    cache_budget,
     condor_job_id,
     default_worker_name,
     job_memory_bytes,
-    scratch_directory,
 )
 from rhc.worker.merging import Mergings
 from rhc.worker.reaper import Reaper
 from rhc.worker.store import TaskStore
 from rhc.worker.taskprocess import TaskProcess
+from rhc.worker.wakeup import Wakeup
 
-log = logging.getLogger("rhc.worker")
+log = logging.getLogger(__name__)
 
 SHUTDOWN_RECONNECT_TIMEOUT = 5.0
 """How long a stopping worker waits for a lost Redis to hand back its tasks; if it cannot, they
@@ -89,14 +86,15 @@ class Worker:
         cache_bytes: int | None = None,
         cache_dir: Path | None = None,
         disk_cache_bytes: int = defaults.DEFAULT_DISK_CACHE_BYTES,
-        preload: Sequence[str] = defaults.DEFAULT_PRELOAD,
+        preload: Sequence[str] = (),
         reconnect_timeout: float = defaults.DEFAULT_WORKER_RECONNECT_TIMEOUT,
     ) -> None:
         self.settings = settings or resolve_settings(
             redis_url=redis_url, secret=secret, namespace=namespace
         )
+        batch = batch_environment()
         self.host = socket.gethostname()
-        self.condor_id = condor_job_id()
+        self.condor_id = condor_job_id(batch.job_ad)
         self.name = name or default_worker_name(self.host, self.condor_id, os.getpid())
         self.versions = versions()
         self.compat = compat_tag(self.versions)
@@ -108,25 +106,22 @@ class Worker:
                 "host": self.host,
                 "namespace": self.settings.namespace,
                 "condor_id": self.condor_id,
-                "cache_bytes": _memory_budget(cache_bytes),
-                "cache_dir": str(cache_dir or scratch_directory() / f"rhc-cache-{os.getuid()}"),
+                "cache_bytes": cache_budget(cache_bytes, job_memory_bytes(batch.job_ad)),
+                "cache_dir": str(cache_dir or batch.scratch_dir / f"rhc-cache-{os.getuid()}"),
                 "disk_cache_bytes": disk_cache_bytes,
                 "preload": list(preload),
                 "max_payload_bytes": self.settings.max_payload_bytes,
             }
         )
         self._mergings = Mergings(merge_flush_interval)
-        self._wake_read, self._wake_write = os.pipe()
-        os.set_blocking(self._wake_read, False)
-        os.set_blocking(self._wake_write, False)
-        self._controls: queue.SimpleQueue[ControlMessage] = queue.SimpleQueue()
+        self._wakeup = Wakeup()
+        self._controls = Controls(self._wakeup.set)
         self._stopping = False
         self._state = "starting"
         self._job: str | None = None
         self._done = 0
         self._failed = 0
         self._started = time.time()
-        self._cancelled: dict[str, float] = {}
         self._empty_reads_seen = 0
 
     def __repr__(self) -> str:
@@ -135,14 +130,12 @@ class Worker:
     def stop(self) -> None:
         """Ask the worker to hand back what it holds and return from run()."""
         self._stopping = True
-        self._wake()
+        self._wakeup.set()
 
     def run(self, *, handle_signals: bool = True) -> None:
         """Serve tasks until stopped. SIGTERM and SIGINT stop gracefully; a second one at once."""
         if handle_signals:  # first: an eviction may come at any moment, even while starting
-            signal.set_wakeup_fd(self._wake_write, warn_on_full_buffer=False)
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, self._on_signal)
+            self._wakeup.catch_signals(self._on_signal)
         client = connect(self.settings, role="worker")
         self._store = TaskStore(
             client,
@@ -153,9 +146,11 @@ class Worker:
             reconnect=Reconnector(self.settings, self._reconnect_timeout),
             read_reconnect=Reconnector(self.settings, self._reconnect_timeout),
         )
+        self._reaper = Reaper(client, self.keys, self.compat)
+        self._reaper.reclaim(self.name, self.compat)  # what a previous life under this name held
+        # After the reclaim, which deletes this name's own stream: reading it must not have to
+        # create its group, a write a full Redis would refuse.
         self._store.ensure_groups()
-        reaper = Reaper(client, self.keys, self.compat)
-        reaper.reclaim(self.name, self.compat)  # what a previous life under this name held
         self._executor = Executor(
             self._child, self, secret=self.settings.secret, fetch_function=self._store.function
         )
@@ -165,13 +160,13 @@ class Worker:
             name=self.name,
             interval=self.settings.heartbeat_interval,
             ttl=self.settings.heartbeat_ttl,
-            reaper=reaper,
+            reaper=self._reaper,
             describe=self._describe,
-            on_control=self._on_control,
+            on_control=self._controls.deliver,
         )
         self._child.start()  # ready (modules preloaded) before the worker shows itself
         self._heartbeat.beat()
-        self._fetcher = Fetcher(self._store.read, self._wake)
+        self._fetcher = Fetcher(self._store.read, self._wakeup.set)
         self._fetcher.start()
         self._heartbeat.start()
         log.info(
@@ -240,7 +235,7 @@ class Worker:
 
     def _complete(self, run: Run, outcome: Outcome | None) -> None:
         entry, batch = run.entry, run.batch
-        if batch.job in self._cancelled:  # it may have finished before the interrupt landed
+        if self._controls.is_cancelled(batch.job):  # it may have ended before the interrupt
             self._store.discard([entry])
             if batch.reduce:
                 self._child.send(("forget", batch.job))
@@ -252,24 +247,11 @@ class Worker:
         self._failed += len(outcome.failures)
         if batch.reduce:
             self._mergings.add(entry, batch, outcome.failures, outcome.started, outcome.finished)
-            self._store.publish(entry, self._message(PROGRESS, batch, outcome), batch.result_ttl)
+            message = outcome.message(PROGRESS, batch, self.name)
+            self._store.publish(entry, message, batch.result_ttl)
         else:  # the next batch is already running in the task process while this is stored
-            self._store.store(
-                [entry], self._message(RESULTS, batch, outcome), outcome.body, batch.result_ttl
-            )
-
-    def _message(self, kind: str, batch: TaskBatch, outcome: Outcome) -> ResultMessage:
-        return ResultMessage(
-            kind=kind,
-            job=batch.job,
-            worker=self.name,
-            batches=(batch.batch,),
-            spans=((batch.first, batch.count),),
-            failures=tuple(outcome.failures),
-            started=outcome.started,
-            finished=outcome.finished,
-            has_value=outcome.body is not None,
-        )
+            message = outcome.message(RESULTS, batch, self.name)
+            self._store.store([entry], message, outcome.body, batch.result_ttl)
 
     def _flush(self, jobs: list[str]) -> None:
         """Store the merged partial results of jobs, with the acknowledgements they cover."""
@@ -291,21 +273,17 @@ class Worker:
             self._store.forget_merged(merging.entries)
 
     def _is_cancelled(self, job: str, entry: TaskEntry) -> bool:
-        if job in self._cancelled:
+        if self._controls.is_cancelled(job):
             return True
         if entry.redeliveries and self._store.job_state(job) == CANCELLED.encode():
-            self._cancelled[job] = time.monotonic()  # re-queued work may outlive its job
+            self._controls.cancel(job)  # re-queued work may outlive its job
             return True
         return False
 
     # -- what the Executor asks of its host -------------------------------------------------------
 
     def wait(self, waitables: list, timeout: float) -> None:
-        ready = multiprocessing.connection.wait([*waitables, self._wake_read], timeout)
-        if self._wake_read in ready:
-            with contextlib.suppress(BlockingIOError):
-                while os.read(self._wake_read, 4096):
-                    pass
+        self._wakeup.wait(waitables, timeout)
         if self._fetcher.error is not None:
             raise self._fetcher.error
 
@@ -314,7 +292,7 @@ class Worker:
         if self._stopping:
             self._store.requeue(self._fetcher.drain())  # hand back what is in hand at once
             return True
-        if any(batch.job in self._cancelled for batch in batches):
+        if any(self._controls.is_cancelled(batch.job) for batch in batches):
             return True
         if not self._mergings.due():
             self._fill()
@@ -334,25 +312,15 @@ class Worker:
 
     # -- control, signals, shutdown ---------------------------------------------------------------
 
-    def _on_control(self, message: ControlMessage) -> None:
-        self._controls.put(message)
-        self._wake()
-
     def _process_controls(self) -> None:
-        while True:
-            try:
-                message = self._controls.get_nowait()
-            except queue.Empty:
-                return
+        for message in self._controls.take():
             if message.op == CANCEL:
                 self._cancel(message.job)
             elif message.op == FLUSH:
                 self._mergings.want(message.job)
 
     def _cancel(self, job: str) -> None:
-        now = time.monotonic()
-        self._cancelled = {j: t for j, t in self._cancelled.items() if now - t < 3600}
-        self._cancelled[job] = now
+        self._controls.cancel(job)
         merging = self._mergings.take(job)
         if merging is not None:
             self._child.send(("forget", job))
@@ -369,10 +337,6 @@ class Worker:
             os._exit(128 + signum)
         log.info("%s: handing back tasks and stopping", signal.Signals(signum).name)
         self._stopping = True
-
-    def _wake(self) -> None:
-        with contextlib.suppress(BlockingIOError):  # a full pipe: it is awake already
-            os.write(self._wake_write, b"\0")
 
     def _describe(self) -> WorkerInfo:
         return WorkerInfo(
@@ -418,7 +382,7 @@ class Worker:
             self._heartbeat.join()
             self._child.stop(timeout=5.0)
         try:
-            self._store.deregister()
+            self._reaper.leave(self.name)
         except (RhcError, redis.RedisError) as exc:
             log.error(
                 "could not deregister (%s): other workers sweep this one when its "
@@ -428,11 +392,3 @@ class Worker:
         log.info(
             "worker %s stopped after %d tasks (%d failed)", self.name, self._done, self._failed
         )
-
-
-def _memory_budget(requested: int | None) -> int:
-    """The in-process cache's budget: never more than its share of the job's memory."""
-    limit = int(defaults.CACHE_SHARE_OF_MEMORY * job_memory_bytes())
-    if requested is not None and requested > limit:
-        log.warning("cache_bytes %d exceeds half this job's memory: using %d", requested, limit)
-    return limit if requested is None else min(requested, limit)

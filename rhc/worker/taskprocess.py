@@ -29,10 +29,10 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from rhc.errors import RhcError, SerializationError
-from rhc.protocol import Failure, TaskBatch
-from rhc.serialization import dumps, loads
+from rhc.wire.protocol import Failure, TaskBatch
+from rhc.wire.serialization import dumps, loads
 from rhc.worker import context
-from rhc.worker.cache import DiskCache, MemoryCache
+from rhc.worker.cache import MemoryCache
 
 _IDLE = -1.0
 _MAX_FUNCTIONS = 32
@@ -188,7 +188,8 @@ class _Runner:
                 namespace=config["namespace"],
                 condor_id=config["condor_id"],
                 cache=MemoryCache(config["cache_bytes"]),
-                disk=DiskCache(Path(config["cache_dir"]), config["disk_cache_bytes"]),
+                cache_dir=Path(config["cache_dir"]),
+                disk_cache_bytes=config["disk_cache_bytes"],
             )
         )
 

@@ -18,7 +18,7 @@ from functools import partial
 import pytest
 
 from rhc import Manager
-from rhc.protocol import RUNNING
+from rhc.wire.protocol import RUNNING
 from tests import fixtures
 from tests.conftest import Cluster, wait_for
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rhc.protocol import RUNNING
+from rhc.wire.protocol import RUNNING
 from tests.chaos.conftest import LIGHT_WORKER, Workload
 from tests.conftest import wait_for
 from tests.integration.test_condor import Pool, submit_workers

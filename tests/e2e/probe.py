@@ -17,9 +17,9 @@ import sys
 import time
 
 from rhc import Manager
-from rhc.broker import Broker
 from rhc.config import resolve_settings
-from rhc.protocol import RUNNING, JobRecord
+from rhc.manager.broker import Broker
+from rhc.wire.protocol import RUNNING
 
 
 def wait(condition, timeout: float, what: str):
@@ -35,7 +35,7 @@ def wait(condition, timeout: float, what: str):
 def workers(count: str, timeout: str) -> list[dict]:
     broker = Broker(resolve_settings())
     alive = wait(
-        lambda: len(found := broker.workers(fresh=True)) >= int(count) and found,
+        lambda: len(found := broker.registry.workers(fresh=True)) >= int(count) and found,
         float(timeout),
         f"{count} workers",
     )
@@ -46,11 +46,11 @@ def busy(timeout: str) -> dict:
     broker = Broker(resolve_settings())
 
     def running(job_id: str) -> bool:
-        fields = broker.client.hgetall(broker.keys.job(job_id))
-        return bool(fields) and JobRecord.from_fields(fields).state == RUNNING
+        record = broker.job_record(job_id)
+        return record is not None and record.state == RUNNING
 
     def find() -> dict | None:
-        for info in broker.workers(fresh=True):
+        for info in broker.registry.workers(fresh=True):
             if info.state == "busy" and info.job and running(info.job):
                 return {"name": info.name, "host": info.host, "condor_id": info.condor_id}
         return None
@@ -64,10 +64,10 @@ def hostnames(namespace: str, count: str) -> list[str]:
 
 
 def dimuon(namespace: str, url: str) -> dict:
-    from rhc.nanoaod import Dimuon
+    from rhc.nanoaod import Dimuon, run
 
     with Manager(namespace=namespace) as manager:
-        result = manager.run(Dimuon(), {"sample": [url]}, chunksize=50)
+        result = run(manager, Dimuon(), {"sample": [url]}, chunksize=50)
     return {"entries": int(result.value["mass"].sum()), "events": result.events}
 
 

@@ -39,9 +39,9 @@ from rhc.errors import (
     VersionMismatchError,
 )
 from rhc.local import Nginx, free_port
-from rhc.nanoaod import BadFilesError, Dimuon
-from rhc.protocol import GROUP, Keys, TaskBatch, compat_tag, task_entry, versions
-from rhc.serialization import dumps, seal
+from rhc.nanoaod import BadFilesError, Dimuon, run
+from rhc.wire.protocol import GROUP, Keys, TaskBatch, compat_tag, task_entry, versions
+from rhc.wire.serialization import dumps, seal
 from tests import fixtures
 from tests.conftest import wait_for
 from tests.integration.test_cli import rhc
@@ -487,7 +487,7 @@ def test_results_that_cannot_be_merged_fail_naming_both_types(cluster, samples):
     # When it runs over several chunks: merged on the worker (a TaskError) or, had the worker
     # sent each chunk's output alone, in the notebook (a MergeError)
     with within(30), pytest.raises((TaskError, MergeError)) as caught:
-        Manager().run(label, [samples[0]], chunksize=10, progress=False)
+        run(Manager(), label, [samples[0]], chunksize=10, progress=False)
     # Then the message names what cannot be merged, and what can
     assert_says(
         str(caught.value),
@@ -705,7 +705,7 @@ def test_a_bad_file_is_named_with_its_reason_before_anything_runs(
     cluster, samples, bad_files, kind, reason
 ):
     with within(30), pytest.raises(BadFilesError) as caught:
-        Manager().run(Dimuon(), [samples[0], bad_files[kind]], progress=False)
+        run(Manager(), Dimuon(), [samples[0], bad_files[kind]], progress=False)
     assert_says(
         str(caught.value),
         f"1 file(s) cannot be analysed:\n  {bad_files[kind]}: {reason}",
@@ -719,7 +719,7 @@ def test_a_url_answering_404_is_named_as_a_missing_file(cluster, tmp_path):
     try:
         url = server.url(tmp_path / "www" / "gone.root")
         with within(30), pytest.raises(BadFilesError) as caught:
-            Manager().run(Dimuon(), [url], progress=False)
+            run(Manager(), Dimuon(), [url], progress=False)
     finally:
         server.stop()
     assert_says(str(caught.value), f"{url}: file not found", "skip_bad_files=True")
@@ -735,18 +735,18 @@ def test_a_branch_missing_on_the_worker_names_the_file(cluster, samples):
         return len(read(chunk, ["Muon_nonexistent"]))
 
     with within(30), pytest.raises(TaskError) as caught:
-        Manager().run(needs_nonexistent_branch, [samples[0]], progress=False)
+        run(Manager(), needs_nonexistent_branch, [samples[0]], progress=False)
     assert_says(str(caught.value), f"{samples[0]}: no branch 'Muon_nonexistent'")
     assert caught.value.argument.file == samples[0]
 
 
 def test_an_empty_fileset_is_refused_saying_what_a_fileset_is(cluster):
     with within(10), pytest.raises(ValueError) as caught:
-        Manager().run(Dimuon(), {"data": []}, progress=False)
+        run(Manager(), Dimuon(), {"data": []}, progress=False)
     assert_says(str(caught.value), "the fileset names no files", "{dataset: [paths or URLs]}")
 
 
 def test_a_chunksize_of_zero_is_refused(cluster, samples):
     with within(30), pytest.raises(ValueError) as caught:
-        Manager().run(Dimuon(), [samples[0]], chunksize=0, progress=False)
+        run(Manager(), Dimuon(), [samples[0]], chunksize=0, progress=False)
     assert_says(str(caught.value), "chunksize must be a positive number of entries, not 0")

@@ -3,31 +3,20 @@
 
 from __future__ import annotations
 
-import os
 import stat
-import subprocess
 import sys
 from pathlib import Path
 
+import click
+from click.testing import CliRunner
+
 from rhc import Manager
+from rhc.cli.main import cli
 from rhc.config import read_config_file
 from rhc.local import LocalCluster
 from tests import fixtures
-from tests.conftest import REPOSITORY, wait_for
-
-
-def rhc(
-    *arguments: str, env: dict | None = None, stdin: str | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess:
-    """Run `rhc` from this checkout, as a person types it."""
-    return subprocess.run(
-        [sys.executable, "-m", "rhc", *arguments],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPOSITORY), **(env or {})},
-        input=stdin,
-        timeout=timeout,
-    )
+from tests.conftest import rhc_command as rhc
+from tests.conftest import wait_for
 
 
 def command_lines(pid: int) -> list[str]:
@@ -108,3 +97,40 @@ def test_rhc_init_writes_a_private_config_file_with_a_fresh_secret(tmp_path):
     assert settings["redis_password"] == "s3cret-password"
     assert len(settings["secret"]) >= 32
     assert "s3cret-password" not in done.stdout + done.stderr
+
+
+def every_command(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [path]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += every_command(command, (*path, name))
+        else:
+            found.append((*path, name))
+    return found
+
+
+def test_every_command_explains_itself_with_help():
+    commands = every_command(cli)
+    assert ("local",) in commands and ("nanoaod", "generate", "physics") in commands
+    for path in commands:
+        shown = CliRunner().invoke(cli, [*path, "--help"])
+        assert shown.exit_code == 0, (path, shown.output)
+        assert shown.output.startswith("Usage: "), (path, shown.output)
+        assert " ".join(path) in shown.output.splitlines()[0], (path, shown.output)
+
+
+def test_an_unknown_option_is_refused_before_anything_starts():
+    # Given an option rhc local does not have, before the command to run
+    done = rhc("local", "--no-such-option", "-n", "1", "--", "true")
+    # Then click refuses it by name, and no cluster started
+    assert done.returncode == 2, done.stderr
+    assert "No such option '--no-such-option'" in done.stderr
+    assert "starting Redis" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_command_that_does_not_exist_is_named_in_one_line():
+    done = rhc("local", "-n", "1", "--", "no-such-command-anywhere", "--flag")
+    assert done.returncode == 127
+    assert done.stderr.strip().splitlines() == [
+        "Error: no-such-command-anywhere: command not found (nothing was started)"
+    ]

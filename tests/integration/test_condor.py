@@ -14,18 +14,11 @@ from rhc import Manager
 from rhc.condor.minipool.client import MiniPoolClient
 from rhc.local import free_port
 from tests import fixtures
-from tests.conftest import REPOSITORY, wait_for
+from tests.conftest import REPOSITORY, rhc_command, wait_for
 
 
-def rhc(*arguments: str, config_file, timeout: float = 60) -> subprocess.CompletedProcess:
-    env = {**os.environ, "RHC_CONFIG_FILE": str(config_file)}
-    return subprocess.run(
-        [sys.executable, "-m", "rhc", *arguments],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-    )
+def rhc(*arguments: str, config_file: Path) -> subprocess.CompletedProcess:
+    return rhc_command(*arguments, env={"RHC_CONFIG_FILE": str(config_file)}, timeout=60)
 
 
 class Pool:

@@ -20,6 +20,7 @@ import pytest
 from rhc.condor.minipool import MiniPoolClient, MiniPoolError, MiniPoolServer, Pool, PoolSettings
 from rhc.local import free_port
 from tests.conftest import REPOSITORY, wait_for
+from tests.conftest import rhc_command as rhc
 
 GRACE = 1.0
 
@@ -103,7 +104,7 @@ print(json.dumps({{
     "scratch": os.environ["_CONDOR_SCRATCH_DIR"],
     "slot": os.environ["_CONDOR_SLOT"],
     "ad": pathlib.Path(os.environ["_CONDOR_JOB_AD"]).read_text(),
-    "condor_id": condor_job_id(),
+    "condor_id": condor_job_id(pathlib.Path(os.environ["_CONDOR_JOB_AD"])),
     "argv": sys.argv[1:],
     "greeting": os.environ["GREETING"],
     "home": os.environ.get("HOME"),
@@ -403,16 +404,6 @@ def test_the_http_api_answers_json_errors_and_only_takes_json_bodies(make_pool):
     )
     assert post("/remove", b"{}", "application/json") == (200, {"removed": 0})
     assert post("/nowhere", b"{}", "application/json")[0] == 404
-
-
-def rhc(*arguments: str, timeout: float = 30) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "rhc", *arguments],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
-        timeout=timeout,
-    )
 
 
 def test_the_minicondor_commands_serve_submit_list_remove_and_stop_cleanly(tmp_path):

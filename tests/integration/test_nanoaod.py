@@ -14,10 +14,10 @@ import pytest
 
 from rhc import Manager
 from rhc.local import Nginx
-from rhc.nanoaod import Dimuon
+from rhc.nanoaod import Dimuon, run
 from rhc.nanoaod.dimuon import direct
 from rhc.nanoaod.generate import generate_physics, generate_resampled
-from rhc.protocol import PARTIAL, Keys, WorkerInfo
+from rhc.wire.protocol import PARTIAL, Keys, WorkerInfo
 from tests.conftest import wait_for
 from tests.integration.test_manager import result_messages
 
@@ -33,8 +33,12 @@ def test_the_dimuon_histogram_over_the_real_samples_equals_a_direct_computation(
     # Given two workers and the three real samples cut into 15-event chunks
     cluster.start_workers(2)
     # When the reference analysis runs on them
-    result = Manager().run(
-        Dimuon(), {"data": samples[:2], "ttbar": samples[2:]}, chunksize=15, progress=False
+    result = run(
+        Manager(),
+        Dimuon(),
+        {"data": samples[:2], "ttbar": samples[2:]},
+        chunksize=15,
+        progress=False,
     )
     # Then it equals the single-process computation bin for bin: all 8 selected events
     expected = direct(samples)
@@ -48,8 +52,13 @@ def test_the_dimuon_histogram_over_the_real_samples_equals_a_direct_computation(
 
 def test_skipping_bad_files_completes_and_lists_them(cluster, samples, bad_files):
     cluster.start_workers(2)
-    result = Manager().run(
-        Dimuon(), [*samples, *bad_files.values()], skip_bad_files=True, chunksize=20, progress=False
+    result = run(
+        Manager(),
+        Dimuon(),
+        [*samples, *bad_files.values()],
+        skip_bad_files=True,
+        chunksize=20,
+        progress=False,
     )
     assert_same_analysis(result.value, direct(samples))
     assert {bad.file for bad in result.bad_files} == set(bad_files.values())
@@ -58,7 +67,7 @@ def test_skipping_bad_files_completes_and_lists_them(cluster, samples, bad_files
 def test_the_manager_receives_about_one_partial_per_worker(cluster, samples, redis_client):
     cluster.start_workers(2)
     manager = Manager()
-    result = manager.run(Dimuon(), samples * 3, chunksize=8, progress=False)
+    result = run(manager, Dimuon(), samples * 3, chunksize=8, progress=False)
     assert len(result.chunks) == 3 * (5 + 5 + 25)
     (job_id,) = {
         key.decode().split(":")[3]
@@ -83,7 +92,7 @@ def generated(tmp_path_factory, samples) -> dict[str, Path]:
 def test_a_million_generated_events_give_the_direct_histogram_bin_for_bin(cluster, generated, kind):
     cluster.start_workers(2)
     path = str(generated[kind])
-    result = Manager().run(Dimuon(), [path], chunksize=100_000, progress=False)
+    result = run(Manager(), Dimuon(), [path], chunksize=100_000, progress=False)
     expected = direct([path])
     assert_same_analysis(result.value, expected)
     assert result.value["mass"].sum() >= 10_000  # a histogram that is really filled
@@ -107,7 +116,7 @@ def test_a_worker_killed_mid_run_does_not_change_the_histogram(cluster, generate
     killer = threading.Thread(target=kill_w0_when_busy)
     killer.start()
     # When w0's processes are killed mid-run
-    result = Manager().run(Dimuon(), [path], chunksize=25_000, progress=False)
+    result = run(Manager(), Dimuon(), [path], chunksize=25_000, progress=False)
     killer.join()
     # Then the histogram is still exactly the direct one, every chunk counted once
     assert cluster.workers["w0"].returncode is not None
@@ -117,7 +126,7 @@ def test_a_worker_killed_mid_run_does_not_change_the_histogram(cluster, generate
 
 def test_the_timeline_of_a_real_run_renders_with_its_efficiency(cluster, generated, tmp_path):
     cluster.start_workers(2)
-    result = Manager().run(Dimuon(), [str(generated["physics"])], chunksize=50_000, progress=False)
+    result = run(Manager(), Dimuon(), [str(generated["physics"])], chunksize=50_000, progress=False)
     png = tmp_path / "timeline.png"
     figure, summary = result.plot_timeline(png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
@@ -145,8 +154,8 @@ def test_a_second_run_sends_chunks_back_to_the_workers_that_cached_them(
     cluster.start_workers(2, options=own_cache(tmp_path))
     manager = Manager()
     path = [str(generated["physics"])]
-    first = manager.run(Dimuon(), path, chunksize=50_000, progress=False)
-    second = manager.run(Dimuon(), path, chunksize=50_000, progress=False)
+    first = run(manager, Dimuon(), path, chunksize=50_000, progress=False)
+    second = run(manager, Dimuon(), path, chunksize=50_000, progress=False)
     where = {r.chunk: r.worker for r in first.chunks}
     same = sum(where[r.chunk] == r.worker for r in second.chunks)
     assert same >= 0.9 * len(second.chunks), (same, len(second.chunks))
@@ -164,9 +173,9 @@ def test_remote_files_are_fetched_once_and_read_from_the_workers_disks(
         manager = Manager()
         urls = [server.url(generated["physics"])]
         # When the same analysis runs twice over the URL
-        first = manager.run(Dimuon(), urls, chunksize=100_000, progress=False)
+        first = run(manager, Dimuon(), urls, chunksize=100_000, progress=False)
         cold = server.bytes_sent()
-        second = manager.run(Dimuon(), urls, chunksize=100_000, progress=False)
+        second = run(manager, Dimuon(), urls, chunksize=100_000, progress=False)
         warm = server.bytes_sent() - cold
     finally:
         server.stop()

@@ -10,7 +10,7 @@ from collections import Counter
 from functools import partial
 
 from rhc import Manager
-from rhc.protocol import (
+from rhc.wire.protocol import (
     GROUP,
     RESULT_FIELD,
     RESULTS,
@@ -20,7 +20,7 @@ from rhc.protocol import (
     compat_tag,
     versions,
 )
-from rhc.serialization import unseal
+from rhc.wire.serialization import unseal
 from tests import fixtures
 from tests.conftest import wait_for
 

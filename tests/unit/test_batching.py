@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rhc.batching import BatchSizer
+from rhc.manager.batching import BatchSizer
 
 
 def test_a_function_of_unknown_duration_is_sent_one_task_per_batch():

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from rhc.config import (
+    BatchEnvironment,
     Settings,
+    batch_environment,
     mask_url,
     read_config_file,
     resolve_settings,
@@ -338,3 +340,21 @@ def test_a_broken_config_py_is_not_read_when_explicit_settings_suffice(tmp_path)
     (tmp_path / "config.py").write_text("this is not python (\n")
     settings = resolve_settings(redis_url="redis://h:1", secret="s" * 32)
     assert settings.redis_url == "redis://h:1"
+
+
+def test_the_batch_environment_is_what_condor_tells_the_job(monkeypatch, tmp_path):
+    monkeypatch.setenv("_CONDOR_JOB_AD", str(tmp_path / ".job.ad"))
+    monkeypatch.setenv("_CONDOR_SCRATCH_DIR", str(tmp_path))
+    monkeypatch.setenv("TMPDIR", "/elsewhere")
+    assert batch_environment() == BatchEnvironment(tmp_path / ".job.ad", tmp_path)
+
+
+def test_outside_condor_there_is_no_job_ad_and_the_scratch_is_the_temporary_directory(
+    monkeypatch,
+):
+    monkeypatch.setenv("_CONDOR_JOB_AD", "")
+    monkeypatch.delenv("_CONDOR_SCRATCH_DIR", raising=False)
+    monkeypatch.setenv("TMPDIR", "/var/tmp/mine")
+    assert batch_environment() == BatchEnvironment(None, Path("/var/tmp/mine"))
+    monkeypatch.delenv("TMPDIR")
+    assert batch_environment().scratch_dir == Path("/tmp")

@@ -10,10 +10,12 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
+from click.testing import CliRunner
 
+from rhc.cli.main import cli
 from rhc.config import samples_directory
 from rhc.nanoaod.dimuon import dimuon_masses as rhc_dimuon_masses
-from rhc.nanoaod.generate import generate_physics, generate_resampled, main
+from rhc.nanoaod.generate import generate_physics, generate_resampled
 
 # The reference sample first: the generated files must have its schema.
 SAMPLE_NAMES = ["nano_dimuon.root", "nano_dy.root", "nanoAOD_2015_CMS_Open_Data_ttbar.root"]
@@ -193,13 +195,18 @@ def test_zero_events_are_refused(tmp_path, sources):
         generate_resampled(tmp_path / "r.root", 0, sources=sources)
 
 
-def test_the_command_line_writes_either_kind_of_file(tmp_path, sources, capsys):
-    main(["physics", str(tmp_path / "z.root"), "--events", "10", "--seed", "2"])
-    main(["resample", str(tmp_path / "r.root"), "--events", "10", "--sources", *map(str, sources)])
+def test_the_command_line_writes_either_kind_of_file(tmp_path, sources):
+    generate = ["nanoaod", "generate"]
+    physics = [*generate, "physics", str(tmp_path / "z.root"), "--events", "10", "--seed", "2"]
+    resample = [*generate, "resample", str(tmp_path / "r.root"), *map(str, sources)]
+    outputs = [
+        CliRunner().invoke(cli, arguments) for arguments in (physics, [*resample, "--events", "10"])
+    ]
 
+    assert all(output.exit_code == 0 for output in outputs), [o.output for o in outputs]
     assert len(read(tmp_path / "z.root")) == 10
     assert len(read(tmp_path / "r.root")) == 10
-    assert "wrote 10 events" in capsys.readouterr().out
+    assert all("wrote 10 events" in output.output for output in outputs)
 
 
 def test_rhcs_dimuon_selection_equals_the_independent_one(sources, physics_file, resampled_file):

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import os
 
-from rhc.worker.identity import condor_job_id, default_worker_name, job_memory_bytes
-from rhc.worker.supervisor import _memory_budget
+from rhc.worker.identity import (
+    cache_budget,
+    condor_job_id,
+    default_worker_name,
+    job_memory_bytes,
+)
 
 JOB_AD = """\
 Args = "worker"
@@ -26,38 +30,37 @@ def test_the_condor_job_id_is_read_from_the_job_ad(tmp_path):
     ad = tmp_path / ".job.ad"
     ad.write_text(JOB_AD)
 
-    assert condor_job_id({"_CONDOR_JOB_AD": str(ad)}) == "1234.7"
+    assert condor_job_id(ad) == "1234.7"
 
 
 def test_the_condor_job_id_is_read_from_a_job_ad_with_crlf_line_ends(tmp_path):
     ad = tmp_path / ".job.ad"
     ad.write_bytes(JOB_AD.replace("\n", "\r\n").encode())
 
-    assert condor_job_id({"_CONDOR_JOB_AD": str(ad)}) == "1234.7"
+    assert condor_job_id(ad) == "1234.7"
 
 
 def test_a_job_ad_without_proc_id_means_proc_zero(tmp_path):
     ad = tmp_path / ".job.ad"
     ad.write_text('ClusterId = 55\nOwner = "alice"\n')
 
-    assert condor_job_id({"_CONDOR_JOB_AD": str(ad)}) == "55.0"
+    assert condor_job_id(ad) == "55.0"
 
 
 def test_there_is_no_condor_job_id_outside_condor():
-    assert condor_job_id({}) is None
-    assert condor_job_id({"_CONDOR_JOB_AD": ""}) is None
+    assert condor_job_id(None) is None
 
 
 def test_there_is_no_condor_job_id_when_the_job_ad_cannot_be_read(tmp_path):
-    assert condor_job_id({"_CONDOR_JOB_AD": str(tmp_path / "missing.ad")}) is None
-    assert condor_job_id({"_CONDOR_JOB_AD": str(tmp_path)}) is None  # a directory
+    assert condor_job_id(tmp_path / "missing.ad") is None
+    assert condor_job_id(tmp_path) is None  # a directory
 
 
 def test_there_is_no_condor_job_id_when_the_job_ad_lacks_a_cluster_id(tmp_path):
     ad = tmp_path / ".job.ad"
     ad.write_text('ProcId = 7\nDAGManJobId = 99\nGlobalJobId = "s#1234.7#1"\n')
 
-    assert condor_job_id({"_CONDOR_JOB_AD": str(ad)}) is None
+    assert condor_job_id(ad) is None
 
 
 def test_the_default_worker_name_is_the_short_host_and_the_condor_id_or_pid():
@@ -70,18 +73,18 @@ def test_the_default_worker_name_is_the_short_host_and_the_condor_id_or_pid():
 def test_the_job_memory_comes_from_condors_request_memory(tmp_path):
     ad = tmp_path / ".job.ad"
     ad.write_text("ClusterId = 1\nRequestMemory = 2048\nRequestCpus = 1\n")
-    assert job_memory_bytes({"_CONDOR_JOB_AD": str(ad)}) == 2048 * 2**20
+    assert job_memory_bytes(ad) == 2048 * 2**20
 
 
 def test_without_condor_the_job_memory_is_the_machines_at_most():
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    assert 0 < job_memory_bytes({}) <= total
+    assert 0 < job_memory_bytes(None) <= total
 
 
-def test_the_cache_budget_never_exceeds_half_the_jobs_memory(tmp_path, monkeypatch):
+def test_the_cache_budget_never_exceeds_half_the_jobs_memory(tmp_path):
     ad = tmp_path / ".job.ad"
     ad.write_text("RequestMemory = 1000\n")
-    monkeypatch.setenv("_CONDOR_JOB_AD", str(ad))
-    assert _memory_budget(None) == 500 * 2**20
-    assert _memory_budget(100) == 100
-    assert _memory_budget(10 * 2**30) == 500 * 2**20
+    job_memory = job_memory_bytes(ad)
+    assert cache_budget(None, job_memory) == 500 * 2**20
+    assert cache_budget(100, job_memory) == 100
+    assert cache_budget(10 * 2**30, job_memory) == 500 * 2**20

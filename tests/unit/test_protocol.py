@@ -8,7 +8,7 @@ import json
 import pytest
 
 from rhc.errors import SignatureError
-from rhc.protocol import (
+from rhc.wire.protocol import (
     CANCEL,
     PARTIAL,
     ControlMessage,
@@ -24,7 +24,7 @@ from rhc.protocol import (
     task_entry,
     versions,
 )
-from rhc.serialization import seal, unseal
+from rhc.wire.serialization import seal, unseal
 
 SECRET = b"a-shared-secret-of-32-characters"
 

@@ -8,8 +8,8 @@ import operator
 import pytest
 
 from rhc.errors import MergeError
-from rhc.protocol import Failure
-from rhc.results import MapResults, MergedResult, SpanSet
+from rhc.manager.results import MapResults, MergedResult, SpanSet
+from rhc.wire.protocol import Failure
 
 
 def failure(task: int, message: str = "boom") -> Failure:

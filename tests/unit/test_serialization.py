@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from rhc.errors import PayloadTooLargeError, SerializationError, SignatureError
-from rhc.serialization import MAGIC, content_digest, dumps, loads, seal, unseal
+from rhc.wire.serialization import MAGIC, content_digest, dumps, loads, seal, unseal
 
 SECRET = b"a-shared-secret-of-32-characters"
 LIMIT = 64 * 2**20

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 
-from rhc.protocol import WorkerInfo
-from rhc.status import Table, WorkerTable
+from rhc.manager.status import Table, WorkerTable
+from rhc.wire.protocol import WorkerInfo
 
 COMPAT = "py3.11-cloudpickle3-format1"
 

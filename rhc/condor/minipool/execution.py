@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from rhc.condor.minipool.errors import HoldError
+from rhc.config import child_environment
 
-log = logging.getLogger("rhc.condor.minipool.execution")
+log = logging.getLogger(__name__)
 
 POOL_LABEL = "rhc.minipool"
 """Label on every container a pool starts; its value is the pool's name."""
@@ -96,7 +97,7 @@ class VanillaRunner:
                 process = _popen(
                     list(launch.command),
                     cwd=launch.scratch,
-                    env={**os.environ, **launch.environment},
+                    env=child_environment(**launch.environment),
                     stdin=subprocess.DEVNULL,
                     stdout=stdout,
                     stderr=stderr,

@@ -36,7 +36,7 @@ from rhc.condor.minipool.jobs import (
 from rhc.condor.minipool.settings import PoolSettings
 from rhc.condor.minipool.submitfile import input_name, interpret
 
-log = logging.getLogger("rhc.condor.minipool.pool")
+log = logging.getLogger(__name__)
 
 # Why a running job is being stopped, strongest last: a removal is not undone by an eviction.
 _STOP_STRENGTH = {"evict": 0, "shutdown": 1, "remove": 2}

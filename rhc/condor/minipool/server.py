@@ -27,7 +27,7 @@ from rhc.condor.minipool.errors import MiniPoolError
 from rhc.condor.minipool.pool import Pool
 from rhc.condor.minipool.settings import DEFAULT_PORT
 
-log = logging.getLogger("rhc.condor.minipool.server")
+log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 256 * 2**20
 """The largest request body accepted (transferred files travel base64-encoded inside it)."""

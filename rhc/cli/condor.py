@@ -16,7 +16,7 @@ from rhc.config import (
     strip_password,
 )
 from rhc.errors import ConfigurationError
-from rhc.status import Table
+from rhc.manager.status import Table
 
 BATCH_NAME = "rhc-workers"
 

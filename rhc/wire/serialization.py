@@ -72,11 +72,11 @@ def loads(body: bytes, *, what: str) -> object:
       SerializationError: the body is malformed or refers to code that cannot be imported here.
     """
     flag, data = body[:1], body[1:]
+    if flag not in (_LZ4, _RAW):
+        raise SerializationError(f"cannot load {what}: unknown body flag {flag!r}")
     try:
         if flag == _LZ4:
             data = lz4.frame.decompress(data)
-        elif flag != _RAW:
-            raise ValueError(f"unknown body flag {flag!r}")
         return pickle.loads(data)
     except Exception as exc:
         hint = ""

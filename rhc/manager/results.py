@@ -9,12 +9,12 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from rhc.errors import MergeError, TaskError
-from rhc.protocol import PARTIAL, PROGRESS, RESULTS, Failure, ResultMessage
-from rhc.serialization import loads
+from rhc.manager.progress import Progress
+from rhc.wire.protocol import PARTIAL, PROGRESS, RESULTS, Failure, ResultMessage
+from rhc.wire.serialization import loads
 
 _MISSING = object()
 
@@ -128,19 +128,6 @@ class MergedResult:
                 f"the reduce function {name} failed merging two workers' partial results in the "
                 f"notebook: {type(exc).__name__}: {exc}"
             ) from exc
-
-
-@dataclass(frozen=True)
-class Progress:
-    """How far a job is: tasks done (failed ones included) out of total (None until known)."""
-
-    done: int
-    failed: int
-    total: int | None
-
-    def __str__(self) -> str:
-        total = "?" if self.total is None else self.total
-        return f"{self.done}/{total} tasks done, {self.failed} failed"
 
 
 class Added(NamedTuple):

@@ -9,10 +9,15 @@ from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from rhc.batching import BatchSizer
-from rhc.errors import ARGUMENT_UNAVAILABLE, PayloadTooLargeError, SerializationError
-from rhc.protocol import TaskBatch, task_entry
-from rhc.serialization import dumps, loads, seal
+from rhc.errors import (
+    ARGUMENT_UNAVAILABLE,
+    ArgumentError,
+    PayloadTooLargeError,
+    SerializationError,
+)
+from rhc.manager.batching import BatchSizer
+from rhc.wire.protocol import TaskBatch, task_entry
+from rhc.wire.serialization import dumps, loads, seal
 
 
 @dataclass(frozen=True)
@@ -222,7 +227,7 @@ class RoutedDispatcher(Dispatcher):
         sizer: BatchSizer,
     ) -> None:
         if len(routes) != len(arguments):
-            raise ValueError(f"{len(routes)} routes for {len(arguments)} tasks")
+            raise ArgumentError(f"{len(routes)} routes for {len(arguments)} tasks")
         super().__init__(
             spec, iter(()), len(arguments), secret=secret, max_payload=max_payload, sizer=sizer
         )

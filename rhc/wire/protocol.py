@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""The Redis protocol: every key name, message field and script rhc uses, and nothing else.
+"""The Redis protocol: every key name and message field rhc uses, and nothing else.
 
 Keys, all under ``rhc:<namespace>:``::
 
@@ -23,14 +23,14 @@ Task entry fields: job, batch, redeliveries (unsigned bookkeeping) and m, the se
 whose body is the pickled list of arguments. Result entry fields: m, the sealed ResultMessage
 whose body is the pickled values ("results") or the merged value ("partial").
 
-Delivery: a worker acknowledges a task entry only in the script that stores its result
-(ACK_AND_STORE). A dead worker (heartbeat key expired) has its pending entries moved back to the
-shared stream by REQUEUE, which acknowledges and re-adds them atomically: the claim and the
-redelivery are one step, and the entry goes to whichever worker is free rather than to the
-sweeper. Only the entry it was running counts as a redelivery (its oldest-delivered pending entry
-not in its merged set): the others were finished or not yet started, and a task that keeps killing
-its workers must not take its neighbours down with it. Task streams are never trimmed; entries
-are deleted once acknowledged.
+Delivery (the scripts are in rhc.wire.scripts): a worker acknowledges a task entry only in the
+script that stores its result (ACK_AND_STORE). A dead worker (heartbeat key expired) has its
+pending entries moved back to the shared stream by REQUEUE, which acknowledges and re-adds them
+atomically: the claim and the redelivery are one step, and the entry goes to whichever worker is
+free rather than to the sweeper. Only the entry it was running counts as a redelivery (its
+oldest-delivered pending entry not in its merged set): the others were finished or not yet
+started, and a task that keeps killing its workers must not take its neighbours down with it.
+Task streams are never trimmed; entries are deleted once acknowledged.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from dataclasses import asdict, dataclass, field
 
 import cloudpickle
 
-from rhc import __version__
-from rhc.serialization import FORMAT_VERSION
+from rhc._version import __version__
+from rhc.wire.serialization import FORMAT_VERSION
 
 GROUP = "workers"
 """The consumer group every worker reads task streams through."""
@@ -317,89 +317,6 @@ class WorkerInfo:
     @classmethod
     def decode(cls, data: str | bytes) -> WorkerInfo:
         return cls(**json.loads(data))
-
-
-ACK_AND_STORE = """
--- Store a result message and acknowledge the task entries it covers, in one atomic step.
--- If any entry is no longer pending (a sweeper presumed this worker dead and re-queued it),
--- nothing is stored and the entries this worker still held are re-queued too: a result is
--- stored only by the worker that still owns every task it covers, so it counts exactly once.
--- KEYS[1] the job's result stream
--- KEYS[2] the job hash (its `done` counter)
--- KEYS[3] the shared task stream, where entries are re-queued
--- KEYS[4..] the task stream of each entry, in the order of the entry ids
--- ARGV[1] consumer group
--- ARGV[2] result TTL in milliseconds
--- ARGV[3] the sealed result message
--- ARGV[4] how many tasks the message covers
--- ARGV[5..] entry ids
--- Returns 1 if the result was stored, 0 if the entries were re-queued.
-local held = {}
-for i = 5, #ARGV do
-  if redis.call('XACK', KEYS[i - 1], ARGV[1], ARGV[i]) == 1 then
-    held[#held + 1] = {KEYS[i - 1], ARGV[i]}
-  end
-end
-local complete = #held == #ARGV - 4
-for _, entry in ipairs(held) do
-  if not complete then
-    local found = redis.call('XRANGE', entry[1], entry[2], entry[2])[1]
-    if found then redis.call('XADD', KEYS[3], '*', unpack(found[2])) end
-  end
-  redis.call('XDEL', entry[1], entry[2])
-end
-if not complete then return 0 end
-redis.call('XADD', KEYS[1], '*', 'm', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HINCRBY', KEYS[2], 'done', ARGV[4]) end
-return 1
-"""
-
-REQUEUE = """
--- Move pending task entries back to a shared task stream for any free worker to take: a
--- stopping worker hands back what it holds, a sweeper re-queues what a dead worker held.
--- An entry moves only if still pending, so concurrent sweeps never duplicate it.
--- KEYS[1] the stream the entries are pending in
--- KEYS[2] the stream to re-queue them to
--- ARGV[1] consumer group
--- ARGV[2] '1' to count the move as a redelivery (the holder died), '0' for a hand-back
--- ARGV[3..] entry ids
--- Returns the number of entries moved.
-local moved = 0
-for i = 3, #ARGV do
-  if redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1 then
-    local found = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])[1]
-    if found then
-      local fields = found[2]
-      if ARGV[2] == '1' then
-        for j = 1, #fields, 2 do
-          if fields[j] == 'redeliveries' then
-            fields[j + 1] = tostring(tonumber(fields[j + 1]) + 1)
-          end
-        end
-      end
-      redis.call('XADD', KEYS[2], '*', unpack(fields))
-      moved = moved + 1
-    end
-    redis.call('XDEL', KEYS[1], ARGV[i])
-  end
-end
-return moved
-"""
-
-DRAIN = """
--- Move every entry of a dead worker's own stream to the shared stream, then delete it.
--- Run after REQUEUE has moved the entries the worker had taken; these it never read.
--- KEYS[1] the dead worker's stream
--- KEYS[2] the shared task stream
--- Returns the number of entries moved.
-local entries = redis.call('XRANGE', KEYS[1], '-', '+')
-for _, entry in ipairs(entries) do
-  redis.call('XADD', KEYS[2], '*', unpack(entry[2]))
-end
-redis.call('DEL', KEYS[1])
-return #entries
-"""
 
 
 def merged_member(stream: str, entry_id: str | bytes) -> str:

@@ -16,7 +16,7 @@ from rhc import defaults
 from rhc.config import Settings, url_has_password
 from rhc.errors import BrokerAuthenticationError, BrokerConnectionError, BrokerError
 
-log = logging.getLogger("rhc.connection")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RETRYABLE = (redis.ConnectionError, redis.TimeoutError)

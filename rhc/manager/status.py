@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """What is going on in a namespace: workers, queues and jobs, as tables for notebooks and
-terminals (Manager.workers() and `rhc status`)."""
+terminals (Manager.workers(), `rhc status`, and every table the command line prints)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ import html
 import time
 from collections.abc import Sequence
 
-import redis
-
-from rhc.protocol import GROUP, JobRecord, Keys, WorkerInfo
+from rhc.wire.protocol import JobRecord, WorkerInfo
 
 _WORKER_COLUMNS = (
     "name",
@@ -34,6 +32,9 @@ _WORKER_COLUMNS = (
 class Table:
     """Rows of text shown aligned in a terminal and as HTML in Jupyter."""
 
+    rule = "-"
+    """What the line under the headers is drawn with; "" for none (as condor's own tools)."""
+
     def __init__(self, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
         self.headers = list(headers)
         self.rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
@@ -43,7 +44,8 @@ class Table:
             max(len(cell) for cell in column)
             for column in zip(self.headers, *self.rows, strict=True)
         ]
-        lines = [self.headers, ["-" * width for width in widths], *self.rows]
+        rule = [[self.rule * width for width in widths]] if self.rule else []
+        lines = [self.headers, *rule, *self.rows]
         return "\n".join(
             "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
             for line in lines
@@ -96,47 +98,24 @@ def _state(info: WorkerInfo, compat: str | None) -> str:
     return info.state
 
 
-def queue_table(client: redis.Redis, keys: Keys) -> Table:
+def queue_table(depths: Sequence[tuple[str, int, int]]) -> Table:
     """Each task stream of the namespace: batches waiting, and taken but unfinished."""
-    rows = []
-    for stream in sorted(client.scan_iter(match=keys.task_stream_pattern(), count=100)):
-        length = client.xlen(stream)
-        try:
-            taken = client.xpending(stream, GROUP)["pending"]
-        except redis.ResponseError:
-            taken = 0
-        rows.append((stream.decode().removeprefix(keys.prefix), length - taken, taken))
-    return Table(("stream", "waiting batches", "taken batches"), rows)
+    return Table(("stream", "waiting batches", "taken batches"), depths)
 
 
-def job_table(client: redis.Redis, keys: Keys) -> Table:
+def job_table(jobs: Sequence[tuple[str, JobRecord, float]]) -> Table:
     """The running jobs: who sent them, and how far they are."""
-    rows = []
-    for job_id, active in client.zrange(keys.jobs, 0, -1, withscores=True):
-        raw = client.hgetall(keys.job(job_id.decode()))
-        if not raw:
-            continue
-        record = JobRecord.from_fields(raw)
-        total = "?" if record.total is None else record.total
-        rows.append(
-            (
-                job_id.decode(),
-                record.owner,
-                record.state,
-                record.submitted,
-                total,
-                record.done,
-                f"{time.time() - active:.0f} s ago",
-            )
+    now = time.time()
+    rows = [
+        (
+            job_id,
+            record.owner,
+            record.state,
+            record.submitted,
+            "?" if record.total is None else record.total,
+            record.done,
+            f"{now - active:.0f} s ago",
         )
+        for job_id, record, active in jobs
+    ]
     return Table(("job", "owner", "state", "sent", "total", "done", "last sent"), rows)
-
-
-def worker_infos(client: redis.Redis, keys: Keys) -> list[WorkerInfo]:
-    infos = []
-    for raw in client.hgetall(keys.workers).values():
-        try:
-            infos.append(WorkerInfo.decode(raw))
-        except (ValueError, TypeError):
-            continue
-    return sorted(infos, key=lambda info: info.name)

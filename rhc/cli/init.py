@@ -1,0 +1,40 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""`rhc init`: write a config file with a fresh secret, asking for the Redis password."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from rhc.config import CONFIG_FILE_VARIABLE, new_secret, url_has_password, write_config_file
+
+
+@click.command()
+@click.option("--redis-url", required=True, help="redis://host:port (no password here).")
+@click.option(
+    "--path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("rhc.toml"),
+    show_default=True,
+)
+@click.option("--namespace", default=None)
+def init(redis_url: str, path: Path, namespace: str | None) -> None:
+    """Write a config file (mode 0600) with a new secret; the Redis password is asked for."""
+    if url_has_password(redis_url):
+        raise click.UsageError("give the URL without its password: you are asked for it")
+    password = click.prompt(
+        "Redis password (empty for none)", default="", hide_input=True, show_default=False
+    )
+    write_config_file(
+        path,
+        {
+            "redis_url": redis_url,
+            "redis_password": password or None,
+            "secret": new_secret(),
+            "namespace": namespace,
+        },
+    )
+    click.echo(
+        f"wrote {path} (mode 0600). Use it with: export {CONFIG_FILE_VARIABLE}={path.resolve()}"
+    )

@@ -1,0 +1,26 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""`rhc status`: the workers, queues and running jobs of a namespace."""
+
+from __future__ import annotations
+
+import click
+
+from rhc.config import resolve_settings
+from rhc.manager.broker import Broker
+from rhc.manager.status import WorkerTable, job_table, queue_table
+
+
+@click.command()
+@click.argument("redis_url", required=False)
+@click.option("--namespace", help="Namespace to show (default: from config, else the user).")
+def status(redis_url: str | None, namespace: str | None) -> None:
+    """Show workers, queue depths and running jobs."""
+    settings = resolve_settings(redis_url=redis_url, namespace=namespace, require_secret=False)
+    broker = Broker(settings, role="status")
+    try:
+        click.echo(f"namespace {settings.namespace!r} at {settings.masked_url}\n")
+        click.echo(f"workers\n{WorkerTable(broker.read_workers())}\n")
+        click.echo(f"queues\n{queue_table(broker.queue_depths())}\n")
+        click.echo(f"running jobs\n{job_table(broker.running_jobs())}")
+    finally:
+        broker.close()

@@ -1,0 +1,75 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""`rhc worker`: serve tasks until stopped; the entry point of every worker job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from rhc.config import CONFIG_FILE_VARIABLE, mask_url, resolve_settings, url_has_password
+
+PRELOAD = ("rhc.nanoaod",)
+"""What `rhc worker` imports before taking tasks: the NanoAOD stack takes about half a second to
+import, which would otherwise delay each worker's first chunk."""
+
+
+@click.command()
+@click.argument("redis_url", required=False)
+@click.option("--name", help="Worker name (default: host-ClusterId.ProcId, or host-pid).")
+@click.option("--namespace", help="Namespace to serve (default: from config, else the user).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The config file with the password and secret (default: RHC_CONFIG_FILE).",
+)
+@click.option(
+    "--merge-flush-interval",
+    type=float,
+    default=None,
+    help="Longest time a merged partial result stays unsent, in seconds.",
+)
+@click.option(
+    "--cache-bytes",
+    type=int,
+    default=None,
+    help="Memory for cached data (default, and most: half the job's memory).",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where local copies of remote files go (default: the job's scratch).",
+)
+@click.option(
+    "--disk-cache-bytes", type=int, default=None, help="Disk for local copies of remote files."
+)
+@click.option(
+    "--preload",
+    multiple=True,
+    default=PRELOAD,
+    show_default=True,
+    metavar="MODULE",
+    help="A module to import before taking tasks (repeatable).",
+)
+def worker(
+    redis_url: str | None,
+    name: str | None,
+    namespace: str | None,
+    config_file: Path | None,
+    **options: object,
+) -> None:
+    """Run a worker. The password and secret come from the config file (RHC_CONFIG_FILE)."""
+    from rhc.worker import Worker
+
+    if redis_url and url_has_password(redis_url):
+        raise click.UsageError(
+            f"{mask_url(redis_url)}: keep the password off the command line (it shows in `ps` "
+            f"and in condor's job ad); put redis_password in the file named by "
+            f"{CONFIG_FILE_VARIABLE}"
+        )
+    given = {key: value for key, value in options.items() if value is not None}
+    settings = resolve_settings(redis_url=redis_url, namespace=namespace, config_file=config_file)
+    Worker(settings=settings, name=name, **given).run()

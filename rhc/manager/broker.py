@@ -1,0 +1,320 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The notebook side's one owner of Redis: every command a manager, its jobs and `rhc status`
+send is here, each retried through connection loss, with the keys of rhc.wire.protocol."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+import redis
+
+from rhc import defaults
+from rhc.config import Settings
+from rhc.manager.registry import WorkerRegistry
+from rhc.wire.connection import Reconnector, connect
+from rhc.wire.protocol import (
+    CANCEL,
+    CANCELLED,
+    FINISHED,
+    GROUP,
+    JOB_REASON,
+    JOB_STATE,
+    JOB_SUBMITTED,
+    JOB_TOTAL,
+    ControlMessage,
+    JobRecord,
+    Keys,
+    TaskEntry,
+    WorkerInfo,
+)
+from rhc.wire.scripts import DRAIN
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RESULTS_PER_READ = 10_000
+"""The most result entries one read returns."""
+
+_PAGE = 1000
+
+
+class Broker:
+    """Redis, as one manager sees it: its connection, its namespace's keys and its workers."""
+
+    def __init__(self, settings: Settings, *, role: str = "manager") -> None:
+        self.settings = settings
+        self._client = connect(settings, role=role)
+        self._keys = Keys(settings.namespace)
+        self._reconnect = Reconnector(settings, settings.reconnect_timeout)
+        self.registry = WorkerRegistry(
+            self.read_workers,
+            namespace=settings.namespace,
+            heartbeat_ttl=settings.heartbeat_ttl,
+        )
+        self._stream = self._keys.task_stream(self.registry.compat)
+        self._drain = self._client.register_script(DRAIN)
+        self._stored_functions: set[str] = set()
+        self._speeds: dict[str, float] = {}
+        self._ttl = int(settings.result_ttl)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _call(self, operation: Callable[[], T], *, doing: str) -> T:
+        return self._reconnect.call(operation, doing=doing)
+
+    @property
+    def losses(self) -> int:
+        """How many times Redis was lost and found again: it may have lost data meanwhile."""
+        return self._reconnect.losses
+
+    # -- workers ---------------------------------------------------------------------------------
+
+    def read_workers(self) -> list[WorkerInfo]:
+        """Every registered worker, live or not, by name."""
+        raw = self._call(lambda: self._client.hgetall(self._keys.workers), doing="reading workers")
+        infos = []
+        for value in raw.values():
+            try:
+                infos.append(WorkerInfo.decode(value))
+            except (ValueError, TypeError):
+                continue
+        return sorted(infos, key=lambda info: info.name)
+
+    def reroute_departed(self, name: str) -> int:
+        """Move what a departed worker's own stream still holds to the shared stream, where
+        the others read; how many batches moved."""
+        moved = self._call(
+            lambda: self._drain(keys=[self._keys.worker_stream(name), self._stream]),
+            doing="re-routing the tasks of a departed worker",
+        )
+        if moved:
+            log.info("moved %d task batch(es) routed to departed worker %s", moved, name)
+        return moved
+
+    # -- where data was cached -------------------------------------------------------------------
+
+    def routes(self, keys: list[str]) -> list[str | None]:
+        """The worker that last processed each piece of data (cache affinity), or None."""
+        if not keys:
+            return []
+        found = self._call(
+            lambda: self._client.hmget(self._keys.affinity, keys),
+            doing="reading where data was cached",
+        )
+        return [name.decode() if name else None for name in found]
+
+    def remember_routes(self, routes: dict[str, str]) -> None:
+        """Record which worker processed each piece of data, for the next run over it."""
+        if not routes:
+            return
+
+        def remember() -> None:
+            with self._client.pipeline(transaction=False) as pipe:
+                pipe.hset(self._keys.affinity, mapping=routes)
+                pipe.expire(self._keys.affinity, self._ttl)
+                pipe.execute()
+
+        self._call(remember, doing="recording where data was cached")
+
+    # -- functions -------------------------------------------------------------------------------
+
+    def function(self, digest: str) -> bytes | None:
+        """A job's sealed function, or None if it expired."""
+        key = self._keys.function(digest)
+        return self._call(lambda: self._client.get(key), doing="reading the job's function")
+
+    def seconds_per_task(self, digest: str) -> float | None:
+        """What the last job running this function measured, so a re-run starts well batched."""
+        if digest not in self._speeds:
+            value = self._call(
+                lambda: self._client.hget(self._keys.function_stats, digest),
+                doing="reading task statistics",
+            )
+            if value is None:
+                return None
+            self._speeds[digest] = float(value)
+        return self._speeds[digest]
+
+    def forget_functions(self) -> None:
+        """After Redis lost data: store functions again on next use."""
+        self._stored_functions.clear()
+
+    # -- a job's life ------------------------------------------------------------------------------
+
+    def send(
+        self,
+        job_id: str,
+        batches: Iterable[tuple[str | None, dict[str, object]]],
+        *,
+        submitted: int,
+        total: int | None,
+        created: tuple[JobRecord, bytes] | None = None,
+    ) -> None:
+        """Queue task entries, each on its worker's stream (a route) or the shared one, and
+        bring the job hash up to date; `created` stores the job's record and sealed function
+        first."""
+        job_key = self._keys.job(job_id)
+
+        def send() -> None:
+            with self._client.pipeline(transaction=False) as pipe:
+                if created is not None:
+                    record, sealed_function = created
+                    self._queue_function(pipe, record.function, sealed_function)
+                    pipe.hset(job_key, mapping=record.to_fields())
+                for route, fields in batches:
+                    pipe.xadd(self._task_stream(route), fields)
+                pipe.hset(job_key, JOB_SUBMITTED, submitted)
+                if total is not None:
+                    pipe.hset(job_key, JOB_TOTAL, total)
+                pipe.expire(job_key, self._ttl)
+                pipe.zadd(self._keys.jobs, {job_id: time.time()})
+                pipe.execute()
+
+        self._call(send, doing="sending tasks")
+        if created is not None:
+            self._stored_functions.add(created[0].function)
+
+    def _queue_function(self, pipe: redis.client.Pipeline, digest: str, sealed: bytes) -> None:
+        """Store a function once (content addressed) and keep it alive."""
+        key = self._keys.function(digest)
+        if digest in self._stored_functions:
+            pipe.expire(key, self._ttl)
+        else:
+            pipe.set(key, sealed, nx=True, ex=self._ttl)
+
+    def _task_stream(self, route: str | None) -> str:
+        """Where a batch goes: its worker's own stream, or the shared one."""
+        return self._keys.worker_stream(route) if route else self._stream
+
+    def read_results(
+        self, job_id: str, after: bytes, *, block: bool
+    ) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        """The job's result entries after entry id `after`; block: wait a little for some."""
+        key = self._keys.results(job_id)
+        wait = int(defaults.DEFAULT_READ_BLOCK * 1000) if block else None
+        reply = self._call(
+            lambda: self._client.xread({key: after}, count=RESULTS_PER_READ, block=wait),
+            doing="waiting for results",
+        )
+        return [entry for _, entries in reply or [] for entry in entries]
+
+    def mark_active(self, job_id: str) -> None:
+        """Tell re-attached jobs that the sender of this one is still alive."""
+        self._call(
+            lambda: self._client.zadd(self._keys.jobs, {job_id: time.time()}),
+            doing="marking the job active",
+        )
+
+    def notify(self, op: str, job_id: str) -> None:
+        """Publish a control message to every worker of the namespace."""
+        message = ControlMessage(op, job_id).encode()
+        self._call(
+            lambda: self._client.publish(self._keys.control, message), doing="notifying workers"
+        )
+
+    def queued_entries(self, job_id: str, routes: Iterable[str]) -> list[TaskEntry]:
+        """The job's entries in the task streams it uses, waiting or taken and unacknowledged."""
+        return self._call(
+            lambda: self._queued_entries(job_id, routes), doing="checking queued tasks"
+        )
+
+    def _queued_entries(self, job_id: str, routes: Iterable[str]) -> list[TaskEntry]:
+        found: list[TaskEntry] = []
+        for stream in [self._stream, *map(self._task_stream, routes)]:
+            start: str | bytes = "-"
+            while True:
+                entries = self._client.xrange(stream, min=start, count=_PAGE)
+                parsed = (TaskEntry.parse(stream, entry_id, fields) for entry_id, fields in entries)
+                found += [entry for entry in parsed if entry.job == job_id]
+                if len(entries) < _PAGE:
+                    break
+                start = b"(" + entries[-1][0]
+        return found
+
+    def job_record(self, job_id: str) -> JobRecord | None:
+        """The job's hash, or None if Redis does not hold it (never sent, or expired)."""
+        raw = self._call(
+            lambda: self._client.hgetall(self._keys.job(job_id)), doing="reading the job"
+        )
+        return JobRecord.from_fields(raw) if raw else None
+
+    def last_active(self, job_id: str) -> float | None:
+        """When the job's sender last showed it was alive (epoch seconds), or None once it
+        finished or stopped."""
+        return self._call(
+            lambda: self._client.zscore(self._keys.jobs, job_id), doing="reading the job"
+        )
+
+    def finish(self, job_id: str, total: int, function: str, speed: float | None) -> None:
+        """Mark the job finished, keep its results for result_ttl, and remember how long its
+        function's tasks took."""
+        keys = self._keys
+
+        def finish() -> None:
+            with self._client.pipeline(transaction=False) as pipe:
+                pipe.hset(keys.job(job_id), mapping={JOB_STATE: FINISHED, JOB_TOTAL: total})
+                pipe.expire(keys.job(job_id), self._ttl)
+                pipe.expire(keys.results(job_id), self._ttl)
+                pipe.zrem(keys.jobs, job_id)
+                if speed is not None:
+                    pipe.hset(keys.function_stats, function, speed)
+                    pipe.expire(keys.function_stats, self._ttl)
+                pipe.execute()
+
+        if speed is not None:
+            self._speeds[function] = speed
+        self._call(finish, doing="closing the job")
+
+    def cancel(self, job_id: str, reason: str, routes: Iterable[str]) -> None:
+        """Mark the job cancelled (reason: the error that stopped it, if one did), tell the
+        workers, and delete its queued entries, taken ones too: their workers drop them."""
+        keys = self._keys
+
+        def cancel() -> None:
+            with self._client.pipeline(transaction=False) as pipe:
+                pipe.hset(keys.job(job_id), mapping={JOB_STATE: CANCELLED, JOB_REASON: reason})
+                pipe.publish(keys.control, ControlMessage(CANCEL, job_id).encode())
+                pipe.zrem(keys.jobs, job_id)
+                pipe.expire(keys.results(job_id), self._ttl)
+                pipe.execute()
+            for entry in self._queued_entries(job_id, routes):
+                self._client.xdel(entry.stream, entry.entry_id)
+
+        self._call(cancel, doing="cancelling the job")
+
+    # -- the namespace at a glance (`rhc status`) ------------------------------------------------
+
+    def queue_depths(self) -> list[tuple[str, int, int]]:
+        """Each task stream of the namespace: its name, batches waiting, and taken unfinished."""
+
+        def read() -> list[tuple[str, int, int]]:
+            depths = []
+            pattern = self._keys.task_stream_pattern()
+            for stream in sorted(self._client.scan_iter(match=pattern, count=100)):
+                length = self._client.xlen(stream)
+                try:
+                    taken = self._client.xpending(stream, GROUP)["pending"]
+                except redis.ResponseError:  # no consumer group yet
+                    taken = 0
+                name = stream.decode().removeprefix(self._keys.prefix)
+                depths.append((name, length - taken, taken))
+            return depths
+
+        return self._call(read, doing="reading queues")
+
+    def running_jobs(self) -> list[tuple[str, JobRecord, float]]:
+        """The running jobs: id, record, and when their sender last showed it was alive."""
+
+        def read() -> list[tuple[str, JobRecord, float]]:
+            jobs = []
+            for job_id, active in self._client.zrange(self._keys.jobs, 0, -1, withscores=True):
+                raw = self._client.hgetall(self._keys.job(job_id.decode()))
+                if raw:
+                    jobs.append((job_id.decode(), JobRecord.from_fields(raw), active))
+            return jobs
+
+        return self._call(read, doing="reading jobs")

@@ -1,0 +1,163 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The Manager: what the notebook uses to send a function over many arguments to the workers."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sized
+
+from rhc.config import resolve_settings
+from rhc.errors import ArgumentError
+from rhc.manager.batching import BatchSizer
+from rhc.manager.broker import Broker
+from rhc.manager.dispatch import Dispatcher, JobSpec, RoutedDispatcher
+from rhc.manager.job import Job
+from rhc.manager.options import JobOptions
+from rhc.manager.reattach import read_job
+from rhc.manager.sending import Sender
+from rhc.manager.status import WorkerTable
+from rhc.wire.protocol import JobRecord
+from rhc.wire.serialization import content_digest, dumps, seal
+
+
+class Manager:
+    """Sends a function and its arguments to the workers through Redis and collects the results.
+
+    Parameters:
+      redis_url: ``redis://[:password@]host:port``; otherwise RHC_REDIS_URL, the config file named
+        by RHC_CONFIG_FILE, or REDIS_URL in ./config.py.
+      secret: shared with the workers, to sign tasks and results; otherwise RHC_SECRET or the
+        config file.
+      namespace: jobs and workers are per namespace; defaults to the user name.
+      settings: other settings of rhc.config.Settings (heartbeat_ttl, max_payload_bytes, ...).
+
+    Raises:
+      ConfigurationError, BrokerConnectionError, BrokerAuthenticationError: with what to fix.
+    """
+
+    def __init__(
+        self,
+        redis_url: str | None = None,
+        *,
+        secret: str | bytes | None = None,
+        namespace: str | None = None,
+        **settings: object,
+    ) -> None:
+        self.settings = resolve_settings(
+            redis_url=redis_url, secret=secret, namespace=namespace, **settings
+        )
+        self._broker = Broker(self.settings)
+
+    def __repr__(self) -> str:
+        return f"Manager(url={self.settings.masked_url!r}, namespace={self.settings.namespace!r})"
+
+    def __enter__(self) -> Manager:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._broker.close()
+
+    def remote_map(
+        self, function: Callable, iterable: Iterable, *, progress: bool = True, **options: object
+    ) -> object:
+        """Call function on every item of iterable on the workers; return results in input order.
+
+        Parameters:
+          progress: show a progress bar (a widget in Jupyter, text in a terminal).
+          options: the options of rhc.manager.JobOptions: timeout, retries, reduce (merge on the
+            workers: one merged value comes back), affinity, return_exceptions.
+
+        Raises:
+          TaskError: a task failed; it carries the remote traceback and the argument.
+          SerializationError, PayloadTooLargeError: the function or an argument cannot travel.
+          ArgumentError: an unknown option, or a bad value.
+        """
+        job = self._create(function, iterable, JobOptions.parse(options, caller="remote_map"))
+        return job.results(progress=progress)
+
+    def submit(self, function: Callable, iterable: Iterable, **options: object) -> Job:
+        """Like remote_map, without waiting: the returned Job runs in the background.
+
+        Parameters:
+          options: the options of rhc.manager.JobOptions, as for remote_map.
+        """
+        return self._create(function, iterable, JobOptions.parse(options, caller="submit")).start()
+
+    def job(self, job_id: str) -> Job:
+        """Re-attach to a job, e.g. after the notebook kernel restarted.
+
+        Raises:
+          JobNotFoundError: no such job in this namespace, or its results expired.
+        """
+        record, reducer = read_job(self._broker, job_id)
+        return Job(self._broker, record, job_id, reducer=reducer, options=JobOptions()).start()
+
+    def workers(self) -> WorkerTable:
+        """The live workers: name, host, condor id, state, task, counts, rates and versions."""
+        registry = self._broker.registry
+        return WorkerTable(registry.workers(fresh=True), registry.compat)
+
+    def _create(self, function: Callable, iterable: Iterable, options: JobOptions) -> Job:
+        if not callable(function):
+            raise ArgumentError(f"function must be callable, not {type(function).__name__}")
+        settings, broker = self.settings, self._broker
+        name = getattr(function, "__qualname__", type(function).__name__)
+        body = dumps(
+            (function, options.reduce),
+            what=f"the function {name}",
+            limit=settings.max_payload_bytes,
+        )
+        digest = content_digest(settings.secret, body)
+        broker.registry.runnable_count()  # refuse now if no live worker could load this
+        job_id = uuid.uuid4().hex[:16]
+        record = JobRecord(
+            function=digest,
+            compat=broker.registry.compat,
+            owner=_owner(),
+            created=time.time(),
+            reduce=options.reduce is not None,
+        )
+        spec = JobSpec(
+            job_id=job_id,
+            function=digest,
+            reduce=options.reduce is not None,
+            timeout=options.timeout,
+            max_attempts=options.max_attempts(settings.max_attempts),
+            result_ttl=settings.result_ttl,
+        )
+        sender = Sender(
+            broker,
+            job_id,
+            record,
+            self._dispatcher(spec, iterable, options),
+            sealed_function=seal(settings.secret, {"kind": "function"}, body),
+            affinity=options.affinity,
+        )
+        return Job(broker, record, job_id, reducer=options.reduce, options=options, sender=sender)
+
+    def _dispatcher(self, spec: JobSpec, iterable: Iterable, options: JobOptions) -> Dispatcher:
+        """What cuts the arguments into batches: routed by affinity, if the job has one."""
+        packing = {
+            "secret": self.settings.secret,
+            "max_payload": self.settings.max_payload_bytes,
+            "sizer": BatchSizer(self._broker.seconds_per_task(spec.function)),
+        }
+        if options.affinity is None:
+            length = len(iterable) if isinstance(iterable, Sized) else None
+            return Dispatcher(spec, iter(iterable), length, **packing)
+        routes = self._broker.routes(list(options.affinity))
+        return RoutedDispatcher(spec, list(iterable), routes, **packing)
+
+
+def _owner() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "?"
+    return f"{user}@{socket.gethostname()}"

@@ -1,0 +1,162 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The sending side of a job this process submitted: batches go out while fewer than a window of
+them are unfinished (back-pressure: a million-task map streams in bounded memory, and the
+batches of concurrent jobs interleave in the shared stream, so each running job is served in
+turn); results free their window slots; whatever Redis lost is sent again."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from rhc.errors import BrokerError
+from rhc.manager.broker import Broker
+from rhc.manager.dispatch import Dispatcher, SentBatch
+from rhc.wire.protocol import FLUSH, PARTIAL, PROGRESS, JobRecord, ResultMessage
+
+log = logging.getLogger(__name__)
+
+STALL_CHECK = 10.0
+"""Seconds without news after which a job checks that Redis still holds its batches."""
+
+FLUSH_REPEAT = 2.0
+"""How often a merged job whose tasks all ran asks workers for their partial results."""
+
+ACTIVITY_REFRESH = 10.0
+"""How often a sending job marks itself active, so re-attached jobs know it is alive."""
+
+
+class Sender:
+    """Sends one job's batches through the broker and keeps account of them."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        job_id: str,
+        record: JobRecord,
+        dispatcher: Dispatcher,
+        *,
+        sealed_function: bytes,
+        affinity: Sequence[str | None] | None,
+    ) -> None:
+        self._broker = broker
+        self._job_id = job_id
+        self._record = record
+        self.dispatcher = dispatcher
+        self._sealed_function = sealed_function
+        self._affinity = affinity
+        self._ran_on: dict[str, str] = {}  # affinity key -> worker that ran it, for next time
+        self.created = False
+        self._last_news = time.monotonic()
+        self._last_flush_request = 0.0
+        self._last_activity = time.monotonic()
+        self._losses_seen = broker.losses
+        self._recover_soon = False
+
+    @property
+    def total(self) -> int | None:
+        """The number of tasks, once every argument is cut into batches."""
+        return self.dispatcher.total
+
+    @property
+    def routes(self) -> set[str]:
+        """The workers this job sends tasks to directly."""
+        return self.dispatcher.routes
+
+    def send(self) -> None:
+        """Cut and send what the window allows (and the job itself, the first time)."""
+        dispatcher, registry = self.dispatcher, self._broker.registry
+        workers, alive = registry.runnable_count(), registry.runnable_names()
+        for name in dispatcher.departed_routes(alive):
+            self._broker.reroute_departed(name)
+        fresh = dispatcher.next_batches(2 * max(workers, 1) + 2, workers, alive)
+        if fresh or not self.created:
+            self._enqueue(fresh)
+
+    def _enqueue(self, batches: list[SentBatch]) -> None:
+        self._broker.send(
+            self._job_id,
+            [(sent.route, sent.fields) for sent in batches],
+            submitted=self.dispatcher.submitted,
+            total=self.dispatcher.total,
+            created=None if self.created else (self._record, self._sealed_function),
+        )
+        self.created = True
+
+    def heard(self, message: ResultMessage, *, accepted: bool) -> None:
+        """A verified result of this job arrived: free the window slots of the batches it
+        finished, learn their speed and where their data now is. One refused (a partial result
+        overlapping merged ones) means some batch may need sending again."""
+        self._last_news = time.monotonic()
+        if not accepted:
+            self._recover_soon = True
+            return
+        dispatcher, affinity = self.dispatcher, self._affinity
+        if affinity is not None and message.kind != PARTIAL:
+            for first, count in message.spans:
+                for key in affinity[first : first + count]:
+                    if key is not None:
+                        self._ran_on[key] = message.worker
+        for number in message.batches:
+            if message.kind == PROGRESS:
+                dispatcher.processed(number)
+            else:
+                dispatcher.settle(number)
+        if message.kind != PARTIAL:
+            dispatcher.sizer.observe(message.finished - message.started, message.task_count)
+
+    def keep_up(self, *, merged: bool, receive: Callable[[], None]) -> None:
+        """Show the job is alive, ask for merged results once every batch ran, and send again
+        what Redis lost; receive() reads the results stored meanwhile."""
+        now = time.monotonic()
+        dispatcher = self.dispatcher
+        if now - self._last_activity >= ACTIVITY_REFRESH:
+            self._last_activity = now
+            self._broker.mark_active(self._job_id)
+        if (
+            merged
+            and dispatcher.sending_done
+            and dispatcher.in_flight == 0
+            and now - self._last_flush_request >= FLUSH_REPEAT
+        ):
+            self._last_flush_request = now
+            self._broker.notify(FLUSH, self._job_id)
+        lost_redis = self._broker.losses != self._losses_seen
+        if (
+            lost_redis
+            or self._recover_soon
+            or (dispatcher.sent and now - self._last_news > STALL_CHECK)
+        ):
+            self._recover(lost_redis, receive)
+
+    def _recover(self, lost_redis: bool, receive: Callable[[], None]) -> None:
+        """Send again every batch that has neither a result nor a queue entry."""
+        self._losses_seen = self._broker.losses
+        self._recover_soon = False
+        self._last_news = time.monotonic()
+        if lost_redis:
+            self._broker.forget_functions()
+            self.created = False  # the job hash and function may be gone: write them again
+            self._enqueue([])
+        entries = self._broker.queued_entries(self._job_id, self.routes)
+        receive()  # results stored since the scan settle their batches
+        lost = self.dispatcher.lost({entry.batch for entry in entries})
+        if lost:
+            log.warning(
+                "job %s: sending %d batch(es) again that Redis no longer held",
+                self._job_id,
+                len(lost),
+            )
+            self._enqueue(lost)
+
+    def finish(self, total: int) -> None:
+        """Close the job's records: finished, its function's speed, where its data went."""
+        speed = self.dispatcher.sizer.seconds_per_task
+        try:
+            self._broker.finish(self._job_id, total, self._record.function, speed)
+            self._broker.remember_routes(self._ran_on)
+        except BrokerError as exc:  # every result is in hand: they matter more than records
+            log.warning(
+                "job %s: all results are in, but Redis refused to close it: %s", self._job_id, exc
+            )
