@@ -8,7 +8,6 @@ readable only by their owner, never onto a command line.
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import signal
@@ -26,8 +25,6 @@ import redis
 from rhc.config import CONFIG_FILE_VARIABLE, child_environment, new_secret, write_config_file
 from rhc.errors import ConfigurationError, RhcError
 from rhc.wire.protocol import Keys
-
-log = logging.getLogger(__name__)
 
 
 def free_port() -> int:
