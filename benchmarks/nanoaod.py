@@ -130,7 +130,6 @@ def rhc_cluster(
             cluster.workers.append(
                 start_worker(
                     cluster.config_file,
-                    scratch=directory,
                     name=name,
                     log_file=directory / f"{name}.log",
                     options=options(name),

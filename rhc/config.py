@@ -144,12 +144,17 @@ def _build(values: dict[str, object], require_secret: bool) -> Settings:
     return Settings(**values)
 
 
+def user_name() -> str | None:
+    """The user this process runs as ($LOGNAME, $USER, or the passwd entry), if there is one."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry: arbitrary uids in containers
+        return None
+
+
 def default_namespace() -> str:
     """The user name, as the original tool keyed its queues by $USER."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry: arbitrary uids in containers
-        user = f"uid{os.getuid()}"
+    user = user_name() or f"uid{os.getuid()}"
     return re.sub(r"[^A-Za-z0-9_.@-]", "_", user)[:64] or "rhc"
 
 

@@ -122,7 +122,7 @@ class RedisServer:
 def start_worker(
     config_file: Path,
     *,
-    scratch: Path,
+    scratch: Path | None = None,
     name: str | None = None,
     log_file: Path | None = None,
     python: str = sys.executable,
@@ -131,14 +131,16 @@ def start_worker(
 ) -> subprocess.Popen:
     """Start `rhc worker` in its own process group; its settings come from config_file.
 
-    scratch: the worker's scratch directory (its TMPDIR, as condor gives each job its own):
-      its disk cache goes there unless options name another.
+    scratch: a scratch directory for the worker (its TMPDIR, as condor gives a job its own):
+      its disk cache goes there unless options name another. By default it inherits this
+      process's temporary directory.
     """
     command = [python, "-m", "rhc", "worker", *options]
     if name:
         command += ["--name", name]
+    scratch_env = {} if scratch is None else {"TMPDIR": str(scratch)}
     env = child_environment(
-        **{CONFIG_FILE_VARIABLE: str(config_file), "TMPDIR": str(scratch), **(extra_env or {})}
+        **{CONFIG_FILE_VARIABLE: str(config_file), **scratch_env, **(extra_env or {})}
     )
     output = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
     try:
@@ -272,7 +274,6 @@ class LocalCluster:
             self.workers.append(
                 start_worker(
                     self.config_file,
-                    scratch=self.directory,
                     name=f"local-{index}",
                     log_file=self.directory / f"worker-{index}.log",
                     options=self.worker_options,

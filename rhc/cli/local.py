@@ -16,7 +16,8 @@ from rhc.config import CONFIG_FILE_VARIABLE, child_environment
 from rhc.local import LocalCluster
 
 
-@click.command()
+# Options end where COMMAND begins: what follows it is the command's own, options included.
+@click.command(context_settings={"allow_interspersed_args": False})
 @click.option("-n", "--workers", default=2, show_default=True, help="How many workers.")
 @click.option(
     "--dir",
@@ -28,8 +29,8 @@ from rhc.local import LocalCluster
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def local(workers: int, directory: Path | None, command: tuple[str, ...]) -> None:
     """Run Redis and N workers here. With a COMMAND, run it against them, then stop everything;
-    without one, serve until Ctrl-C. Put `--` before a COMMAND that has options of its own:
-    rhc local -n 2 -- python my_job.py --verbose"""
+    without one, serve until Ctrl-C. Everything after COMMAND is its own:
+    rhc local -n 2 python my_job.py --verbose"""
     if command and shutil.which(command[0]) is None:
         raise CommandNotFoundError(command[0])
     with tempfile.TemporaryDirectory(prefix="rhc-local-") as scratch:

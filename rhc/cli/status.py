@@ -9,6 +9,9 @@ from rhc.config import resolve_settings
 from rhc.manager.broker import Broker
 from rhc.manager.status import WorkerTable, job_table, queue_table
 
+STATUS_RECONNECT_TIMEOUT = 5.0
+"""How long `rhc status` waits for a Redis that drops while it reads: a person is waiting."""
+
 
 @click.command()
 @click.argument("redis_url", required=False)
@@ -16,7 +19,7 @@ from rhc.manager.status import WorkerTable, job_table, queue_table
 def status(redis_url: str | None, namespace: str | None) -> None:
     """Show workers, queue depths and running jobs."""
     settings = resolve_settings(redis_url=redis_url, namespace=namespace, require_secret=False)
-    broker = Broker(settings, role="status")
+    broker = Broker(settings, role="status", reconnect_timeout=STATUS_RECONNECT_TIMEOUT)
     try:
         click.echo(f"namespace {settings.namespace!r} at {settings.masked_url}\n")
         click.echo(f"workers\n{WorkerTable(broker.read_workers())}\n")

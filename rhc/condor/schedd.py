@@ -4,14 +4,13 @@ HTTP API. One interface, chosen by the `condor_pool` setting."""
 
 from __future__ import annotations
 
-import getpass
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import htcondor2
 
-from rhc.config import Settings
+from rhc.config import Settings, user_name
 from rhc.errors import RhcError
 
 _STATES = {1: "Idle", 2: "Running", 3: "Removed", 4: "Completed", 5: "Held", 6: "Transferring"}
@@ -144,7 +143,4 @@ def _order(job_id: str) -> tuple[int, int]:
 
 
 def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+    return user_name() or "unknown"

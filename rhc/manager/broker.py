@@ -41,14 +41,27 @@ RESULTS_PER_READ = 10_000
 _PAGE = 1000
 
 
-class Broker:
-    """Redis, as one manager sees it: its connection, its namespace's keys and its workers."""
+REATTACH_ADVICE = (
+    ". Results stored so far are kept in Redis; re-attach with Manager().job(id) once it is back"
+)
 
-    def __init__(self, settings: Settings, *, role: str = "manager") -> None:
+
+class Broker:
+    """Redis, as one manager sees it: its connection, its namespace's keys and its workers.
+
+    Parameters:
+      role: how its connection is named in Redis (CLIENT LIST).
+      reconnect_timeout: how long a command waits for a lost Redis (default: the setting).
+    """
+
+    def __init__(
+        self, settings: Settings, *, role: str = "manager", reconnect_timeout: float | None = None
+    ) -> None:
         self.settings = settings
         self._client = connect(settings, role=role)
         self._keys = Keys(settings.namespace)
-        self._reconnect = Reconnector(settings, settings.reconnect_timeout)
+        timeout = settings.reconnect_timeout if reconnect_timeout is None else reconnect_timeout
+        self._reconnect = Reconnector(settings, timeout, advice=REATTACH_ADVICE)
         self.registry = WorkerRegistry(
             self.read_workers,
             namespace=settings.namespace,

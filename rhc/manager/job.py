@@ -67,8 +67,10 @@ class Job:
         self._broker = broker
         self._options = options
         self._sender = sender
-        self._watch = SenderWatch(broker, job_id, record) if sender is None else None
-        self._total = record.total
+        self._watch = (
+            SenderWatch(broker, job_id, record, lambda: self.progress) if sender is None else None
+        )
+        self._total = record.total  # a re-attached job's; a sending job's is its Sender's
         self._collector = Collector(job_id, reducer, self._argument_of)
         self._state = RUNNING
         self._error: BaseException | None = None
@@ -85,9 +87,7 @@ class Job:
 
     @property
     def progress(self) -> Progress:
-        total = self._total
-        if total is None and self._sender is not None:
-            total = self._sender.dispatcher.expected_total
+        total = self._sender.expected_total if self._sender is not None else self._total
         return self._collector.progress(total)
 
     @property
@@ -120,7 +120,9 @@ class Job:
           ArgumentError: the job merges its results (reduce=): it has no per-task results.
         """
         if self._collector.merged is not None:
-            raise ArgumentError("as_completed() yields per-task results; a merged job has one")
+            raise ArgumentError(
+                "as_completed() yields per-task results; a merged job has one result"
+            )
         deadline = None if timeout is None else time.monotonic() + timeout
         seen = 0
         while True:
@@ -203,7 +205,6 @@ class Job:
         try:
             if self._sender is not None:
                 self._sender.send()
-                self._total = self._sender.total
             self._receive(block=True)
             self._keep_up()
             if self._complete():
@@ -223,7 +224,8 @@ class Job:
             raise JobCancelledError(f"job {self.id} was cancelled")
 
     def _complete(self) -> bool:
-        return self._collector.complete(self._total)
+        total = self._sender.total if self._sender is not None else self._total
+        return self._collector.complete(total)
 
     # -- receiving -----------------------------------------------------------------------------
 
@@ -273,7 +275,7 @@ class Job:
     def _argument_of(self, task: int) -> object:
         if self._sender is None:
             return ARGUMENT_UNAVAILABLE
-        return self._sender.dispatcher.argument(task)
+        return self._sender.argument(task)
 
     # -- looking after the job -----------------------------------------------------------------
 
@@ -291,7 +293,7 @@ class Job:
     def _follow_sender(self) -> None:
         """A re-attached job learns the total once its sender has sent every task, and that the
         job was cancelled (by its sender, or by an error there): no result would ever come."""
-        record = self._watch.news(self.progress)
+        record = self._watch.news()
         if record is None:
             return
         if record.state == CANCELLED:
@@ -302,7 +304,7 @@ class Job:
 
     def _finish(self) -> None:
         if self._sender is not None:
-            self._sender.finish(self._total)
+            self._sender.finish()
         self._set_state(FINISHED)
 
     def _end_cancelled(self, reason: str = "") -> None:

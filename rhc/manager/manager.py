@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import getpass
 import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sized
 
-from rhc.config import resolve_settings
+from rhc.config import resolve_settings, user_name
 from rhc.errors import ArgumentError
 from rhc.manager.batching import BatchSizer
 from rhc.manager.broker import Broker
@@ -156,8 +155,4 @@ class Manager:
 
 
 def _owner() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "?"
-    return f"{user}@{socket.gethostname()}"
+    return f"{user_name() or '?'}@{socket.gethostname()}"

@@ -5,6 +5,7 @@ process can learn of it, and of its sender, from Redis alone."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from rhc.errors import JobIncompleteError, JobNotFoundError
 from rhc.manager.broker import Broker
@@ -45,13 +46,16 @@ class SenderWatch:
     """Follows the process that sends a job: the job's total once it sent every task, that it
     cancelled the job, or that it stopped before sending everything."""
 
-    def __init__(self, broker: Broker, job_id: str, record: JobRecord) -> None:
+    def __init__(
+        self, broker: Broker, job_id: str, record: JobRecord, progress: Callable[[], Progress]
+    ) -> None:
         self._broker = broker
         self._job_id = job_id
         self._record = record
+        self._progress = progress
         self._checked = 0.0
 
-    def news(self, progress: Progress) -> JobRecord | None:
+    def news(self) -> JobRecord | None:
         """The job's record once its total is known or it was cancelled; None until then.
 
         Raises:
@@ -68,6 +72,6 @@ class SenderWatch:
         if active is None or time.time() - active > ABANDONED_AFTER:
             raise JobIncompleteError(
                 f"job {self._job_id} cannot finish: the process that submitted it stopped after "
-                f"sending {record.submitted} tasks, before sending them all ({progress})"
+                f"sending {record.submitted} tasks, before sending them all ({self._progress()})"
             )
         return None

@@ -60,6 +60,15 @@ class Sender:
         return self.dispatcher.total
 
     @property
+    def expected_total(self) -> int | None:
+        """The number of tasks: exact once known, the arguments' len() before that."""
+        return self.dispatcher.expected_total
+
+    def argument(self, task: int) -> object:
+        """The argument of a task still in flight, for error reports."""
+        return self.dispatcher.argument(task)
+
+    @property
     def routes(self) -> set[str]:
         """The workers this job sends tasks to directly."""
         return self.dispatcher.routes
@@ -150,11 +159,11 @@ class Sender:
             )
             self._enqueue(lost)
 
-    def finish(self, total: int) -> None:
+    def finish(self) -> None:
         """Close the job's records: finished, its function's speed, where its data went."""
         speed = self.dispatcher.sizer.seconds_per_task
         try:
-            self._broker.finish(self._job_id, total, self._record.function, speed)
+            self._broker.finish(self._job_id, self.total, self._record.function, speed)
             self._broker.remember_routes(self._ran_on)
         except BrokerError as exc:  # every result is in hand: they matter more than records
             log.warning(

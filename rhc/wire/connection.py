@@ -80,12 +80,14 @@ def _authentication_error(settings: Settings) -> BrokerAuthenticationError:
 class Reconnector:
     """Retries an operation through connection loss, with backoff, for a bounded time.
 
-    ``losses`` counts the outages survived, so callers can re-check state Redis may have lost.
+    ``losses`` counts the outages survived, so callers can re-check state Redis may have lost;
+    ``advice`` ends the error raised when Redis stays away: what the caller can do then.
     """
 
-    def __init__(self, settings: Settings, timeout: float) -> None:
+    def __init__(self, settings: Settings, timeout: float, *, advice: str = "") -> None:
         self._settings = settings
         self._timeout = timeout
+        self._advice = advice
         self.losses = 0
 
     def call(self, operation: Callable[[], T], *, doing: str) -> T:
@@ -125,8 +127,7 @@ class Reconnector:
                 if now >= deadline:
                     raise BrokerConnectionError(
                         f"lost Redis at {self._settings.masked_url} while {doing}, and it did not "
-                        f"come back within {self._timeout:.0f} s ({exc}). Results stored so far "
-                        "are kept in Redis; re-attach with Manager().job(id) once it is back"
+                        f"come back within {self._timeout:.0f} s ({exc}){self._advice}"
                     ) from exc
                 time.sleep(min(delay, deadline - now))
                 delay = min(delay * 2, 2.0)

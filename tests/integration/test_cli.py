@@ -69,6 +69,12 @@ def test_rhc_local_runs_a_command_against_a_fresh_cluster_and_stops_it(tmp_path)
     assert "stopping workers and Redis" in done.stderr
 
 
+def test_the_options_after_rhc_locals_command_are_the_commands_own():
+    done = rhc("local", "-n", "1", sys.executable, "-c", "print('OPTIONS', 'PASSED')", "-n", "3")
+    assert done.returncode == 0, done.stderr
+    assert "OPTIONS PASSED" in done.stdout
+
+
 def test_rhc_status_shows_workers_queues_and_jobs(cluster):
     cluster.start_workers(1)
     job = Manager().submit(fixtures.sleep_for, [3.0, 3.0])
