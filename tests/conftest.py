@@ -12,8 +12,10 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import lz4.frame
 import numpy as np
 import pytest
 import uproot
@@ -38,6 +40,31 @@ def rhc_command(
         input=stdin,
         timeout=timeout,
     )
+
+
+@contextmanager
+def within(seconds: float) -> Iterator[None]:
+    """Fail if the block takes seconds or more: bad input must end, never hang."""
+    started = time.monotonic()
+    yield
+    elapsed = time.monotonic() - started
+    assert elapsed < seconds, f"took {elapsed:.1f} s, over its {seconds} s bound"
+
+
+def assert_says(text: str, *fragments: str) -> None:
+    """The message holds every fragment: what went wrong, and what to do about it."""
+    missing = [fragment for fragment in fragments if fragment not in text]
+    assert not missing, f"{missing} not in the message:\n{text}"
+
+
+def lz4_bomb(declared: int) -> bytes:
+    """A payload body (flag byte and lz4 frame) of `declared` zero bytes: valid, and about
+    4 KB per MB it declares."""
+    compressor = lz4.frame.LZ4FrameCompressor()
+    chunk = bytes(2**20)
+    parts = [compressor.begin(source_size=declared)]
+    parts += [compressor.compress(chunk) for _ in range(declared // len(chunk))]
+    return b"\x01" + b"".join(parts) + compressor.flush()
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> object:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from rhc.cli.options import REDIS_URL
 from rhc.condor.description import UNIVERSES
 from rhc.config import (
     CONFIG_FILE_VARIABLE,
@@ -46,7 +47,9 @@ def condor() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help=f"The 0600 config file sent to the workers (default: {CONFIG_FILE_VARIABLE}).",
 )
-@click.option("--redis-url", help="The URL workers dial (default: the configured one).")
+@click.option(
+    "--redis-url", type=REDIS_URL, help="The URL workers dial (default: the configured one)."
+)
 @click.option("--namespace", help="The namespace the workers serve.")
 @click.option("--request-cpus", default=1, show_default=True)
 @click.option("--request-memory", default="2GB", show_default=True)

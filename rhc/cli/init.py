@@ -7,11 +7,14 @@ from pathlib import Path
 
 import click
 
-from rhc.config import CONFIG_FILE_VARIABLE, new_secret, url_has_password, write_config_file
+from rhc.cli.options import REDIS_URL
+from rhc.config import CONFIG_FILE_VARIABLE, new_secret, write_config_file
 
 
 @click.command()
-@click.option("--redis-url", required=True, help="redis://host:port (no password here).")
+@click.option(
+    "--redis-url", required=True, type=REDIS_URL, help="redis://host:port (no password here)."
+)
 @click.option(
     "--path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -21,8 +24,6 @@ from rhc.config import CONFIG_FILE_VARIABLE, new_secret, url_has_password, write
 @click.option("--namespace", default=None)
 def init(redis_url: str, path: Path, namespace: str | None) -> None:
     """Write a config file (mode 0600) with a new secret; the Redis password is asked for."""
-    if url_has_password(redis_url):
-        raise click.UsageError("give the URL without its password: you are asked for it")
     password = click.prompt(
         "Redis password (empty for none)", default="", hide_input=True, show_default=False
     )

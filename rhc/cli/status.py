@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from rhc.cli.options import REDIS_URL
 from rhc.config import resolve_settings
 from rhc.manager.broker import Broker
 from rhc.manager.status import WorkerTable, job_table, queue_table
@@ -14,7 +15,7 @@ STATUS_RECONNECT_TIMEOUT = 5.0
 
 
 @click.command()
-@click.argument("redis_url", required=False)
+@click.argument("redis_url", required=False, type=REDIS_URL)
 @click.option("--namespace", help="Namespace to show (default: from config, else the user).")
 def status(redis_url: str | None, namespace: str | None) -> None:
     """Show workers, queue depths and running jobs."""

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from rhc.config import CONFIG_FILE_VARIABLE, mask_url, resolve_settings, url_has_password
+from rhc.cli.options import REDIS_URL
+from rhc.config import resolve_settings
 
 PRELOAD = ("rhc.nanoaod",)
 """What `rhc worker` imports before taking tasks: the NanoAOD stack takes about half a second to
@@ -15,7 +16,7 @@ import, which would otherwise delay each worker's first chunk."""
 
 
 @click.command()
-@click.argument("redis_url", required=False)
+@click.argument("redis_url", required=False, type=REDIS_URL)
 @click.option("--name", help="Worker name (default: host-ClusterId.ProcId, or host-pid).")
 @click.option("--namespace", help="Namespace to serve (default: from config, else the user).")
 @click.option(
@@ -64,12 +65,6 @@ def worker(
     """Run a worker. The password and secret come from the config file (RHC_CONFIG_FILE)."""
     from rhc.worker import Worker
 
-    if redis_url and url_has_password(redis_url):
-        raise click.UsageError(
-            f"{mask_url(redis_url)}: keep the password off the command line (it shows in `ps` "
-            f"and in condor's job ad); put redis_password in the file named by "
-            f"{CONFIG_FILE_VARIABLE}"
-        )
     given = {key: value for key, value in options.items() if value is not None}
     settings = resolve_settings(redis_url=redis_url, namespace=namespace, config_file=config_file)
     Worker(settings=settings, name=name, **given).run()

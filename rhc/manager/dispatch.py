@@ -202,7 +202,8 @@ class Dispatcher:
         """The argument of a task still in flight, for error reports."""
         for sent in self.sent.values():
             if sent.first <= task < sent.first + sent.count:
-                return loads(sent.arguments, what="arguments")[task - sent.first]
+                arguments = loads(sent.arguments, what="arguments", limit=self._max_payload)
+                return arguments[task - sent.first]
         return ARGUMENT_UNAVAILABLE
 
 

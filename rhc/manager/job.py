@@ -71,7 +71,9 @@ class Job:
             SenderWatch(broker, job_id, record, lambda: self.progress) if sender is None else None
         )
         self._total = record.total  # a re-attached job's; a sending job's is its Sender's
-        self._collector = Collector(job_id, reducer, self._argument_of)
+        self._collector = Collector(
+            job_id, reducer, self._argument_of, max_payload=broker.settings.max_payload_bytes
+        )
         self._state = RUNNING
         self._error: BaseException | None = None
         self._cancel_requested = False

@@ -38,7 +38,7 @@ def read_job(broker: Broker, job_id: str) -> tuple[JobRecord, object]:
     if sealed is None:
         raise JobNotFoundError(f"job {job_id}'s function expired: its result cannot be merged")
     _, body = unseal(broker.settings.secret, sealed)
-    _, reducer = loads(body, what="the job's function")
+    _, reducer = loads(body, what="the job's function", limit=broker.settings.max_payload_bytes)
     return record, reducer
 
 

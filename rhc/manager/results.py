@@ -142,9 +142,15 @@ class Collector:
     one merged value, the failures as TaskErrors, and how far the job is."""
 
     def __init__(
-        self, job_id: str, reducer: Callable | None, argument_of: Callable[[int], object]
+        self,
+        job_id: str,
+        reducer: Callable | None,
+        argument_of: Callable[[int], object],
+        *,
+        max_payload: int,
     ) -> None:
         self._job_id = job_id
+        self._max_payload = max_payload
         self._argument_of = argument_of
         self.map = MapResults()
         self.merged = MergedResult(reducer) if reducer is not None else None
@@ -155,7 +161,7 @@ class Collector:
         """Record a message: a partial result that overlaps merged ones is refused whole."""
         fresh = self._errors_of(message)
         if message.kind == RESULTS:
-            values = loads(body, what=f"results of job {self._job_id}") if message.has_value else []
+            values = self._load(body, f"results of job {self._job_id}") if message.has_value else []
             self.map.add(message.spans, values, message.failures)
         elif message.kind == PROGRESS:
             for first, count in message.spans:
@@ -163,7 +169,7 @@ class Collector:
                     self._processed.add(first, first + count)
         elif message.kind == PARTIAL:
             value = (
-                loads(body, what=f"merged result of job {self._job_id}")
+                self._load(body, f"merged result of job {self._job_id}")
                 if message.has_value
                 else None
             )
@@ -172,6 +178,9 @@ class Collector:
         for error in fresh:
             self.errors[error.task] = error
         return Added(accepted=True, failures=fresh)
+
+    def _load(self, body: bytes, what: str) -> object:
+        return loads(body, what=what, limit=self._max_payload)
 
     def _errors_of(self, message: ResultMessage) -> list[TaskError]:
         return [

@@ -10,7 +10,10 @@ The HMAC, keyed with the shared secret, covers everything after it, so header an
 authenticated. Nothing in an envelope is parsed or unpickled before its HMAC checks out: holding
 the Redis password alone must not let anyone run code on a worker or in the notebook.
 
-A body made by dumps() is one flag byte (0: raw pickle, 1: lz4 frame) followed by the data.
+A body made by dumps() is one flag byte (0: raw pickle, 1: lz4 frame that declares its size)
+followed by the data. The payload limit bounds the pickle, compressed or not: loads() refuses a
+body whose pickle is larger, or whose frame declares more (or no size), before decompressing it,
+so a small envelope cannot make its reader allocate gigabytes.
 """
 
 from __future__ import annotations
@@ -41,11 +44,11 @@ def dumps(obj: object, *, what: str, limit: int) -> bytes:
 
     Parameters:
       what: how to name obj in an error ("argument 17", "the function f").
-      limit: the largest body accepted, in bytes.
+      limit: the largest pickle accepted, in bytes.
 
     Raises:
       SerializationError: obj cannot be pickled.
-      PayloadTooLargeError: the result exceeds limit.
+      PayloadTooLargeError: the pickle exceeds limit.
     """
     try:
         data = cloudpickle.dumps(obj, protocol=PICKLE_PROTOCOL)
@@ -55,20 +58,24 @@ def dumps(obj: object, *, what: str, limit: int) -> bytes:
             "workers must be picklable: create locks, open files and connections inside the "
             "function rather than capturing them"
         ) from exc
-    body = _LZ4 + lz4.frame.compress(data) if len(data) > COMPRESS_ABOVE else _RAW + data
-    if len(body) > limit:
+    if len(data) > limit:
         raise PayloadTooLargeError(
-            f"{what} serializes to {_megabytes(len(body))}, over the {_megabytes(limit)} payload "
+            f"{what} serializes to {_megabytes(len(data))}, over the {_megabytes(limit)} payload "
             "limit (max_payload_bytes): pass a path or URL to the data rather than the data, "
             "or raise the limit"
         )
-    return body
+    return _LZ4 + lz4.frame.compress(data) if len(data) > COMPRESS_ABOVE else _RAW + data
 
 
-def loads(body: bytes, *, what: str) -> object:
+def loads(body: bytes, *, what: str, limit: int) -> object:
     """Unpickle a body made by dumps(). Call only on bytes whose envelope was verified.
 
+    Parameters:
+      limit: the largest pickle accepted, in bytes (max_payload_bytes).
+
     Raises:
+      PayloadTooLargeError: the pickle is, or declares it is, larger than limit; nothing was
+        decompressed.
       SerializationError: the body is malformed or refers to code that cannot be imported here.
     """
     flag, data = body[:1], body[1:]
@@ -76,8 +83,12 @@ def loads(body: bytes, *, what: str) -> object:
         raise SerializationError(f"cannot load {what}: unknown body flag {flag!r}")
     try:
         if flag == _LZ4:
-            data = lz4.frame.decompress(data)
+            data = _decompress(data, what=what, limit=limit)
+        elif len(data) > limit:
+            raise _refused(what, len(data), limit)
         return pickle.loads(data)
+    except PayloadTooLargeError:
+        raise
     except Exception as exc:
         hint = ""
         if isinstance(exc, ImportError):  # pickles refer to modules by name: both sides need them
@@ -87,6 +98,27 @@ def loads(body: bytes, *, what: str) -> object:
                 "of your own by value with cloudpickle.register_pickle_by_value(module)"
             )
         raise SerializationError(f"cannot load {what}: {type(exc).__name__}: {exc}{hint}") from exc
+
+
+def _decompress(frame: bytes, *, what: str, limit: int) -> bytes:
+    """An lz4 frame's content, decompressed only if the size it declares is within limit, and
+    never beyond that size, whatever the frame holds."""
+    declared = lz4.frame.get_frame_info(frame)["content_size"]
+    if not declared or declared > limit:
+        raise _refused(what, declared, limit)
+    decompressor = lz4.frame.LZ4FrameDecompressor()
+    data = decompressor.decompress(frame, max_length=declared)
+    if not decompressor.eof or len(data) != declared:
+        raise SerializationError(f"cannot load {what}: its lz4 frame holds more than it declares")
+    return data
+
+
+def _refused(what: str, size: int, limit: int) -> PayloadTooLargeError:
+    declared = f"declares {_megabytes(size)}" if size else "declares no size"
+    return PayloadTooLargeError(
+        f"refused {what} without loading it: it {declared}, and this process accepts at most "
+        f"{_megabytes(limit)} (max_payload_bytes)"
+    )
 
 
 def seal(secret: bytes, header: dict, body: bytes = b"") -> bytes:

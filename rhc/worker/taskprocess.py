@@ -221,7 +221,7 @@ class _Runner:
         if len(self.functions) >= _MAX_FUNCTIONS:
             self.functions.pop(next(iter(self.functions)))
         try:
-            self.functions[digest] = loads(body, what="the job's function")
+            self.functions[digest] = loads(body, what="the job's function", limit=self.max_payload)
         except SerializationError as exc:
             self.functions[digest] = exc
 
@@ -235,7 +235,8 @@ class _Runner:
             if isinstance(loaded, Exception):
                 raise loaded
             function, reducer = loaded
-            arguments = loads(body, what=f"the arguments of tasks {batch.first}-{batch.tasks[-1]}")
+            what = f"the arguments of tasks {batch.first}-{batch.tasks[-1]}"
+            arguments = loads(body, what=what, limit=self.max_payload)
         except (SerializationError, KeyError) as exc:
             failures = [
                 _failure(task, "unloadable", exc) for task in batch.tasks if task not in skip

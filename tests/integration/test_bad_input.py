@@ -15,9 +15,7 @@ import signal
 import socket
 import sys
 import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,27 +41,12 @@ from rhc.nanoaod import BadFilesError, Dimuon, run
 from rhc.wire.protocol import GROUP, Keys, TaskBatch, compat_tag, task_entry, versions
 from rhc.wire.serialization import dumps, seal
 from tests import fixtures
-from tests.conftest import wait_for
+from tests.conftest import assert_says, wait_for, within
 from tests.integration.test_cli import rhc
 
 pytestmark = pytest.mark.timeout(120)  # a hang fails its test instead of blocking the run
 
 SECRET = new_secret()
-
-
-@contextmanager
-def within(seconds: float) -> Iterator[None]:
-    """Fail if the block takes seconds or more: bad input must end, never hang."""
-    started = time.monotonic()
-    yield
-    elapsed = time.monotonic() - started
-    assert elapsed < seconds, f"took {elapsed:.1f} s, over its {seconds} s bound"
-
-
-def assert_says(text: str, *fragments: str) -> None:
-    """The message holds every fragment: what went wrong, and what to do about it."""
-    missing = [fragment for fragment in fragments if fragment not in text]
-    assert not missing, f"{missing} not in the message:\n{text}"
 
 
 # -- settings and connections ------------------------------------------------------------------

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from rhc import Manager
@@ -140,3 +141,21 @@ def test_a_command_that_does_not_exist_is_named_in_one_line():
     assert done.stderr.strip().splitlines() == [
         "Error: no-such-command-anywhere: command not found (nothing was started)"
     ]
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ("worker", "redis://:hunter2-password@10.0.0.1:6379"),
+        ("status", "redis://:hunter2-password@10.0.0.1:6379"),
+        ("init", "--redis-url", "redis://user:hunter2-password@10.0.0.1:6379"),
+        ("condor", "submit", "--dry-run", "--redis-url", "rediss://:hunter2-password@redis:6380"),
+        ("worker", "redis://10.0.0.1:6379/0?password=hunter2-password"),
+    ],
+    ids=["worker", "status", "init", "condor submit", "query string"],
+)
+def test_every_command_refuses_a_password_in_a_url_without_showing_it(arguments):
+    refused = CliRunner().invoke(cli, list(arguments))
+    assert refused.exit_code == 2, refused.output
+    assert "keep the password off the command line" in refused.output
+    assert "hunter2" not in refused.output

@@ -6,11 +6,14 @@ from __future__ import annotations
 import os
 import pickle
 import threading
+import tracemalloc
 
+import lz4.frame
 import pytest
 
 from rhc.errors import PayloadTooLargeError, SerializationError, SignatureError
 from rhc.wire.serialization import MAGIC, content_digest, dumps, loads, seal, unseal
+from tests.conftest import lz4_bomb
 
 SECRET = b"a-shared-secret-of-32-characters"
 LIMIT = 64 * 2**20
@@ -44,10 +47,10 @@ def test_a_flipped_byte_anywhere_is_refused_before_the_body_is_unpickled(tmp_pat
         # Then unsealing fails, and nothing was unpickled
         with pytest.raises(SignatureError):
             _, body = unseal(SECRET, bytes(tampered))
-            loads(body, what="x")
+            loads(body, what="x", limit=LIMIT)
         assert not target.exists(), f"body unpickled after flipping byte {position}"
     # And the untampered envelope does carry a live payload (so the check above means something)
-    loads(unseal(SECRET, blob)[1], what="x")
+    loads(unseal(SECRET, blob)[1], what="x", limit=LIMIT)
     assert target.is_dir()
 
 
@@ -86,7 +89,7 @@ def test_a_small_object_round_trips_uncompressed():
     body = dumps(value, what="argument 0", limit=LIMIT)
 
     assert body[:1] == b"\x00"
-    assert loads(body, what="argument 0") == value
+    assert loads(body, what="argument 0", limit=LIMIT) == value
 
 
 def test_a_large_compressible_object_round_trips_compressed():
@@ -96,7 +99,7 @@ def test_a_large_compressible_object_round_trips_compressed():
 
     assert body[:1] == b"\x01"
     assert len(body) < len(pickle.dumps(value, protocol=5)) / 10
-    assert loads(body, what="argument 0") == value
+    assert loads(body, what="argument 0", limit=LIMIT) == value
 
 
 def test_a_payload_over_the_limit_names_what_and_the_sizes():
@@ -120,9 +123,9 @@ def test_an_unpicklable_object_raises_a_serialization_error_naming_it():
 
 def test_a_malformed_body_raises_a_serialization_error_naming_it():
     with pytest.raises(SerializationError, match="cannot load result 4"):
-        loads(b"\x07whatever", what="result 4")
+        loads(b"\x07whatever", what="result 4", limit=LIMIT)
     with pytest.raises(SerializationError, match="cannot load result 5"):
-        loads(b"\x01not an lz4 frame", what="result 5")
+        loads(b"\x01not an lz4 frame", what="result 5", limit=LIMIT)
 
 
 def test_content_digest_is_stable_per_secret_and_data():
@@ -134,3 +137,35 @@ def test_content_digest_is_stable_per_secret_and_data():
     assert len(digest) == 32 and int(digest, 16) >= 0
     assert digest != content_digest(b"another-secret-of-32-characters!", data)
     assert digest != content_digest(SECRET, data + b"!")
+
+
+def test_an_lz4_bomb_is_refused_before_it_is_decompressed():
+    # Given a body of half a MB whose frame declares 128 MB, and a 1 MB limit
+    bomb = lz4_bomb(128 * 2**20)
+    assert len(bomb) < 2**20
+    # When it is loaded
+    tracemalloc.start()
+    try:
+        with pytest.raises(PayloadTooLargeError) as caught:
+            loads(bomb, what="results of job 1", limit=2**20)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Then it is refused by its declared size, and never held decompressed
+    message = str(caught.value)
+    assert "refused results of job 1 without loading it: it declares 128.0 MB" in message
+    assert "at most 1.0 MB (max_payload_bytes)" in message
+    assert peak < 8 * 2**20
+
+
+def test_a_frame_that_declares_no_size_or_a_raw_pickle_over_the_limit_is_refused():
+    sizeless = b"\x01" + lz4.frame.compress(bytes(100), store_size=False)
+    with pytest.raises(PayloadTooLargeError, match="it declares no size"):
+        loads(sizeless, what="x", limit=LIMIT)
+    with pytest.raises(PayloadTooLargeError, match=r"declares 2\.0 MB"):
+        loads(b"\x00" + bytes(2 * 2**20), what="x", limit=2**20)
+
+
+def test_the_limit_bounds_the_pickle_however_well_it_compresses():
+    with pytest.raises(PayloadTooLargeError, match=r"serializes to 2\.0 MB"):
+        dumps(bytes(2 * 2**20), what="x", limit=2**20)

@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Attacks on a running cluster, each played by the test: what an intruder with some access
+(a worker's credentials, a stolen config file, the network) tries, and how it fails."""
+
+from __future__ import annotations
+
+import pytest
+
+from rhc.errors import PayloadTooLargeError
+from rhc.wire.protocol import (
+    RESULT_FIELD,
+    RESULTS,
+    Keys,
+    ResultMessage,
+    TaskBatch,
+    compat_tag,
+    task_entry,
+    versions,
+)
+from rhc.wire.serialization import seal, unseal
+from tests import fixtures
+from tests.conftest import lz4_bomb, wait_for, within
+
+BOMB = 256 * 2**20
+"""What the lz4 bombs declare: far over the 1 MB payload limit of these clusters."""
+
+
+def stored_failures(client, cluster, job_id: str) -> list:
+    key = Keys(cluster.namespace).results(job_id)
+    headers = [
+        unseal(cluster.secret.encode(), fields[RESULT_FIELD.encode()])[0]
+        for _, fields in client.xrange(key)
+    ]
+    return [failure for header in headers for failure in ResultMessage.from_header(header).failures]
+
+
+def test_a_worker_refuses_task_arguments_that_are_an_lz4_bomb(make_cluster, redis_client):
+    # Given a worker with a 1 MB payload limit, and a function stored by a real job
+    cluster = make_cluster(max_payload_bytes=2**20)
+    cluster.start_workers(1)
+    manager = cluster.manager()
+    assert manager.remote_map(fixtures.square, range(2), progress=False) == [0, 1]
+    (function_key,) = redis_client.scan_iter(f"rhc:{cluster.namespace}:fn:*")
+    # When a batch whose arguments decompress to 256 MB is queued, signed with the secret
+    job = "feedfacefeedface"
+    header = TaskBatch(
+        job=job,
+        batch=0,
+        first=0,
+        count=1,
+        function=function_key.decode().rsplit(":", 1)[1],
+        max_attempts=1,
+        result_ttl=60,
+    ).header()
+    stream = Keys(cluster.namespace).task_stream(compat_tag(versions()))
+    bomb = seal(cluster.secret.encode(), header, lz4_bomb(BOMB))
+    redis_client.xadd(stream, task_entry(job, 0, bomb))
+    # Then the worker fails the task unloaded, saying why, and serves on
+    (failure,) = wait_for(lambda: stored_failures(redis_client, cluster, job), 30, "the verdict")
+    assert failure.kind == "unloadable"
+    assert "refused the arguments of tasks 0-0 without loading it: it declares 256.0 MB" in (
+        failure.message
+    )
+    assert manager.remote_map(fixtures.square, range(3), progress=False) == [0, 1, 4]
+
+
+def test_the_notebook_refuses_a_result_that_is_an_lz4_bomb(make_cluster, redis_client):
+    # Given a job waiting for its result (no worker runs)
+    cluster = make_cluster(max_payload_bytes=2**20)
+    job = cluster.manager().submit(fixtures.square, range(1))
+    # When a holder of the results' key stores a result that decompresses to 256 MB
+    message = ResultMessage(
+        kind=RESULTS, job=job.id, worker="intruder", batches=(0,), spans=((0, 1),)
+    )
+    sealed = seal(cluster.secret.encode(), message.header(), lz4_bomb(BOMB))
+    redis_client.xadd(Keys(cluster.namespace).results(job.id), {RESULT_FIELD: sealed})
+    # Then the job stops with the reason instead of decompressing it
+    with within(30), pytest.raises(PayloadTooLargeError) as caught:
+        job.results()
+    assert f"refused results of job {job.id} without loading it: it declares 256.0 MB" in str(
+        caught.value
+    )
