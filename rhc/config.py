@@ -45,6 +45,9 @@ class Settings:
     secret: bytes = field(repr=False)
     namespace: str
     redis_password: str | None = field(default=None, repr=False)
+    redis_ca: str | None = field(default=None, repr=False)
+    """The PEM text of the CA that signed the Redis server's TLS certificate (rediss://); without
+    it, the system's CAs verify the server."""
     heartbeat_interval: float = defaults.DEFAULT_HEARTBEAT_INTERVAL
     heartbeat_ttl: float = defaults.DEFAULT_HEARTBEAT_TTL
     max_attempts: int = defaults.DEFAULT_MAX_ATTEMPTS
@@ -338,7 +341,7 @@ def _parse(name: str, value: object, origin: str) -> object:
     try:
         return parser(value)
     except (TypeError, ValueError) as exc:
-        shown = "<hidden>" if name in _SECRET_FIELDS else repr(value)
+        shown = "<hidden>" if name in (*_SECRET_FIELDS, "redis_ca") else repr(value)
         raise ConfigurationError(f"setting {name}={shown} from {origin} is invalid: {exc}") from exc
 
 
@@ -347,6 +350,16 @@ def _secret(value: object) -> bytes:
     if len(raw) < defaults.MIN_SECRET_BYTES:
         raise ArgumentError(f"a secret needs at least {defaults.MIN_SECRET_BYTES} characters")
     return raw
+
+
+def _certificate(value: object) -> str:
+    text = str(value).strip()
+    if not text.startswith("-----BEGIN CERTIFICATE-----"):
+        raise ArgumentError(
+            "must be the PEM text of a CA certificate (-----BEGIN CERTIFICATE----- ...), not a "
+            "path: `rhc init --ca FILE` copies one into a config file"
+        )
+    return text + "\n"
 
 
 def _positive(kind: Callable[[object], float]) -> Callable[[object], float]:
@@ -362,6 +375,7 @@ def _positive(kind: Callable[[object], float]) -> Callable[[object], float]:
 _PARSERS: dict[str, Callable[[object], object]] = {
     "redis_url": str,
     "redis_password": str,
+    "redis_ca": _certificate,
     "secret": _secret,
     "namespace": str,
     "heartbeat_interval": _positive(float),

@@ -88,6 +88,10 @@ class NotInWorkerError(RhcError):
     """Raised when get_worker() is called outside a task running on a worker."""
 
 
+class PlaintextWarning(RhcError, UserWarning):
+    """Warned when Redis across a network is reached without TLS."""
+
+
 class _ArgumentUnavailable:
     """Stands for the argument of a failed task that this process never sent (a re-attached job)."""
 

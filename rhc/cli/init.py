@@ -22,7 +22,13 @@ from rhc.config import CONFIG_FILE_VARIABLE, new_secret, write_config_file
     show_default=True,
 )
 @click.option("--namespace", default=None)
-def init(redis_url: str, path: Path, namespace: str | None) -> None:
+@click.option(
+    "--ca",
+    "ca_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The CA certificate (PEM) that verifies a rediss:// server, copied into the file.",
+)
+def init(redis_url: str, path: Path, namespace: str | None, ca_file: Path | None) -> None:
     """Write a config file (mode 0600) with a new secret; the Redis password is asked for."""
     password = click.prompt(
         "Redis password (empty for none)", default="", hide_input=True, show_default=False
@@ -34,6 +40,7 @@ def init(redis_url: str, path: Path, namespace: str | None) -> None:
             "redis_password": password or None,
             "secret": new_secret(),
             "namespace": namespace,
+            "redis_ca": ca_file.read_text() if ca_file else None,
         },
     )
     click.echo(

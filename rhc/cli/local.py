@@ -26,15 +26,16 @@ from rhc.local import LocalCluster
     default=None,
     help="Where Redis, logs and the config file go (default: a temporary directory).",
 )
+@click.option("--tls", is_flag=True, help="Redis speaks TLS only, with a CA of its own.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def local(workers: int, directory: Path | None, command: tuple[str, ...]) -> None:
+def local(workers: int, directory: Path | None, tls: bool, command: tuple[str, ...]) -> None:
     """Run Redis and N workers here. With a COMMAND, run it against them, then stop everything;
     without one, serve until Ctrl-C. Everything after COMMAND is its own:
     rhc local -n 2 python my_job.py --verbose"""
     if command and shutil.which(command[0]) is None:
         raise CommandNotFoundError(command[0])
     with tempfile.TemporaryDirectory(prefix="rhc-local-") as scratch:
-        cluster = LocalCluster(directory or Path(scratch), workers=workers)
+        cluster = LocalCluster(directory or Path(scratch), workers=workers, tls=tls)
         click.echo(f"starting Redis and {workers} worker(s) in {cluster.directory} ...", err=True)
         cluster.start()
         try:

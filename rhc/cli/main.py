@@ -14,6 +14,7 @@ from rhc.cli.local import local
 from rhc.cli.minicondor import minicondor
 from rhc.cli.nanoaod import nanoaod
 from rhc.cli.status import status
+from rhc.cli.tls import tls
 from rhc.cli.worker import worker
 from rhc.errors import RhcError
 
@@ -47,5 +48,5 @@ def cli(log_level: str) -> None:
     )
 
 
-for _command in (worker, status, init, local, condor, minicondor, nanoaod):
+for _command in (worker, status, init, local, tls, condor, minicondor, nanoaod):
     cli.add_command(_command)

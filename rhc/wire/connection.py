@@ -1,12 +1,17 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""Redis connections: clear errors for a wrong URL or password, and reconnection with backoff."""
+"""Redis connections: TLS verified against the configured CA, clear errors for a wrong URL,
+password or certificate, a warning for a plain connection across the network, and
+reconnection with backoff."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
+import warnings
 from collections.abc import Callable
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import redis
 from redis.backoff import NoBackoff
@@ -14,7 +19,12 @@ from redis.retry import Retry
 
 from rhc import defaults
 from rhc.config import Settings, url_has_password
-from rhc.errors import BrokerAuthenticationError, BrokerConnectionError, BrokerError
+from rhc.errors import (
+    BrokerAuthenticationError,
+    BrokerConnectionError,
+    BrokerError,
+    PlaintextWarning,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -28,8 +38,10 @@ def connect(settings: Settings, *, role: str) -> redis.Redis:
 
     Raises:
       BrokerAuthenticationError: the password is wrong, or Redis needs one that was not given.
-      BrokerConnectionError: nothing answers at the URL, or not as Redis.
+      BrokerConnectionError: nothing answers at the URL, or not as Redis, or its TLS
+        certificate is not signed by the configured CA for the URL's host.
     """
+    _warn_if_plaintext(settings)
     client = redis.Redis.from_url(
         settings.redis_url,
         password=settings.redis_password or None,
@@ -40,6 +52,7 @@ def connect(settings: Settings, *, role: str) -> redis.Redis:
         # would only stretch the time until a clear error.
         retry=Retry(NoBackoff(), 0),
         client_name=f"rhc-{role}",
+        **_tls_options(settings),
     )
     try:
         client.ping()
@@ -48,7 +61,7 @@ def connect(settings: Settings, *, role: str) -> redis.Redis:
     except RETRYABLE as exc:
         raise BrokerConnectionError(
             f"cannot reach Redis at {settings.masked_url}: {str(exc).rstrip('.')}. "
-            f"{_unreachable_advice(settings)}"
+            f"{_unreachable_advice(settings, exc)}"
         ) from exc
     except (redis.InvalidResponse, redis.ResponseError) as exc:  # another service, or a bad URL
         raise BrokerConnectionError(
@@ -58,14 +71,55 @@ def connect(settings: Settings, *, role: str) -> redis.Redis:
     return client
 
 
-def _unreachable_advice(settings: Settings) -> str:
+def _tls_options(settings: Settings) -> dict[str, object]:
+    """rediss:// verifies the server's certificate and its name, against redis_ca if given."""
+    if urlsplit(settings.redis_url).scheme != "rediss":
+        return {}
+    return {
+        "ssl_cert_reqs": "required",
+        "ssl_check_hostname": True,
+        "ssl_ca_data": settings.redis_ca,
+    }
+
+
+def _warn_if_plaintext(settings: Settings) -> None:
+    """Warn when a password and pickles would cross a network in clear; loopback and a compose
+    service name (the stack's own network) are spared. Python shows a warning once per URL."""
+    parts = urlsplit(settings.redis_url)
+    if parts.scheme != "redis" or _is_local(parts.hostname or ""):
+        return
+    warnings.warn(
+        PlaintextWarning(
+            f"Redis at {settings.masked_url} is reached without TLS: its password and every task "
+            "and result cross the network in clear. Use rediss:// (see SECURITY.md)"
+        ),
+        stacklevel=3,
+    )
+
+
+def _is_local(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost" or "." not in host
+
+
+def _unreachable_advice(settings: Settings, exc: Exception) -> str:
+    if "certificate verify failed" in str(exc):
+        return (
+            "Its TLS certificate was not accepted: it is not signed by the CA in redis_ca (the "
+            "one generated for this server: the stack's, or `rhc tls`), or it is not for the "
+            "URL's host. Put that CA's PEM text in redis_ca (`rhc init --ca FILE`)"
+        )
     advice = (
         "Check the URL (argument, RHC_REDIS_URL or the config file) and that the server is running"
     )
-    if settings.redis_url.startswith("rediss://"):  # a TLS handshake a plain Redis never answers
+    if urlsplit(settings.redis_url).scheme == "rediss":  # TLS a plain Redis never answers
         advice += (
             "; rediss:// connects with TLS: for a server without TLS on that port, use redis://"
         )
+    else:  # a TLS-only server closes a plain connection
+        advice += "; a server that speaks only TLS needs rediss://"
     return advice
 
 

@@ -76,6 +76,19 @@ def test_the_options_after_rhc_locals_command_are_the_commands_own():
     assert "OPTIONS PASSED" in done.stdout
 
 
+def test_rhc_local_tls_runs_its_command_over_tls_only(tmp_path):
+    script = tmp_path / "job.py"
+    script.write_text(
+        "from rhc import Manager\n"
+        "manager = Manager()\n"
+        "print('URL', manager.settings.masked_url.split(':')[0])\n"
+        "print('RESULT', manager.remote_map(abs, [-4, 5], progress=False))\n"
+    )
+    done = rhc("local", "-n", "1", "--tls", sys.executable, str(script))
+    assert done.returncode == 0, done.stderr
+    assert "URL rediss" in done.stdout and "RESULT [4, 5]" in done.stdout
+
+
 def test_rhc_status_shows_workers_queues_and_jobs(cluster):
     cluster.start_workers(1)
     job = Manager().submit(fixtures.sleep_for, [3.0, 3.0])
@@ -159,3 +172,17 @@ def test_every_command_refuses_a_password_in_a_url_without_showing_it(arguments)
     assert refused.exit_code == 2, refused.output
     assert "keep the password off the command line" in refused.output
     assert "hunter2" not in refused.output
+
+
+def test_rhc_tls_writes_private_material_that_rhc_init_puts_in_a_config(tmp_path):
+    made = CliRunner().invoke(cli, ["tls", str(tmp_path / "tls"), "--host", "redis.example.org"])
+    assert made.exit_code == 0, made.output
+    assert "tls-port 6379" in made.output and "port 0" in made.output
+    files = sorted((tmp_path / "tls").iterdir())
+    assert [path.name for path in files] == ["ca.crt", "redis.crt", "redis.key"]
+    assert all(stat.S_IMODE(path.stat().st_mode) == 0o600 for path in files)
+    config = tmp_path / "rhc.toml"
+    arguments = ["init", "--redis-url", "rediss://redis.example.org:6379", "--path", str(config)]
+    written = CliRunner().invoke(cli, [*arguments, "--ca", str(files[0])], input="\n")
+    assert written.exit_code == 0, written.output
+    assert read_config_file(config)["redis_ca"] == files[0].read_text()

@@ -5,8 +5,12 @@
 from __future__ import annotations
 
 import pytest
+import redis
 
-from rhc.errors import PayloadTooLargeError
+from rhc import Manager
+from rhc.config import new_secret, read_config_file
+from rhc.errors import BrokerConnectionError, PayloadTooLargeError, PlaintextWarning
+from rhc.local import LocalCluster, RedisServer, generate
 from rhc.wire.protocol import (
     RESULT_FIELD,
     RESULTS,
@@ -19,7 +23,7 @@ from rhc.wire.protocol import (
 )
 from rhc.wire.serialization import seal, unseal
 from tests import fixtures
-from tests.conftest import lz4_bomb, wait_for, within
+from tests.conftest import assert_says, lz4_bomb, wait_for, within
 
 BOMB = 256 * 2**20
 """What the lz4 bombs declare: far over the 1 MB payload limit of these clusters."""
@@ -80,3 +84,55 @@ def test_the_notebook_refuses_a_result_that_is_an_lz4_bomb(make_cluster, redis_c
     assert f"refused results of job {job.id} without loading it: it declares 256.0 MB" in str(
         caught.value
     )
+
+
+# -- TLS ------------------------------------------------------------------------------------------
+
+
+def test_a_tls_cluster_serves_rhc_and_refuses_plain_tcp_and_another_ca(tmp_path):
+    # Given Redis speaking TLS only, with a CA of its own, and a worker on it
+    cluster = LocalCluster(tmp_path / "cluster", workers=1, tls=True).start()
+    try:
+        settings = read_config_file(cluster.config_file)
+        assert settings["redis_url"].startswith("rediss://127.0.0.1:")
+        # Then rhc, with the generated CA, runs a job through it
+        with Manager(**settings) as manager:
+            assert manager.remote_map(abs, [-1, -2, 3], progress=False) == [1, 2, 3]
+        # And a plain-TCP client, password and all, is refused
+        plain = redis.Redis(
+            host="127.0.0.1", port=cluster.redis.port, password=cluster.redis.password
+        )
+        with pytest.raises(redis.ConnectionError):
+            plain.ping()
+        # And a client that trusts another CA is refused, and told what to fix
+        other = generate(tmp_path / "other-ca", ["127.0.0.1"])
+        with pytest.raises(BrokerConnectionError) as caught:
+            Manager(**{**settings, "redis_ca": other.ca.read_text()})
+        assert_says(str(caught.value), "TLS certificate was not accepted", "redis_ca")
+    finally:
+        cluster.stop()
+
+
+def test_a_certificate_for_another_host_is_refused(tmp_path):
+    # Given a TLS Redis whose certificate names redis.example.org only
+    generate(tmp_path / "redis" / "tls", ["redis.example.org"])
+    server = RedisServer(tmp_path / "redis", password=new_secret(), tls=True).start()
+    try:
+        # When rhc dials it as 127.0.0.1, trusting the right CA
+        with pytest.raises(BrokerConnectionError) as caught:
+            Manager(
+                server.url, secret=new_secret(), redis_password=server.password, redis_ca=server.ca
+            )
+        # Then the name check refuses it
+        assert_says(str(caught.value), "not for the URL's host", "certificate verify failed")
+    finally:
+        server.stop()
+
+
+def test_a_plain_connection_across_a_network_warns_and_loopback_does_not(recwarn):
+    for url in ("redis://redis.example.invalid:6379", "redis://127.0.0.1:1", "redis://redis:1"):
+        with pytest.raises(BrokerConnectionError):
+            Manager(url, secret=new_secret())
+    warned = [str(w.message) for w in recwarn if issubclass(w.category, PlaintextWarning)]
+    assert len(warned) == 1
+    assert_says(warned[0], "redis.example.invalid", "without TLS", "Use rediss://")
