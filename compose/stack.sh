@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # The local rhc cluster: `up` (the first time: generate the secrets), `down`, `token`, `status`,
 # and `init` (secrets and .env only). Secrets go to compose/secrets/ (mode 0600, never committed)
-# and nothing here prints them, except `token`, which shows the Jupyter token when asked.
+# and nothing here prints them, except `token`, which shows the Jupyter token when asked. The
+# Redis's TLS material, ACL users and client config files come from `rhc redis setup`, run in
+# the manager image (the images must exist: `make images`).
 # RHC_STATE_DIR moves the secrets, .env and the pool's job directories elsewhere (the e2e tests
 # run a stack of their own that way); RHC_PROJECT names the stack, its network and labels.
 set -eu
@@ -11,37 +13,34 @@ root=$(cd "$here/.." && pwd)
 state=${RHC_STATE_DIR:-$here}
 compose() { docker compose -f "$here/compose.yaml" --env-file "$state/.env" "$@"; }
 random() { python3 -c 'import secrets; print(secrets.token_urlsafe(32))'; }
+version() { sed -n 's/^__version__ = "\(.*\)"/\1/p' "$root/rhc/_version.py"; }
 
 write_secrets() {
     (
         umask 077
         mkdir -p "$state/secrets"
         cd "$state/secrets"
-        [ -s redis_password ] || random >redis_password
-        [ -s rhc_secret ] || random >rhc_secret
         [ -s jupyter_token ] || random >jupyter_token
-        {
-            echo "requirepass $(cat redis_password)"
-            echo "appendonly yes"
-            echo "appendfsync everysec"
-            echo "dir /data"
-            echo "bind * -::*"
-        } >redis.conf
-        {
-            echo 'redis_url = "redis://redis:6379"'
-            echo "redis_password = \"$(cat redis_password)\""
-            echo "secret = \"$(cat rhc_secret)\""
-            echo 'namespace = "analysis"'
-            echo 'condor_pool = "http://minicondor:9618"'
-        } >rhc.toml
-        # The same settings for workers scaled directly, readable by the uid they run as
-        cp rhc.toml worker.toml
-        if [ "$(id -u)" -eq 0 ]; then chown "$(worker_user)" worker.toml; fi
     )
+    if [ ! -s "$state/secrets/redis/users.acl" ]; then
+        docker run --rm --user "$(id -u):$(id -g)" --network none \
+            -v "$state/secrets:/out" "rhc/manager:$(version)" \
+            rhc redis setup /out --namespace analysis \
+            --host redis --host localhost --host 127.0.0.1 --seen-at /etc/rhc/redis \
+            --worker-config /run/secrets/worker_config \
+            --condor-pool http://minicondor:9618 >/dev/null
+    fi
+    if [ "$(id -u)" -eq 0 ]; then  # each file to the (non-root) uid of the container reading it
+        chown -R "$(as_user redis)" "$state/secrets/redis" "$state/secrets/admin.toml"
+        chown "$(as_user worker)" "$state/secrets/worker.toml"
+    fi
 }
 
-worker_user() {  # worker containers never run as root
-    if [ "$(id -u)" -eq 0 ]; then echo 12345:12345; else echo "$(id -u):$(id -g)"; fi
+as_user() {  # containers never run as root: as root, these fixed uids; else, the caller's own
+    if [ "$(id -u)" -ne 0 ]; then echo "$(id -u):$(id -g)"
+    elif [ "$1" = redis ]; then echo 6379:6379
+    else echo 12345:12345
+    fi
 }
 
 write_env() {
@@ -53,10 +52,12 @@ write_env() {
     mkdir -p "$state/.pool"
     cat >"$state/.env" <<ENV
 RHC_PROJECT=${RHC_PROJECT:-rhc}
-RHC_VERSION=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$root/rhc/_version.py")
+RHC_VERSION=$(version)
 RHC_UID=$(id -u)
 RHC_GID=$(id -g)
-RHC_WORKER_USER=$(worker_user)
+RHC_WORKER_USER=$(as_user worker)
+RHC_REDIS_USER=$(as_user redis)
+RHC_REDIS_MAXMEMORY=${RHC_REDIS_MAXMEMORY:-1gb}
 RHC_SAMPLES_HOST=$(cd "$samples" && pwd)
 RHC_SECRETS_DIR=$(cd "$state/secrets" && pwd)
 RHC_POOL_DIR=$(cd "$state/.pool" && pwd)

@@ -30,6 +30,23 @@ fi
 mkdir -p images/.build
 cp /etc/ssl/certs/ca-certificates.crt images/.build/ca.crt
 
+requirements() {  # name [extra...]: what images/<name> installs, from pyproject.toml
+    name=$1
+    shift
+    python3 - "$@" >"images/.build/$name.requirements" <<'PY'
+import sys
+import tomllib
+
+with open("pyproject.toml", "rb") as handle:
+    project = tomllib.load(handle)["project"]
+extras = [req for extra in sys.argv[1:] for req in project["optional-dependencies"][extra]]
+print("\n".join([*project["dependencies"], *extras]))
+PY
+}
+requirements worker
+requirements manager notebook condor
+requirements minicondor minipool
+
 build() {  # name base: rhc/<name> from images/<name>/Dockerfile
     name=$1 base=$2
     # A multi-stage image's build stage is tagged too: untagged, the prune below would delete

@@ -21,10 +21,11 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from rhc import defaults
 from rhc.errors import ArgumentError, ConfigurationError
+from rhc.urls import mask_url, url_has_password
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -44,6 +45,8 @@ class Settings:
     redis_url: str = field(repr=False)
     secret: bytes = field(repr=False)
     namespace: str
+    redis_username: str | None = None
+    """The Redis ACL user to log in as (see rhc.wire.acl); without one, the default user."""
     redis_password: str | None = field(default=None, repr=False)
     redis_ca: str | None = field(default=None, repr=False)
     """The PEM text of the CA that signed the Redis server's TLS certificate (rediss://); without
@@ -54,6 +57,8 @@ class Settings:
     max_payload_bytes: int = defaults.DEFAULT_MAX_PAYLOAD_BYTES
     reconnect_timeout: float = defaults.DEFAULT_RECONNECT_TIMEOUT
     result_ttl: float = defaults.DEFAULT_RESULT_TTL
+    worker_config: str = ""
+    """The config file `rhc condor submit` sends to workers: their own user, never this one."""
     condor_pool: str = ""
     """Where `rhc condor` submits workers: "" for the local schedd through htcondor2, or the
     http:// URL of a mini pool (`rhc minicondor serve`)."""
@@ -161,46 +166,6 @@ def default_namespace() -> str:
     return re.sub(r"[^A-Za-z0-9_.@-]", "_", user)[:64] or "rhc"
 
 
-def mask_url(url: str) -> str:
-    """Return url with its password replaced by ***."""
-    return _with_password(url, "***")
-
-
-def strip_password(url: str) -> str:
-    """Return url without its password: what may go on a command line."""
-    return _with_password(url, None)
-
-
-def url_has_password(url: str) -> bool:
-    """A password before the host, or (as redis-py also reads it) in the query string."""
-    parts = urlsplit(url)
-    return parts.password is not None or any(
-        key == "password" for key, _ in parse_qsl(parts.query, keep_blank_values=True)
-    )
-
-
-def _with_password(url: str, password: str | None) -> str:
-    """url with every password in it replaced by `password`, or removed if that is None."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        userinfo, _, hostport = netloc.rpartition("@")  # hostport keeps IPv6 brackets
-        user = userinfo.split(":", 1)[0]
-        if password is not None:
-            netloc = f"{user}:{password}@{hostport}"
-        else:
-            netloc = f"{user}@{hostport}" if user else hostport
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    if any(key == "password" for key, _ in query):
-        kept = [(key, value) for key, value in query if key != "password"]
-        if password is not None:
-            kept.append(("password", password))
-        query = kept
-    return urlunsplit(
-        (parts.scheme, netloc, parts.path, urlencode(query, safe="*"), parts.fragment)
-    )
-
-
 def config_file_path() -> Path | None:
     """The config file RHC_CONFIG_FILE names, if any."""
     named = os.environ.get(CONFIG_FILE_VARIABLE)
@@ -268,10 +233,16 @@ def write_config_file(path: Path, values: Mapping[str, object]) -> Path:
     if unknown:
         raise ConfigurationError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     lines = [f"{key} = {_toml_value(value)}" for key, value in values.items() if value is not None]
+    return write_private(path, "\n".join(lines) + "\n")
+
+
+def write_private(path: Path, content: str | bytes) -> Path:
+    """Write a file only its owner may read (mode 0600), whole or not at all (no reader sees
+    it half written)."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write("\n".join(lines) + "\n")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content.encode() if isinstance(content, str) else content)
     os.replace(temporary, path)
     return path
 
@@ -374,6 +345,7 @@ def _positive(kind: Callable[[object], float]) -> Callable[[object], float]:
 
 _PARSERS: dict[str, Callable[[object], object]] = {
     "redis_url": str,
+    "redis_username": str,
     "redis_password": str,
     "redis_ca": _certificate,
     "secret": _secret,
@@ -384,6 +356,7 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "max_payload_bytes": _positive(int),
     "reconnect_timeout": _positive(float),
     "result_ttl": _positive(float),
+    "worker_config": str,
     "condor_pool": str,
 }
 _FIELD_NAMES = frozenset(f.name for f in fields(Settings))

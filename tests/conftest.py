@@ -23,6 +23,7 @@ import uproot
 from rhc import Manager
 from rhc.config import new_secret, samples_directory, write_config_file
 from rhc.local import RedisServer, start_worker, stop_workers
+from rhc.local.setup import client_config
 from rhc.wire.protocol import Keys
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -81,7 +82,7 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> obje
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis"), password=new_secret()).start()
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     yield server
     server.stop()
 
@@ -94,23 +95,31 @@ def redis_client(redis_server: RedisServer):
 
 
 class Cluster:
-    """A namespace on a real Redis, its config file, and the workers started for one test."""
+    """A namespace on a real Redis with its own ACL users, the config files of its notebook
+    side (manager user) and of its workers (worker user), and the workers started for one
+    test. Settings given apply to both sides."""
 
     def __init__(self, server: RedisServer, directory: Path, **settings: object) -> None:
         self.server = server
         self.directory = directory
         self.namespace = "t" + uuid.uuid4().hex[:10]
         self.secret = new_secret()
-        self.settings = {
-            "redis_url": server.url,
-            "redis_password": server.password,
-            "secret": self.secret,
+        self.users = server.add_namespace(self.namespace)
+        common = {
             "namespace": self.namespace,
+            "secret": self.secret,
+            "ca": server.ca,
             "heartbeat_interval": 0.25,
             "heartbeat_ttl": 2.0,
             **settings,
         }
+        self.worker_config_file = directory / f"{self.namespace}-worker.toml"
+        self.settings = client_config(
+            server.url, self.users.manager, worker_config=str(self.worker_config_file), **common
+        )
+        self.worker_settings = client_config(server.url, self.users.worker, **common)
         self.config_file = write_config_file(directory / f"{self.namespace}.toml", self.settings)
+        write_config_file(self.worker_config_file, self.worker_settings)
         self.workers: dict[str, subprocess.Popen] = {}
 
     def start_workers(
@@ -127,7 +136,7 @@ class Cluster:
         names = [f"{prefix or 'auto'}{len(self.workers) + i}" for i in range(count)]
         for name in names:
             self.workers[name] = start_worker(
-                self.config_file,
+                self.worker_config_file,
                 scratch=self.directory,
                 name=name if prefix else None,
                 log_file=self.log_file(name),
@@ -203,7 +212,7 @@ def cluster(make_cluster) -> Cluster:
 def own_redis(tmp_path: Path) -> Iterator[tuple[RedisServer, Callable[..., Cluster]]]:
     """A Redis of this test's own (with AOF), to stop, kill and restart, and a maker of
     clusters on it."""
-    server = RedisServer(tmp_path / "redis", password=new_secret(), appendonly=True).start()
+    server = RedisServer(tmp_path / "redis", appendonly=True).start()
     clusters: list[Cluster] = []
 
     def make(**settings: object) -> Cluster:

@@ -1,4 +1,8 @@
 #!/bin/sh
-# Healthy when Redis answers an authenticated PING; the password is read from the secret file,
-# so it appears in no command line and in no `docker inspect` output.
-REDISCLI_AUTH=$(sed -n 's/^requirepass //p' /run/secrets/redis_conf) redis-cli ping | grep -q PONG
+# Healthy when Redis answers a PING over TLS, verified against the stack's CA, from the admin
+# user: its name and password are read from the mounted admin.toml, so they appear in no
+# command line and in no `docker inspect` output.
+config=/etc/rhc/admin.toml
+setting() { sed -n "s/^$1 = \"\(.*\)\"$/\1/p" "$config"; }
+REDISCLI_AUTH=$(setting redis_password) redis-cli --tls --cacert /etc/rhc/redis/tls/ca.crt \
+    -h localhost --user "$(setting redis_username)" ping | grep -q PONG

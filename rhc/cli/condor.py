@@ -10,14 +10,12 @@ import click
 from rhc.cli.options import REDIS_URL
 from rhc.condor.description import UNIVERSES
 from rhc.config import (
-    CONFIG_FILE_VARIABLE,
     Settings,
-    config_file_path,
     resolve_settings,
-    strip_password,
 )
 from rhc.errors import ConfigurationError
 from rhc.manager.status import Table
+from rhc.urls import strip_password
 
 BATCH_NAME = "rhc-workers"
 
@@ -45,7 +43,7 @@ def condor() -> None:
     "--config",
     "config_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help=f"The 0600 config file sent to the workers (default: {CONFIG_FILE_VARIABLE}).",
+    help="The workers' 0600 config file, sent with each job (default: the worker_config setting).",
 )
 @click.option(
     "--redis-url", type=REDIS_URL, help="The URL workers dial (default: the configured one)."
@@ -83,10 +81,10 @@ def submit(
     from rhc.condor.description import WorkerJob, describe
     from rhc.condor.schedd import scheduler
 
-    settings = resolve_settings(config_file=config_file, require_secret=True, namespace=namespace)
+    settings = resolve_settings(require_secret=False, namespace=namespace)
     job = WorkerJob(
         redis_url=strip_password(redis_url or settings.redis_url),
-        config_file=_config_file(config_file),
+        config_file=_worker_config(config_file, settings),
         universe=universe,
         image=image,
         environment=environment,
@@ -149,12 +147,15 @@ def _settings() -> Settings:
     return resolve_settings(require_secret=False)
 
 
-def _config_file(given: Path | None) -> Path:
-    """The file that carries the password and secret to the workers."""
-    settings_file = given or config_file_path()
-    if settings_file is None:
+def _worker_config(given: Path | None, settings: Settings) -> Path:
+    """The file that carries the workers' Redis user and password to them: theirs, never the
+    notebook's (which could send tasks)."""
+    if given is not None:
+        return given
+    if not settings.worker_config:
         raise ConfigurationError(
-            "workers need a config file holding the Redis password and the secret: create one "
-            f"with `rhc init`, then pass --config or set {CONFIG_FILE_VARIABLE}"
+            "workers need a config file of their own, with their Redis user (never the "
+            "notebook's): pass --config, or set worker_config in the notebook's config file "
+            "(`rhc setup` and `rhc local` write both)"
         )
-    return settings_file
+    return Path(settings.worker_config)

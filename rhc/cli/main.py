@@ -13,8 +13,8 @@ from rhc.cli.init import init
 from rhc.cli.local import local
 from rhc.cli.minicondor import minicondor
 from rhc.cli.nanoaod import nanoaod
+from rhc.cli.redis import redis
 from rhc.cli.status import status
-from rhc.cli.tls import tls
 from rhc.cli.worker import worker
 from rhc.errors import RhcError
 
@@ -48,5 +48,5 @@ def cli(log_level: str) -> None:
     )
 
 
-for _command in (worker, status, init, local, tls, condor, minicondor, nanoaod):
+for _command in (worker, status, init, local, redis, condor, minicondor, nanoaod):
     cli.add_command(_command)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import click
 
-from rhc.config import CONFIG_FILE_VARIABLE, mask_url, url_has_password
+from rhc.config import CONFIG_FILE_VARIABLE
+from rhc.urls import mask_url, url_has_password
 
 
 class RedisUrl(click.ParamType):

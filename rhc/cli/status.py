@@ -23,8 +23,11 @@ def status(redis_url: str | None, namespace: str | None) -> None:
     broker = Broker(settings, role="status", reconnect_timeout=STATUS_RECONNECT_TIMEOUT)
     try:
         click.echo(f"namespace {settings.namespace!r} at {settings.masked_url}\n")
-        click.echo(f"workers\n{WorkerTable(broker.read_workers())}\n")
-        click.echo(f"queues\n{queue_table(broker.queue_depths())}\n")
-        click.echo(f"running jobs\n{job_table(broker.running_jobs())}")
+        workers, jobs = broker.read_workers(), broker.running_jobs()
+        compats = {broker.registry.compat}
+        compats |= {info.compat for info in workers} | {record.compat for _, record, _ in jobs}
+        click.echo(f"workers\n{WorkerTable(workers)}\n")
+        click.echo(f"queues\n{queue_table(broker.queue_depths(compats))}\n")
+        click.echo(f"running jobs\n{job_table(jobs)}")
     finally:
         broker.close()

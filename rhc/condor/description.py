@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rhc.config import url_has_password
 from rhc.errors import RhcError
+from rhc.urls import url_has_password
 
 UNIVERSES = ("docker", "container", "vanilla")
 WRAPPER = Path(__file__).resolve().parent / "rhc-worker.sh"

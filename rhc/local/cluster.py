@@ -17,6 +17,7 @@ from pathlib import Path
 from rhc.config import CONFIG_FILE_VARIABLE, child_environment, new_secret, write_config_file
 from rhc.errors import RhcError
 from rhc.local.redis_server import RedisServer
+from rhc.local.setup import client_config
 from rhc.wire.protocol import Keys
 
 
@@ -70,9 +71,11 @@ def stop_workers(processes: list[subprocess.Popen], timeout: float = 30.0) -> li
 
 
 class LocalCluster:
-    """Redis and N workers on this machine, described by a fresh 0600 config file; each worker
-    runs `rhc worker` with worker_options (e.g. ``("--preload", "mymodule")``). With tls, Redis
-    speaks TLS only, and the config file carries the CA that verifies it."""
+    """Redis and N workers on this machine, each side with a fresh 0600 config file of its own:
+    config_file for the notebook (the manager user, the secret), worker_config_file for the
+    workers (the worker user); each worker runs `rhc worker` with worker_options (e.g.
+    ``("--preload", "mymodule")``). With tls, Redis speaks TLS only, and both files carry the
+    CA that verifies it."""
 
     def __init__(
         self,
@@ -88,26 +91,31 @@ class LocalCluster:
         self.namespace = namespace
         self.worker_options = tuple(worker_options)
         self.config_file = directory / "rhc.toml"
-        self.redis = RedisServer(directory / "redis", password=new_secret(), tls=tls)
+        self.worker_config_file = directory / "worker.toml"
+        self.redis = RedisServer(directory / "redis", tls=tls)
         self.workers: list[subprocess.Popen] = []
 
     def start(self, timeout: float = 60.0) -> LocalCluster:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.redis.start()
+        users = self.redis.add_namespace(self.namespace)
+        common = {"namespace": self.namespace, "secret": new_secret(), "ca": self.redis.ca}
         write_config_file(
             self.config_file,
-            {
-                "redis_url": self.redis.url,
-                "redis_password": self.redis.password,
-                "redis_ca": self.redis.ca,
-                "secret": new_secret(),
-                "namespace": self.namespace,
-            },
+            client_config(
+                self.redis.url,
+                users.manager,
+                worker_config=str(self.worker_config_file),
+                **common,
+            ),
+        )
+        write_config_file(
+            self.worker_config_file, client_config(self.redis.url, users.worker, **common)
         )
         for index in range(self.worker_count):
             self.workers.append(
                 start_worker(
-                    self.config_file,
+                    self.worker_config_file,
                     name=f"local-{index}",
                     log_file=self.directory / f"worker-{index}.log",
                     options=self.worker_options,

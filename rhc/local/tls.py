@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from rhc.config import write_private
 from rhc.errors import ArgumentError
 
 DEFAULT_DAYS = 5 * 365
@@ -85,9 +85,9 @@ def generate(directory: Path, hosts: Sequence[str], *, days: int = DEFAULT_DAYS)
     )
     files = TlsFiles.in_directory(directory)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _write_private(files.ca, ca.public_bytes(serialization.Encoding.PEM))
-    _write_private(files.certificate, certificate.public_bytes(serialization.Encoding.PEM))
-    _write_private(
+    write_private(files.ca, ca.public_bytes(serialization.Encoding.PEM))
+    write_private(files.certificate, certificate.public_bytes(serialization.Encoding.PEM))
+    write_private(
         files.key,
         key.private_bytes(
             serialization.Encoding.PEM,
@@ -135,9 +135,3 @@ def _san(host: str) -> x509.GeneralName:
         return x509.IPAddress(ipaddress.ip_address(host))
     except ValueError:
         return x509.DNSName(host)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)

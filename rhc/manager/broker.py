@@ -301,20 +301,20 @@ class Broker:
 
     # -- the namespace at a glance (`rhc status`) ------------------------------------------------
 
-    def queue_depths(self) -> list[tuple[str, int, int]]:
-        """Each task stream of the namespace: its name, batches waiting, and taken unfinished."""
+    def queue_depths(self, compats: Iterable[str]) -> list[tuple[str, int, int]]:
+        """The task stream of each compatibility class: its name, batches waiting, and taken
+        unfinished. (Named, not scanned for: no role may list the keyspace.)"""
 
         def read() -> list[tuple[str, int, int]]:
             depths = []
-            pattern = self._keys.task_stream_pattern()
-            for stream in sorted(self._client.scan_iter(match=pattern, count=100)):
+            for compat in sorted(set(compats)):
+                stream = self._keys.task_stream(compat)
                 length = self._client.xlen(stream)
                 try:
                     taken = self._client.xpending(stream, GROUP)["pending"]
                 except redis.ResponseError:  # no consumer group yet
                     taken = 0
-                name = stream.decode().removeprefix(self._keys.prefix)
-                depths.append((name, length - taken, taken))
+                depths.append((stream.removeprefix(self._keys.prefix), length - taken, taken))
             return depths
 
         return self._call(read, doing="reading queues")

@@ -18,13 +18,14 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from rhc import defaults
-from rhc.config import Settings, url_has_password
+from rhc.config import Settings
 from rhc.errors import (
     BrokerAuthenticationError,
     BrokerConnectionError,
     BrokerError,
     PlaintextWarning,
 )
+from rhc.urls import url_has_password
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -44,6 +45,7 @@ def connect(settings: Settings, *, role: str) -> redis.Redis:
     _warn_if_plaintext(settings)
     client = redis.Redis.from_url(
         settings.redis_url,
+        username=settings.redis_username or None,
         password=settings.redis_password or None,
         socket_timeout=defaults.DEFAULT_SOCKET_TIMEOUT,
         socket_connect_timeout=5.0,
@@ -124,8 +126,12 @@ def _unreachable_advice(settings: Settings, exc: Exception) -> str:
 
 
 def _authentication_error(settings: Settings) -> BrokerAuthenticationError:
+    user = f"user {settings.redis_username!r}" if settings.redis_username else "the default user"
     if settings.redis_password or url_has_password(settings.redis_url):
-        advice = "the password was refused: check redis_password or the URL's password"
+        advice = (
+            f"the password was refused for {user}: check redis_password and redis_username "
+            "(or the URL's password)"
+        )
     else:
         advice = "it requires a password: set redis_password in the config file"
     return BrokerAuthenticationError(f"Redis at {settings.masked_url}: {advice}")

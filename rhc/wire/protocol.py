@@ -126,9 +126,6 @@ class Keys:
     def control(self) -> str:
         return f"{self.prefix}control"
 
-    def task_stream_pattern(self) -> str:
-        return f"{self.prefix}tasks:*"
-
 
 def versions() -> dict[str, str]:
     """What a worker advertises and a manager stamps on its jobs."""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import docker
 import pytest
+import tomllib
 
 from rhc import __version__
 from rhc.local import free_port
@@ -81,15 +82,32 @@ class Stack:
             timeout=timeout,
         )
 
-    def probe(self, *arguments: str, timeout: float = 180) -> object:
-        done = self.exec("python", "-", *arguments, stdin=PROBE.read_text(), timeout=timeout)
+    def probe(self, *arguments: str, config: str | None = None, timeout: float = 180) -> object:
+        """Run the probe in the jupyter container; config: its RHC_CONFIG_FILE there, if not
+        the notebook's own."""
+        environment = {"RHC_CONFIG_FILE": config} if config else {}
+        command = self.exec_command("python", "-", *arguments, environment=environment)
+        done = subprocess.run(
+            command, input=PROBE.read_text(), capture_output=True, text=True, timeout=timeout
+        )
         assert done.returncode == 0, f"probe {arguments} failed: {done.stderr}"
         return json.loads(done.stdout.strip().splitlines()[-1])
 
     def secrets(self) -> dict[str, str]:
-        """The generated secrets, by file name."""
-        names = ("redis_password", "rhc_secret", "jupyter_token")
-        return {name: (self.state / "secrets" / name).read_text().strip() for name in names}
+        """The generated secrets, by what they are: the Jupyter token, the rhc secret, the
+        password of every Redis user, and the TLS key."""
+        directory = self.state / "secrets"
+        found = {"jupyter_token": (directory / "jupyter_token").read_text().strip()}
+        for name in ("rhc.toml", "worker.toml", "monitor.toml", "admin.toml"):
+            found[f"Redis password in {name}"] = self.settings(name)["redis_password"]
+        found["rhc secret"] = self.settings("rhc.toml")["secret"]
+        key = (directory / "redis" / "tls" / "redis.key").read_text()
+        found["TLS key"] = "".join(key.strip().splitlines()[1:-1])
+        return found
+
+    def settings(self, name: str) -> dict:
+        """A generated config file's settings (read as the test's uid, whoever owns it)."""
+        return tomllib.loads((self.state / "secrets" / name).read_text())
 
     def containers(self, engine: docker.DockerClient) -> list:
         """Every container of the project: its services and the workers its pool started."""

@@ -96,17 +96,50 @@ def test_every_service_is_healthy_and_only_jupyter_is_published_on_loopback(stac
             assert published == {}, f"{name} publishes {published}"
 
 
-def test_redis_refuses_clients_without_the_password(stack):
-    # Without a password, or with a wrong one, Redis refuses
-    anonymous = stack.exec("redis-cli", "ping", service="redis")
+REDIS_TLS = ("--tls", "--cacert", "/etc/rhc/redis/tls/ca.crt", "-h", "localhost")
+"""redis-cli over TLS, verified with the stack's CA, from inside the Redis container."""
+
+
+def python_in_jupyter(stack: Stack, code: str) -> subprocess.CompletedProcess:
+    """Python in the jupyter container, without the notebook's config file."""
+    return stack.exec("env", "-u", "RHC_CONFIG_FILE", "python", "-c", code)
+
+
+def test_redis_speaks_only_tls_and_refuses_anyone_without_a_user(stack):
+    # A plain-TCP client is refused, password or not
+    plain = python_in_jupyter(stack, "import redis; redis.Redis(host='redis').ping()")
+    assert plain.returncode != 0 and "ConnectionError" in plain.stderr
+    # Over TLS, without a user or with a wrong password, Redis refuses
+    anonymous = stack.exec("redis-cli", *REDIS_TLS, "ping", service="redis")
     assert "NOAUTH" in anonymous.stdout + anonymous.stderr
-    wrong = stack.exec("env", "REDISCLI_AUTH=wrong", "redis-cli", "ping", service="redis")
+    wrong = stack.exec(
+        "env", "REDISCLI_AUTH=wrong", "redis-cli", *REDIS_TLS, "ping", service="redis"
+    )
     assert "WRONGPASS" in wrong.stdout + wrong.stderr
     # And rhc says what to do when the password is missing (no config file to find it in)
-    code = "from rhc import Manager; Manager('redis://redis:6379', secret='s' * 32)"
-    refused = stack.exec("env", "-u", "RHC_CONFIG_FILE", "python", "-c", code)
+    ca = "read_config_file(Path('/run/secrets/rhc_config'))['redis_ca']"
+    code = (
+        "from pathlib import Path; from rhc import Manager; "
+        "from rhc.config import read_config_file; "
+        f"Manager('rediss://redis:6379', secret='s' * 32, redis_ca={ca})"
+    )
+    refused = python_in_jupyter(stack, code)
     assert refused.returncode != 0
     assert "it requires a password: set redis_password in the config file" in refused.stderr
+
+
+def test_rhc_verifies_the_stacks_redis_against_its_ca(stack):
+    # With the generated CA (the notebook's config), rhc connects
+    assert stack.exec("python", "-c", "from rhc import Manager; Manager()").returncode == 0
+    # With another CA, it is refused, and told what to fix
+    code = (
+        "from pathlib import Path; from rhc import Manager; from rhc.local import generate; "
+        "other = generate(Path('/tmp/other-ca'), ['redis']).ca.read_text(); "
+        "Manager(redis_ca=other)"
+    )
+    refused = stack.exec("python", "-c", code)
+    assert refused.returncode != 0
+    assert "TLS certificate was not accepted" in refused.stderr and "redis_ca" in refused.stderr
 
 
 def test_jupyter_refuses_requests_without_the_token(stack):
@@ -142,24 +175,20 @@ def test_pool_workers_are_sibling_containers_on_the_stack_network_as_a_non_root_
 
 
 def test_the_worker_image_runs_a_real_job_as_uid_12345_on_a_read_only_root(stack, engine, tmp_path):
-    # Given a config file for a namespace of its own, readable by uid 12345 only
+    # Given a namespace of its own, added by the operator with the stack's admin config, and
+    # its workers' config file readable by uid 12345 only
     if os.geteuid() != 0:
         pytest.skip("giving the config file to uid 12345 needs root")
-    secrets = stack.secrets()
-    folder = tmp_path / "config"
-    folder.mkdir()
-    config = folder / "rhc.toml"
-    config.write_text(
-        'redis_url = "redis://redis:6379"\n'
-        f'redis_password = "{secrets["redis_password"]}"\n'
-        f'secret = "{secrets["rhc_secret"]}"\nnamespace = "read-only"\n'
-    )
-    config.chmod(0o600)
-    os.chown(config, 12345, 12345)
+    folder = add_namespace(stack, engine, "read-only", tmp_path)
+    os.chown(folder / "worker.toml", 12345, 12345)
+    folder.chmod(0o755)  # uid 12345 may enter, to read its own 0600 file
+    notebook_config = "/tmp/read-only.toml"
+    copied = stack.compose("cp", str(folder / "rhc.toml"), f"jupyter:{notebook_config}")
+    assert copied.returncode == 0, copied.stderr
     # When the worker image runs as uid 12345 with a read-only root and a tmpfs /tmp
     container = engine.containers.run(
         f"rhc/worker:{__version__}",
-        ["--config", "/config/rhc.toml"],
+        ["--config", "/config/worker.toml"],
         user="12345:12345",
         read_only=True,
         tmpfs={"/tmp": ""},
@@ -170,13 +199,37 @@ def test_the_worker_image_runs_a_real_job_as_uid_12345_on_a_read_only_root(stack
     )
     try:
         # Then it runs plain tasks, and the dimuon analysis over HTTP with its disk cache in /tmp
-        assert stack.probe("hostnames", "read-only", "20") == [container.id[:12]]
+        hosts = stack.probe("hostnames", "read-only", "20", config=notebook_config)
+        assert hosts == [container.id[:12]]
         sample = samples_directory() / "nano_dimuon.root"
-        analysed = stack.probe("dimuon", "read-only", f"http://nginx/nanoaod/{sample.name}")
+        url = f"http://nginx/nanoaod/{sample.name}"
+        analysed = stack.probe("dimuon", "read-only", url, config=notebook_config)
         assert analysed["entries"] == int(direct([str(sample)])["mass"].sum()) > 0
         assert container.attrs["HostConfig"]["ReadonlyRootfs"] is True
     finally:
         container.remove(force=True)
+
+
+def add_namespace(stack: Stack, engine, namespace: str, directory: Path) -> Path:
+    """`rhc redis namespace` as an operator runs it, with the stack's admin config, on the
+    stack's network; the folder holding the new rhc.toml and worker.toml."""
+    output = directory / namespace
+    output.mkdir(mode=0o700)
+    admin = directory / "admin.toml"  # the operator's own copy (the stack's is its Redis's)
+    admin.write_text((stack.state / "secrets" / "admin.toml").read_text())
+    admin.chmod(0o600)
+    engine.containers.run(
+        f"rhc/manager:{__version__}",
+        ["rhc", "redis", "namespace", namespace, "/out", "--admin-config", "/admin/admin.toml"],
+        user="0:0",
+        volumes={
+            str(admin): {"bind": "/admin/admin.toml", "mode": "ro"},
+            str(output): {"bind": "/out", "mode": "rw"},
+        },
+        network=stack.project,
+        remove=True,
+    )
+    return output
 
 
 def test_the_notebook_equals_the_direct_computation_bin_for_bin(plain_run, expected_bins):

@@ -93,7 +93,13 @@ def test_a_server_that_never_answers_fails_within_the_socket_timeout():
 
 def test_a_tls_url_for_a_redis_without_tls_says_to_use_redis(redis_server):
     url = f"rediss://127.0.0.1:{redis_server.port}"
-    error = refusal(BrokerConnectionError, url, seconds=30, redis_password=redis_server.password)
+    error = refusal(
+        BrokerConnectionError,
+        url,
+        seconds=30,
+        redis_username=redis_server.admin.name,
+        redis_password=redis_server.admin.password,
+    )
     assert_says(
         str(error),
         f"cannot reach Redis at {url}",
@@ -103,7 +109,14 @@ def test_a_tls_url_for_a_redis_without_tls_says_to_use_redis(redis_server):
 
 def test_a_database_number_redis_does_not_have_is_refused(redis_server):
     url = f"redis://127.0.0.1:{redis_server.port}/99"
-    message = str(refusal(BrokerConnectionError, url, redis_password=redis_server.password))
+    message = str(
+        refusal(
+            BrokerConnectionError,
+            url,
+            redis_username=redis_server.admin.name,
+            redis_password=redis_server.admin.password,
+        )
+    )
     assert_says(message, "DB index is out of range", "database number")
 
 
@@ -127,7 +140,11 @@ def test_a_url_that_is_not_redis_is_refused_by_configuration():
 
 def test_a_missing_secret_says_where_to_set_one(redis_server):
     with within(10), pytest.raises(ConfigurationError) as caught:
-        Manager(redis_server.url, redis_password=redis_server.password)
+        Manager(
+            redis_server.url,
+            redis_username=redis_server.admin.name,
+            redis_password=redis_server.admin.password,
+        )
     assert_says(str(caught.value), "no rhc secret", "RHC_SECRET", "`rhc init`")
 
 
@@ -135,7 +152,8 @@ def test_a_misspelt_setting_is_refused_listing_the_known_ones(redis_server):
     with within(10), pytest.raises(ConfigurationError) as caught:
         Manager(
             redis_server.url,
-            redis_password=redis_server.password,
+            redis_username=redis_server.admin.name,
+            redis_password=redis_server.admin.password,
             secret=SECRET,
             heartbeat_tll=5.0,
         )

@@ -4,17 +4,21 @@
 from __future__ import annotations
 
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
 import click
 import pytest
+import redis
 from click.testing import CliRunner
 
 from rhc import Manager
 from rhc.cli.main import cli
-from rhc.config import read_config_file
-from rhc.local import LocalCluster
+from rhc.config import read_config_file, resolve_settings
+from rhc.errors import BrokerConnectionError
+from rhc.local import LocalCluster, free_port
+from rhc.wire.connection import connect
 from tests import fixtures
 from tests.conftest import rhc_command as rhc
 from tests.conftest import wait_for
@@ -174,15 +178,47 @@ def test_every_command_refuses_a_password_in_a_url_without_showing_it(arguments)
     assert "hunter2" not in refused.output
 
 
-def test_rhc_tls_writes_private_material_that_rhc_init_puts_in_a_config(tmp_path):
-    made = CliRunner().invoke(cli, ["tls", str(tmp_path / "tls"), "--host", "redis.example.org"])
+def test_an_operator_sets_up_a_redis_and_adds_a_namespace(tmp_path):
+    # Given `rhc redis setup` for a TLS Redis on loopback
+    port = str(free_port())
+    arguments = ["redis", "setup", str(tmp_path / "s"), "--namespace", "ana", "--port", port]
+    made = CliRunner().invoke(cli, [*arguments, "--host", "127.0.0.1"])
     assert made.exit_code == 0, made.output
-    assert "tls-port 6379" in made.output and "port 0" in made.output
-    files = sorted((tmp_path / "tls").iterdir())
-    assert [path.name for path in files] == ["ca.crt", "redis.crt", "redis.key"]
-    assert all(stat.S_IMODE(path.stat().st_mode) == 0o600 for path in files)
-    config = tmp_path / "rhc.toml"
-    arguments = ["init", "--redis-url", "rediss://redis.example.org:6379", "--path", str(config)]
-    written = CliRunner().invoke(cli, [*arguments, "--ca", str(files[0])], input="\n")
-    assert written.exit_code == 0, written.output
-    assert read_config_file(config)["redis_ca"] == files[0].read_text()
+    written = {path.name: path for path in (tmp_path / "s").rglob("*") if path.is_file()}
+    assert {"rhc.toml", "worker.toml", "monitor.toml", "admin.toml", "users.acl"} <= set(written)
+    assert all(stat.S_IMODE(path.stat().st_mode) == 0o600 for path in written.values())
+    # When a redis-server includes what it wrote
+    config = tmp_path / "redis.conf"
+    config.write_text(f'include {tmp_path}/s/redis/security.conf\nbind 127.0.0.1\nsave ""\n')
+    server = subprocess.Popen(["redis-server", str(config)], stdout=subprocess.DEVNULL)
+    try:
+        notebook = read_config_file(tmp_path / "s" / "rhc.toml")
+        assert notebook["redis_url"] == f"rediss://127.0.0.1:{port}"
+        manager = wait_for(lambda: connects(notebook), 10, "the server")
+        # Then the notebook's user may work in its namespace, and not the admin's way
+        assert manager.hgetall("rhc:ana:workers") == {}
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            manager.execute_command("ACL", "LIST")
+        # And a namespace added with the operator's config has users of its own
+        admin = str(tmp_path / "s" / "admin.toml")
+        physics = str(tmp_path / "physics")
+        added = CliRunner().invoke(
+            cli, ["redis", "namespace", "physics", physics, "--admin-config", admin]
+        )
+        assert added.exit_code == 0, added.output
+        other = connects(read_config_file(tmp_path / "physics" / "rhc.toml"))
+        assert other.hgetall("rhc:physics:workers") == {}
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            other.hgetall("rhc:ana:workers")
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def connects(config: dict) -> redis.Redis | None:
+    """A client logged in with a config file's user, or None while the server is not up."""
+    settings = resolve_settings(require_secret=False, **config)
+    try:
+        return connect(settings, role="test")
+    except BrokerConnectionError:
+        return None

@@ -11,10 +11,11 @@ SECRET = new_secret()
 
 
 def test_the_password_never_shows_in_reprs_or_logs(redis_server, caplog):
-    url = f"redis://:{redis_server.password}@127.0.0.1:{redis_server.port}"
+    admin = redis_server.admin
+    url = f"redis://{admin.name}:{admin.password}@127.0.0.1:{redis_server.port}"
     manager = Manager(url, secret=SECRET)
-    assert redis_server.password not in repr(manager)
-    assert redis_server.password not in repr(manager.settings)
+    assert redis_server.admin.password not in repr(manager)
+    assert redis_server.admin.password not in repr(manager.settings)
     assert SECRET not in repr(manager.settings)
     assert ":***@" in repr(manager)
-    assert redis_server.password not in caplog.text
+    assert redis_server.admin.password not in caplog.text

@@ -37,7 +37,8 @@ def execute(name: str, tmp_path: Path, **parameters: object) -> nbformat.Noteboo
 def assert_no_secret(cluster: Cluster, executed: nbformat.NotebookNode) -> None:
     text = nbformat.writes(executed)
     assert cluster.secret not in text, "the rhc secret shows in the notebook"
-    assert cluster.server.password not in text, "the Redis password shows in the notebook"
+    for user in (cluster.users.manager, cluster.users.worker, cluster.server.admin):
+        assert user.password not in text, f"{user.name}'s Redis password shows in the notebook"
 
 
 def text_outputs(executed: nbformat.NotebookNode) -> str:

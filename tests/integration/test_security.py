@@ -100,7 +100,10 @@ def test_a_tls_cluster_serves_rhc_and_refuses_plain_tcp_and_another_ca(tmp_path)
             assert manager.remote_map(abs, [-1, -2, 3], progress=False) == [1, 2, 3]
         # And a plain-TCP client, password and all, is refused
         plain = redis.Redis(
-            host="127.0.0.1", port=cluster.redis.port, password=cluster.redis.password
+            host="127.0.0.1",
+            port=cluster.redis.port,
+            username=cluster.redis.admin.name,
+            password=cluster.redis.admin.password,
         )
         with pytest.raises(redis.ConnectionError):
             plain.ping()
@@ -115,13 +118,16 @@ def test_a_tls_cluster_serves_rhc_and_refuses_plain_tcp_and_another_ca(tmp_path)
 
 def test_a_certificate_for_another_host_is_refused(tmp_path):
     # Given a TLS Redis whose certificate names redis.example.org only
-    generate(tmp_path / "redis" / "tls", ["redis.example.org"])
-    server = RedisServer(tmp_path / "redis", password=new_secret(), tls=True).start()
+    server = RedisServer(tmp_path / "redis", tls=True, hosts=["redis.example.org"]).start()
     try:
         # When rhc dials it as 127.0.0.1, trusting the right CA
         with pytest.raises(BrokerConnectionError) as caught:
             Manager(
-                server.url, secret=new_secret(), redis_password=server.password, redis_ca=server.ca
+                server.url,
+                secret=new_secret(),
+                redis_username=server.admin.name,
+                redis_password=server.admin.password,
+                redis_ca=server.ca,
             )
         # Then the name check refuses it
         assert_says(str(caught.value), "not for the URL's host", "certificate verify failed")
@@ -136,3 +142,96 @@ def test_a_plain_connection_across_a_network_warns_and_loopback_does_not(recwarn
     warned = [str(w.message) for w in recwarn if issubclass(w.category, PlaintextWarning)]
     assert len(warned) == 1
     assert_says(warned[0], "redis.example.invalid", "without TLS", "Use rediss://")
+
+
+# -- ACL roles ------------------------------------------------------------------------------------
+
+
+def login(server: RedisServer, user) -> redis.Redis:
+    return redis.Redis(
+        host="127.0.0.1", port=server.port, username=user.name, password=user.password
+    )
+
+
+ADMIN_COMMANDS = [
+    ("FLUSHALL",),
+    ("CONFIG", "GET", "*"),
+    ("KEYS", "*"),
+    ("SCAN", "0"),
+    ("ACL", "LIST"),
+    ("DEBUG", "SLEEP", "0"),
+    ("MONITOR",),
+    ("SHUTDOWN", "NOSAVE"),
+    ("SCRIPT", "FLUSH"),
+    ("CLIENT", "KILL", "TYPE", "normal"),
+]
+
+
+@pytest.mark.parametrize("role", ["worker", "manager"])
+def test_a_namespace_credential_cannot_administer_redis(redis_server, make_cluster, role):
+    cluster = make_cluster()
+    client = login(redis_server, getattr(cluster.users, role))
+    for command in ADMIN_COMMANDS:
+        with pytest.raises(redis.ResponseError) as refused:
+            client.execute_command(*command)
+        # DEBUG is refused before permissions are looked at: enable-debug-command is off
+        assert "no permissions" in str(refused.value) or "not allowed" in str(refused.value)
+    assert client.ping()  # the refusals were about permissions, not a dead connection
+
+
+def test_a_worker_credential_touches_no_other_namespace_and_no_notebook_key(
+    redis_server, make_cluster
+):
+    # Given two namespaces, and the worker credential of the first
+    ours, theirs = make_cluster(), make_cluster()
+    worker = login(redis_server, ours.users.worker)
+    mine, other = Keys(ours.namespace), Keys(theirs.namespace)
+    refused = [
+        lambda: worker.hgetall(other.workers),
+        lambda: worker.xadd(other.task_stream("any"), {"m": b"x"}),
+        lambda: worker.get(other.function("f" * 32)),
+        lambda: worker.set(mine.function("f" * 32), b"forged function"),
+        lambda: worker.hset(mine.affinity, "chunk", "me"),
+        lambda: worker.zadd(mine.jobs, {"job": 1}),
+        lambda: worker.publish(mine.control, "{}"),
+        lambda: worker.execute_command("SUBSCRIBE", other.control),
+    ]
+    # Then every one of these is refused
+    for attempt in refused:
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            attempt()
+    # While its own work goes on
+    assert worker.hgetall(mine.workers) == {}
+    assert worker.get(mine.function("f" * 32)) is None
+
+
+def test_the_default_user_cannot_log_in_and_the_monitor_cannot_write(redis_server, make_cluster):
+    cluster = make_cluster()
+    anonymous = redis.Redis(host="127.0.0.1", port=redis_server.port)
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        anonymous.ping()
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        redis.Redis(host="127.0.0.1", port=redis_server.port, password="guess").ping()
+    monitor = login(redis_server, redis_server.monitor)
+    keys = Keys(cluster.namespace)
+    assert monitor.hgetall(keys.workers) == {}
+    for attempt in (
+        lambda: monitor.hset(keys.workers, "intruder", "{}"),
+        lambda: monitor.delete(keys.jobs),
+        lambda: monitor.publish(keys.control, "{}"),
+    ):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            attempt()
+
+
+def test_a_manager_of_one_namespace_cannot_read_or_steer_another(redis_server, make_cluster):
+    ours, theirs = make_cluster(), make_cluster()
+    manager = login(redis_server, ours.users.manager)
+    other = Keys(theirs.namespace)
+    for attempt in (
+        lambda: manager.hgetall(other.workers),
+        lambda: manager.xread({other.results("j"): "0-0"}),
+        lambda: manager.publish(other.control, "{}"),
+    ):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            attempt()

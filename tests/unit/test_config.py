@@ -13,14 +13,12 @@ from rhc.config import (
     BatchEnvironment,
     Settings,
     batch_environment,
-    mask_url,
     read_config_file,
     resolve_settings,
-    strip_password,
-    url_has_password,
     write_config_file,
 )
 from rhc.errors import ConfigurationError
+from rhc.urls import mask_url, strip_password, url_has_password
 
 SECRET = "a-shared-secret-of-32-characters"
 OTHER_SECRET = "another-secret-of-32-characters!"

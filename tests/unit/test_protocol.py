@@ -52,7 +52,6 @@ def test_every_key_lives_under_the_namespace_prefix():
         keys.job("j1"),
         keys.results("j1"),
         keys.control,
-        keys.task_stream_pattern(),
     ]
 
     assert keys.prefix == "rhc:alice:"
