@@ -9,10 +9,15 @@ map timed from its first submit to its last result:
               (also shown against the nominal 10 ms, which time.sleep overshoots here)
 
 Every system gets 2 workers: rhc (a LocalCluster: redis-server and `rhc worker` processes, driven
-by a Manager), concurrent.futures.ProcessPoolExecutor with chunksize 1 and 100 (pool(1) and
-pool(100)), a dask.distributed LocalCluster with its default settings, and RQ (one job per task,
-`rq worker` processes with SimpleWorker, which runs jobs without forking, on a redis-server of
-its own). Only one system runs at a time, so none takes cores from another.
+by a Manager), the same over TLS ("rhc tls": a TLS-only redis-server),
+concurrent.futures.ProcessPoolExecutor with chunksize 1 and 100 (pool(1) and pool(100)), a
+dask.distributed LocalCluster with its default settings, and RQ (one job per task, `rq worker`
+processes with SimpleWorker, which runs jobs without forking, on a redis-server of its own).
+Only one system runs at a time, so none takes cores from another.
+
+Beside them, what signing costs: the task key's Ed25519 signature and its verification, and the
+shared secret's HMAC, on a 10-task batch; and per 10-task map, what rhc signs (the batch, the
+job's status twice) and verifies on a worker (the batch; functions are signed and verified once).
 
 Run `python benchmarks/core.py` (or `make bench`): it prints a table and writes
 benchmarks/results/core.json.
@@ -40,8 +45,11 @@ import tasks
 from machine import machine, publish
 
 import rhc
-from rhc.config import read_config_file
+from rhc.config import new_secret, read_config_file
 from rhc.local import LocalCluster, RedisServer
+from rhc.wire.protocol import TaskBatch
+from rhc.wire.serialization import dumps, seal, sign, unseal, verify
+from rhc.wire.signing import TaskKey, TrustedKeys, new_task_key
 
 HERE = Path(__file__).resolve().parent
 WORKERS = 2
@@ -76,9 +84,9 @@ Map = Callable[[Callable, list], list]
 
 
 @contextlib.contextmanager
-def rhc_system(directory: Path) -> Iterator[Map]:
+def rhc_system(directory: Path, *, tls: bool = False) -> Iterator[Map]:
     """rhc as a notebook uses it: a Manager sending to `rhc worker` processes through Redis."""
-    cluster = LocalCluster(directory, workers=WORKERS)
+    cluster = LocalCluster(directory, workers=WORKERS, tls=tls)
     try:
         cluster.start()
         with rhc.Manager(**read_config_file(cluster.config_file)) as manager:
@@ -165,6 +173,33 @@ def repeat(
     return seconds, busy
 
 
+def signing_costs(rounds: int = 2000) -> dict[str, float]:
+    """Microseconds (median of rounds) to sign and verify a 10-task batch each way, and what a
+    10-task map signs and verifies: 3 signatures in the notebook (the batch, the job's status
+    when sent and when finished; a function's is kept), 1 verification on a worker."""
+    key, secret = TaskKey(new_task_key()), new_secret().encode()
+    trusted = TrustedKeys([key.public])
+    header = TaskBatch("ns", "0123456789abcdef", 0, 0, 10, "f" * 32, 3, 60.0).header()
+    body = dumps(list(range(10)), what="arguments", limit=2**20)
+    signed, sealed = sign(key, header, body), seal(secret, header, body)
+    operations = {
+        "ed25519 sign": lambda: sign(key, header, body),
+        "ed25519 verify": lambda: verify(trusted, signed),
+        "hmac seal": lambda: seal(secret, header, body),
+        "hmac unseal": lambda: unseal(secret, sealed),
+    }
+    costs = {}
+    for name, operation in operations.items():
+        lasted = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            operation()
+            lasted.append(time.perf_counter() - started)
+        costs[name] = 1e6 * statistics.median(lasted)
+    costs["per 10-task map"] = 3 * costs["ed25519 sign"] + costs["ed25519 verify"]
+    return costs
+
+
 def sleep_milliseconds() -> float:
     """How long time.sleep(0.01) really lasts here (median): it overshoots (timer slack,
     scheduling), and no system runs the efficiency tasks faster than their sleeps allow."""
@@ -224,6 +259,7 @@ def summarize(seconds: dict[str, dict[str, list[float]]]) -> dict[str, object]:
         "targets": {m: {"target": TARGETS[m], "met": met[m]} for m in met},
         "sleep_ms": sleep,
         "efficiency_ceiling_percent": 100 * 1e3 * tasks.SLEEP_SECONDS / sleep,
+        "signing_us": signing_costs(),
         "seconds": seconds,
     }
 
@@ -263,6 +299,8 @@ def report(summary: dict) -> str:
     for metric, ratios in summary["ratios"].items():
         label = f"{metric} ({'higher' if HIGHER_IS_BETTER[metric] else 'lower'} wins)"
         lines.append(f"{label:<{LABEL}}" + "".join(f"{ratios[n]:>10.2f}x" for n in peers))
+    lines += ["", "signing, in microseconds (a 10-task batch):"]
+    lines += [f"  {name:<{LABEL - 2}}{us:>11.1f}" for name, us in summary["signing_us"].items()]
     lines.append(
         f"\nnote: time.sleep({tasks.SLEEP_SECONDS}) lasts {summary['sleep_ms']:.2f} ms here, so no "
         f"system can exceed {summary['efficiency_ceiling_percent']:.1f} % nominal efficiency"
@@ -276,7 +314,8 @@ def main() -> None:
     seconds = {}
     with tempfile.TemporaryDirectory(prefix="rhc-bench-") as scratch:
         systems = {
-            "rhc": lambda: rhc_system(Path(scratch)),
+            "rhc": lambda: rhc_system(Path(scratch) / "plain"),
+            "rhc tls": lambda: rhc_system(Path(scratch) / "tls", tls=True),
             "pool(1)": lambda: pool_system(1),
             "pool(100)": lambda: pool_system(100),
             "dask": dask_system,

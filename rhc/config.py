@@ -5,7 +5,8 @@ then the config file named by RHC_CONFIG_FILE, then REDIS_URL in ./config.py.
 This is the one module (with the command line) that reads the environment: settings, the
 samples directory, what HTCondor tells a job (batch_environment) and what child processes
 inherit. Nothing here runs at import time; constructors and the CLI call resolve_settings().
-Secrets (the Redis password and the rhc secret) are never shown by repr() or in messages.
+Secrets (the Redis password, the rhc secret, the task key) are never shown by repr() or in
+messages.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ else:
 
 CONFIG_FILE_VARIABLE = "RHC_CONFIG_FILE"
 LEGACY_CONFIG = "config.py"
-_SECRET_FIELDS = ("redis_password", "secret")
+_SECRET_FIELDS = ("redis_password", "secret", "task_key")
 _NAMESPACE_PATTERN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
 
@@ -45,6 +46,13 @@ class Settings:
     redis_url: str = field(repr=False)
     secret: bytes = field(repr=False)
     namespace: str
+    task_key: str | None = field(default=None, repr=False)
+    """The notebook side's private Ed25519 key (rhc.wire.signing), that signs what workers run;
+    never in a worker's config."""
+    task_public_key: str | None = None
+    """The public half of the task key: what workers verify tasks with."""
+    previous_task_public_key: str | None = None
+    """During a key rotation, the public key before task_public_key, still accepted."""
     redis_username: str | None = None
     """The Redis ACL user to log in as (see rhc.wire.acl); without one, the default user."""
     redis_password: str | None = field(default=None, repr=False)
@@ -333,6 +341,16 @@ def _certificate(value: object) -> str:
     return text + "\n"
 
 
+def _key_text(prefix: str) -> Callable[[object], str]:
+    def parse(value: object) -> str:
+        text = str(value).strip()
+        if not text.startswith(prefix):
+            raise ArgumentError(f"must start with {prefix!r} (`rhc keys new` writes a key pair)")
+        return text
+
+    return parse
+
+
 def _positive(kind: Callable[[object], float]) -> Callable[[object], float]:
     def parse(value: object) -> float:
         number = kind(value)
@@ -349,6 +367,9 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "redis_password": str,
     "redis_ca": _certificate,
     "secret": _secret,
+    "task_key": _key_text("ed25519-private:"),
+    "task_public_key": _key_text("ed25519-public:"),
+    "previous_task_public_key": _key_text("ed25519-public:"),
     "namespace": str,
     "heartbeat_interval": _positive(float),
     "heartbeat_ttl": _positive(float),

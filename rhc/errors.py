@@ -53,7 +53,7 @@ class SignatureError(RhcError):
 
 
 class SecretMismatchError(RhcError):
-    """Raised when workers reject a job because its signature does not match their secret."""
+    """Raised when no live worker can run a job because none trusts the notebook's task key."""
 
 
 class VersionMismatchError(RhcError):

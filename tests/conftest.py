@@ -21,10 +21,10 @@ import pytest
 import uproot
 
 from rhc import Manager
-from rhc.config import new_secret, samples_directory, write_config_file
+from rhc.config import samples_directory, write_config_file
 from rhc.local import RedisServer, start_worker, stop_workers
-from rhc.local.setup import client_config
-from rhc.wire.protocol import Keys
+from rhc.local.setup import namespace_configs
+from rhc.wire.protocol import Keys, TaskBatch
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 
@@ -103,21 +103,17 @@ class Cluster:
         self.server = server
         self.directory = directory
         self.namespace = "t" + uuid.uuid4().hex[:10]
-        self.secret = new_secret()
         self.users = server.add_namespace(self.namespace)
-        common = {
-            "namespace": self.namespace,
-            "secret": self.secret,
-            "ca": server.ca,
-            "heartbeat_interval": 0.25,
-            "heartbeat_ttl": 2.0,
-            **settings,
-        }
         self.worker_config_file = directory / f"{self.namespace}-worker.toml"
-        self.settings = client_config(
-            server.url, self.users.manager, worker_config=str(self.worker_config_file), **common
+        self.settings, self.worker_settings = namespace_configs(
+            server.url,
+            self.users,
+            namespace=self.namespace,
+            worker_file=self.worker_config_file,
+            ca=server.ca,
+            **{"heartbeat_interval": 0.25, "heartbeat_ttl": 2.0, **settings},
         )
-        self.worker_settings = client_config(server.url, self.users.worker, **common)
+        self.secret = self.settings["secret"]
         self.config_file = write_config_file(directory / f"{self.namespace}.toml", self.settings)
         write_config_file(self.worker_config_file, self.worker_settings)
         self.workers: dict[str, subprocess.Popen] = {}
@@ -287,3 +283,9 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if variable.startswith("RHC_"):
             monkeypatch.delenv(variable)
     monkeypatch.chdir(tmp_path)
+
+
+def one_task_batch(namespace: str, job: str, function: str) -> dict:
+    """The header of a batch of one task, as an intruder writes one."""
+    batch = TaskBatch(namespace, job, 0, 0, 1, function, max_attempts=1, result_ttl=60)
+    return batch.header()

@@ -10,6 +10,7 @@ import click
 
 from rhc.cli.condor import condor
 from rhc.cli.init import init
+from rhc.cli.keys import keys
 from rhc.cli.local import local
 from rhc.cli.minicondor import minicondor
 from rhc.cli.nanoaod import nanoaod
@@ -48,5 +49,5 @@ def cli(log_level: str) -> None:
     )
 
 
-for _command in (worker, status, init, local, redis, condor, minicondor, nanoaod):
+for _command in (worker, status, init, keys, local, redis, condor, minicondor, nanoaod):
     cli.add_command(_command)

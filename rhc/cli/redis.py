@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from rhc.config import new_secret, resolve_settings, write_config_file
-from rhc.local.setup import add_namespace, client_config, set_up
+from rhc.config import resolve_settings
+from rhc.local.setup import add_namespace, set_up, write_namespace_configs
 from rhc.wire.connection import connect
 
 
@@ -83,11 +83,12 @@ def namespace(name: str, directory: Path, admin_config: Path) -> None:
     finally:
         client.close()
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    common = {"namespace": name, "secret": new_secret(), "ca": admin.redis_ca}
-    worker_file = directory / "worker.toml"
-    notebook = client_config(
-        admin.redis_url, users.manager, worker_config=str(worker_file.resolve()), **common
+    write_namespace_configs(
+        admin.redis_url,
+        users,
+        notebook_file=directory / "rhc.toml",
+        worker_file=(directory / "worker.toml").resolve(),
+        namespace=name,
+        ca=admin.redis_ca,
     )
-    write_config_file(directory / "rhc.toml", notebook)
-    write_config_file(worker_file, client_config(admin.redis_url, users.worker, **common))
     click.echo(f"namespace {name!r}: wrote {directory}/rhc.toml and worker.toml")

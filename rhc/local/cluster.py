@@ -14,10 +14,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from rhc.config import CONFIG_FILE_VARIABLE, child_environment, new_secret, write_config_file
+from rhc.config import CONFIG_FILE_VARIABLE, child_environment
 from rhc.errors import RhcError
 from rhc.local.redis_server import RedisServer
-from rhc.local.setup import client_config
+from rhc.local.setup import write_namespace_configs
 from rhc.wire.protocol import Keys
 
 
@@ -72,10 +72,10 @@ def stop_workers(processes: list[subprocess.Popen], timeout: float = 30.0) -> li
 
 class LocalCluster:
     """Redis and N workers on this machine, each side with a fresh 0600 config file of its own:
-    config_file for the notebook (the manager user, the secret), worker_config_file for the
-    workers (the worker user); each worker runs `rhc worker` with worker_options (e.g.
-    ``("--preload", "mymodule")``). With tls, Redis speaks TLS only, and both files carry the
-    CA that verifies it."""
+    config_file for the notebook (the manager user, the secret, the task key), worker_config_file
+    for the workers (the worker user, the task key's public half); each worker runs `rhc worker`
+    with worker_options (e.g. ``("--preload", "mymodule")``). With tls, Redis speaks TLS only,
+    and both files carry the CA that verifies it."""
 
     def __init__(
         self,
@@ -98,19 +98,13 @@ class LocalCluster:
     def start(self, timeout: float = 60.0) -> LocalCluster:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.redis.start()
-        users = self.redis.add_namespace(self.namespace)
-        common = {"namespace": self.namespace, "secret": new_secret(), "ca": self.redis.ca}
-        write_config_file(
-            self.config_file,
-            client_config(
-                self.redis.url,
-                users.manager,
-                worker_config=str(self.worker_config_file),
-                **common,
-            ),
-        )
-        write_config_file(
-            self.worker_config_file, client_config(self.redis.url, users.worker, **common)
+        write_namespace_configs(
+            self.redis.url,
+            self.redis.add_namespace(self.namespace),
+            notebook_file=self.config_file,
+            worker_file=self.worker_config_file,
+            namespace=self.namespace,
+            ca=self.redis.ca,
         )
         for index in range(self.worker_count):
             self.workers.append(

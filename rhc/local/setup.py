@@ -6,7 +6,8 @@ the hardening beside them; and the config files of its clients. `rhc local`, the
 and the compose stack (`rhc setup`) all start their Redis from it.
 
 Passwords are random and written in clear only to the client config files (0600); the ACL file
-holds their SHA-256.
+holds their SHA-256. A namespace's notebook config holds its task key (rhc.wire.signing); its
+workers' config only the public half, and neither the manager user.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from rhc.config import new_secret, write_config_file, write_private
 from rhc.errors import BrokerError
 from rhc.local.tls import TlsFiles, generate
 from rhc.wire.acl import ADMIN, MANAGER, MONITOR, WORKER, User, acl_line, rules, user_name
+from rhc.wire.signing import TaskKey, new_task_key
 
 HARDENING = (
     "enable-debug-command no",
@@ -113,13 +115,7 @@ def add_namespace(admin: redis.Redis, namespace: str) -> NamespaceUsers:
 
 
 def client_config(
-    url: str,
-    user: User,
-    *,
-    namespace: str,
-    secret: str | None,
-    ca: str | None = None,
-    **settings: object,
+    url: str, user: User, *, namespace: str, ca: str | None = None, **settings: object
 ) -> dict[str, object]:
     """The settings of a client of one role (for write_config_file)."""
     return {
@@ -127,10 +123,41 @@ def client_config(
         "redis_username": user.name,
         "redis_password": user.password,
         "redis_ca": ca,
-        "secret": secret,
         "namespace": namespace,
         **settings,
     }
+
+
+def namespace_configs(
+    url: str,
+    users: NamespaceUsers,
+    *,
+    namespace: str,
+    worker_file: Path,
+    ca: str | None = None,
+    **settings: object,
+) -> tuple[dict[str, object], dict[str, object]]:
+    """The settings of a namespace's two sides, with fresh keys: the notebook's (its manager
+    user, the secret, the task key, and worker_file, where the workers' config is written) and
+    the workers' (its worker user, the secret, the task key's public half). settings apply to
+    both."""
+    secret, task_key = new_secret(), new_task_key()
+    common = {"namespace": namespace, "ca": ca, "secret": secret, **settings}
+    notebook = client_config(
+        url, users.manager, task_key=task_key, worker_config=str(worker_file), **common
+    )
+    public = TaskKey(task_key).public.text
+    worker = client_config(url, users.worker, task_public_key=public, **common)
+    return notebook, worker
+
+
+def write_namespace_configs(
+    url: str, users: NamespaceUsers, *, notebook_file: Path, worker_file: Path, **settings: object
+) -> None:
+    """Write namespace_configs() to notebook_file and worker_file (0600)."""
+    notebook, worker = namespace_configs(url, users, worker_file=worker_file, **settings)
+    write_config_file(notebook_file, notebook)
+    write_config_file(worker_file, worker)
 
 
 def operator_users() -> tuple[User, User]:
@@ -162,14 +189,11 @@ def set_up(
     )
     url = f"{'rediss' if tls else 'redis'}://{hosts[0]}:{port}"
     ca = files.tls.ca.read_text() if tls else None
-    secret = new_secret()
-    configs = {
-        "rhc.toml": (users.manager, secret, notebook_settings),
-        "worker.toml": (users.worker, secret, {}),
-        "monitor.toml": (monitor, None, {}),
-        "admin.toml": (admin, None, {}),
-    }
-    for name, (user, user_secret, settings) in configs.items():
-        values = client_config(url, user, namespace=namespace, secret=user_secret, ca=ca)
-        write_config_file(directory / name, {**values, **settings})
+    notebook, worker = namespace_configs(
+        url, users, namespace=namespace, worker_file=directory / "worker.toml", ca=ca
+    )
+    write_config_file(directory / "rhc.toml", {**notebook, **notebook_settings})
+    write_config_file(directory / "worker.toml", worker)
+    for name, user in (("monitor.toml", monitor), ("admin.toml", admin)):
+        write_config_file(directory / name, client_config(url, user, namespace=namespace, ca=ca))
     return directory

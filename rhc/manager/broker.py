@@ -13,24 +13,30 @@ import redis
 
 from rhc import defaults
 from rhc.config import Settings
+from rhc.errors import ConfigurationError
 from rhc.manager.registry import WorkerRegistry
 from rhc.wire.connection import Reconnector, connect
 from rhc.wire.protocol import (
     CANCEL,
     CANCELLED,
+    DELIVERED,
     FINISHED,
     GROUP,
     JOB_REASON,
+    JOB_SIGNED,
     JOB_STATE,
     JOB_SUBMITTED,
     JOB_TOTAL,
     ControlMessage,
     JobRecord,
+    JobStatus,
     Keys,
     TaskEntry,
     WorkerInfo,
 )
 from rhc.wire.scripts import DRAIN
+from rhc.wire.serialization import secret_id, sign
+from rhc.wire.signing import TaskKey
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,14 +56,22 @@ class Broker:
     """Redis, as one manager sees it: its connection, its namespace's keys and its workers.
 
     Parameters:
+      key: the task key, which signs what changes what workers do (control notices) and what a
+        re-attached job trusts (the job's status); None for a reader (`rhc status`).
       role: how its connection is named in Redis (CLIENT LIST).
       reconnect_timeout: how long a command waits for a lost Redis (default: the setting).
     """
 
     def __init__(
-        self, settings: Settings, *, role: str = "manager", reconnect_timeout: float | None = None
+        self,
+        settings: Settings,
+        *,
+        key: TaskKey | None = None,
+        role: str = "manager",
+        reconnect_timeout: float | None = None,
     ) -> None:
         self.settings = settings
+        self._key = key
         self._client = connect(settings, role=role)
         self._keys = Keys(settings.namespace)
         timeout = settings.reconnect_timeout if reconnect_timeout is None else reconnect_timeout
@@ -66,6 +80,8 @@ class Broker:
             self.read_workers,
             namespace=settings.namespace,
             heartbeat_ttl=settings.heartbeat_ttl,
+            key_id=key.key_id.hex() if key is not None else None,
+            secret_id=secret_id(settings.secret),
         )
         self._stream = self._keys.task_stream(self.registry.compat)
         self._drain = self._client.register_script(DRAIN)
@@ -166,10 +182,11 @@ class Broker:
         submitted: int,
         total: int | None,
         created: tuple[JobRecord, bytes] | None = None,
+        status: JobStatus | None = None,
     ) -> None:
         """Queue task entries, each on its worker's stream (a route) or the shared one, and
         bring the job hash up to date; `created` stores the job's record and sealed function
-        first."""
+        first; `status`, what it says now (signed)."""
         job_key = self._keys.job(job_id)
 
         def send() -> None:
@@ -183,6 +200,8 @@ class Broker:
                 pipe.hset(job_key, JOB_SUBMITTED, submitted)
                 if total is not None:
                     pipe.hset(job_key, JOB_TOTAL, total)
+                if status is not None:
+                    pipe.hset(job_key, JOB_SIGNED, self._signed(status.header()))
                 pipe.expire(job_key, self._ttl)
                 pipe.zadd(self._keys.jobs, {job_id: time.time()})
                 pipe.execute()
@@ -224,7 +243,7 @@ class Broker:
 
     def notify(self, op: str, job_id: str) -> None:
         """Publish a control message to every worker of the namespace."""
-        message = ControlMessage(op, job_id).encode()
+        message = self._control(op, job_id)
         self._call(
             lambda: self._client.publish(self._keys.control, message), doing="notifying workers"
         )
@@ -262,16 +281,24 @@ class Broker:
             lambda: self._client.zscore(self._keys.jobs, job_id), doing="reading the job"
         )
 
-    def finish(self, job_id: str, total: int, function: str, speed: float | None) -> None:
-        """Mark the job finished, keep its results for result_ttl, and remember how long its
-        function's tasks took."""
+    def finish(
+        self, job_id: str, total: int, function: str, speed: float | None, *, delivered: bool
+    ) -> None:
+        """Mark the job finished, and remember how long its function's tasks took. Its results
+        are deleted if delivered (the caller has them), else kept for result_ttl."""
         keys = self._keys
+        state = DELIVERED if delivered else FINISHED
+        status = JobStatus(self.settings.namespace, job_id, function, state, total)
+        fields = {JOB_STATE: state, JOB_TOTAL: total, JOB_SIGNED: self._signed(status.header())}
 
         def finish() -> None:
             with self._client.pipeline(transaction=False) as pipe:
-                pipe.hset(keys.job(job_id), mapping={JOB_STATE: FINISHED, JOB_TOTAL: total})
+                pipe.hset(keys.job(job_id), mapping=fields)
                 pipe.expire(keys.job(job_id), self._ttl)
-                pipe.expire(keys.results(job_id), self._ttl)
+                if delivered:
+                    pipe.delete(keys.results(job_id))
+                else:
+                    pipe.expire(keys.results(job_id), self._ttl)
                 pipe.zrem(keys.jobs, job_id)
                 if speed is not None:
                     pipe.hset(keys.function_stats, function, speed)
@@ -282,15 +309,32 @@ class Broker:
             self._speeds[function] = speed
         self._call(finish, doing="closing the job")
 
-    def cancel(self, job_id: str, reason: str, routes: Iterable[str]) -> None:
+    def delivered(self, job_id: str, function: str, total: int) -> None:
+        """The job's results reached its caller: delete them, and say so in its status."""
+        status = JobStatus(self.settings.namespace, job_id, function, DELIVERED, total)
+        fields = {JOB_STATE: DELIVERED, JOB_SIGNED: self._signed(status.header())}
+
+        def delivered() -> None:
+            with self._client.pipeline(transaction=False) as pipe:
+                pipe.hset(self._keys.job(job_id), mapping=fields)
+                pipe.delete(self._keys.results(job_id))
+                pipe.execute()
+
+        self._call(delivered, doing="removing delivered results")
+
+    def cancel(self, job_id: str, function: str, reason: str, routes: Iterable[str]) -> None:
         """Mark the job cancelled (reason: the error that stopped it, if one did), tell the
         workers, and delete its queued entries, taken ones too: their workers drop them."""
         keys = self._keys
+        status = JobStatus(self.settings.namespace, job_id, function, CANCELLED, reason=reason)
+        fields = {JOB_STATE: CANCELLED, JOB_REASON: reason}
+        fields[JOB_SIGNED] = self._signed(status.header())
+        control = self._control(CANCEL, job_id)
 
         def cancel() -> None:
             with self._client.pipeline(transaction=False) as pipe:
-                pipe.hset(keys.job(job_id), mapping={JOB_STATE: CANCELLED, JOB_REASON: reason})
-                pipe.publish(keys.control, ControlMessage(CANCEL, job_id).encode())
+                pipe.hset(keys.job(job_id), mapping=fields)
+                pipe.publish(keys.control, control)
                 pipe.zrem(keys.jobs, job_id)
                 pipe.expire(keys.results(job_id), self._ttl)
                 pipe.execute()
@@ -298,6 +342,14 @@ class Broker:
                 self._client.xdel(entry.stream, entry.entry_id)
 
         self._call(cancel, doing="cancelling the job")
+
+    def _control(self, op: str, job_id: str) -> bytes:
+        return self._signed(ControlMessage(op, job_id, self.settings.namespace).header())
+
+    def _signed(self, header: dict) -> bytes:
+        if self._key is None:
+            raise ConfigurationError("this broker reads only: it holds no task key to sign with")
+        return sign(self._key, header)
 
     # -- the namespace at a glance (`rhc status`) ------------------------------------------------
 

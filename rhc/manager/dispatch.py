@@ -17,13 +17,15 @@ from rhc.errors import (
 )
 from rhc.manager.batching import BatchSizer
 from rhc.wire.protocol import TaskBatch, task_entry
-from rhc.wire.serialization import dumps, loads, seal
+from rhc.wire.serialization import dumps, loads, sign
+from rhc.wire.signing import TaskKey
 
 
 @dataclass(frozen=True)
 class JobSpec:
     """How every task of a job runs."""
 
+    namespace: str
     job_id: str
     function: str
     reduce: bool
@@ -54,7 +56,7 @@ class Dispatcher:
         arguments: Iterator,
         length: int | None,
         *,
-        secret: bytes,
+        key: TaskKey,
         max_payload: int,
         sizer: BatchSizer,
     ) -> None:
@@ -68,7 +70,7 @@ class Dispatcher:
         self._sent_tasks = 0
         self._arguments = arguments
         self._length = length
-        self._secret = secret
+        self._key = key
         self._max_payload = max_payload
         self._buffer: deque = deque()
         self._next_number = 0
@@ -142,6 +144,7 @@ class Dispatcher:
             raise
         spec = self.spec
         batch = TaskBatch(
+            namespace=spec.namespace,
             job=spec.job_id,
             batch=self._next_number,
             first=first,
@@ -152,7 +155,7 @@ class Dispatcher:
             timeout=spec.timeout,
             reduce=spec.reduce,
         )
-        fields = task_entry(spec.job_id, batch.batch, seal(self._secret, batch.header(), body))
+        fields = task_entry(spec.job_id, batch.batch, sign(self._key, batch.header(), body))
         sent = SentBatch(batch.batch, first, batch.count, fields, body, route)
         self.sent[sent.number] = sent
         self._count_in_flight(sent, +1)
@@ -223,14 +226,14 @@ class RoutedDispatcher(Dispatcher):
         arguments: Sequence,
         routes: Sequence[str | None],
         *,
-        secret: bytes,
+        key: TaskKey,
         max_payload: int,
         sizer: BatchSizer,
     ) -> None:
         if len(routes) != len(arguments):
             raise ArgumentError(f"{len(routes)} routes for {len(arguments)} tasks")
         super().__init__(
-            spec, iter(()), len(arguments), secret=secret, max_payload=max_payload, sizer=sizer
+            spec, iter(()), len(arguments), key=key, max_payload=max_payload, sizer=sizer
         )
         self.total = len(arguments)
         self._tasks = arguments

@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterator
 from rhc.errors import (
     ARGUMENT_UNAVAILABLE,
     ArgumentError,
+    BrokerError,
     JobCancelledError,
     JobIncompleteError,
     ResultTimeoutError,
-    SecretMismatchError,
     SignatureError,
     TaskError,
 )
@@ -33,15 +33,15 @@ from rhc.manager.results import Collector
 from rhc.manager.sending import Sender
 from rhc.wire.protocol import (
     CANCELLED,
+    DELIVERED,
     FINISHED,
-    REJECTED_FIELD,
-    REJECTED_WORKER_FIELD,
     RESULT_FIELD,
     RUNNING,
     JobRecord,
     ResultMessage,
 )
 from rhc.wire.serialization import unseal
+from rhc.wire.signing import TrustedKeys
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +61,18 @@ class Job:
         *,
         reducer: Callable | None,
         options: JobOptions,
+        trusted: TrustedKeys,
         sender: Sender | None = None,
     ) -> None:
         self.id = job_id
         self._broker = broker
         self._options = options
         self._sender = sender
+        self._function = record.function
         self._watch = (
-            SenderWatch(broker, job_id, record, lambda: self.progress) if sender is None else None
+            SenderWatch(broker, trusted, job_id, record, lambda: self.progress)
+            if sender is None
+            else None
         )
         self._total = record.total  # a re-attached job's; a sending job's is its Sender's
         self._collector = Collector(
@@ -78,6 +82,7 @@ class Job:
         self._error: BaseException | None = None
         self._cancel_requested = False
         self._cancel_reason = ""
+        self._delivered = False
         self._last_result_id = b"0-0"
         self._condition = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -113,7 +118,9 @@ class Job:
         """
         self.wait(timeout, progress=progress)
         with self._condition:
-            return self._collector.value()
+            value = self._collector.value()
+        self._deliver()
+        return value
 
     def as_completed(self, timeout: float | None = None) -> Iterator[tuple[int, object]]:
         """Yield (task index, result) as tasks finish, in completion order.
@@ -134,6 +141,7 @@ class Job:
             yield from fresh
             if self._state != RUNNING and seen == self._collector.map.count:
                 self._raise_if_unsuccessful()
+                self._deliver()
                 return
             if not fresh:
                 self._wait_for_news(deadline)
@@ -242,13 +250,6 @@ class Job:
             self._condition.notify_all()
 
     def _apply(self, fields: dict[bytes, bytes]) -> None:
-        if REJECTED_FIELD.encode() in fields:
-            worker = fields.get(REJECTED_WORKER_FIELD.encode(), b"?").decode(errors="replace")
-            raise SecretMismatchError(
-                f"worker {worker} rejected the tasks of job {self.id}: their signature does not "
-                "match its secret. The notebook and the workers must share one secret (RHC_SECRET, "
-                "or `secret` in the config file the workers read)"
-            )
         try:
             header, body = unseal(self._broker.settings.secret, fields[RESULT_FIELD.encode()])
             message = ResultMessage.from_header(header)
@@ -261,6 +262,13 @@ class Job:
             return
         if message.job != self.id:
             return
+        log.debug(
+            "job %s: %s from %s, %d tasks",
+            self.id,
+            message.kind,
+            message.worker,
+            message.task_count,
+        )
         added = self._collector.add(message, body)
         if not added.accepted:
             log.warning(
@@ -301,18 +309,37 @@ class Job:
         if record.state == CANCELLED:
             self._cancel_reason = record.reason
             self._set_state(CANCELLED)
-        else:
-            self._total = record.total
+            return
+        self._total = record.total
+        if record.state == DELIVERED and not self._complete():
+            raise JobIncompleteError(
+                f"job {self.id}'s results were delivered to another caller, and removed from "
+                f"Redis before this one read them all ({self.progress})"
+            )
 
     def _finish(self) -> None:
+        # Its caller waits in results() (remote_map): the results are delivered as it finishes
+        delivered = self._thread is None
         if self._sender is not None:
-            self._sender.finish()
+            self._sender.finish(delivered=delivered)
+            self._delivered = delivered
         self._set_state(FINISHED)
+
+    def _deliver(self) -> None:
+        """The results reached the caller: Redis need not keep them (once)."""
+        if self._delivered:
+            return
+        self._delivered = True
+        total = self._sender.total if self._sender is not None else self._total
+        try:
+            self._broker.delivered(self.id, self._function, total)
+        except BrokerError as exc:  # the caller has its results: they matter more
+            log.warning("job %s: could not remove its delivered results: %s", self.id, exc)
 
     def _end_cancelled(self, reason: str = "") -> None:
         """Cancel the job in Redis; reason: the error that stopped it, if one did."""
         try:
-            self._broker.cancel(self.id, reason, self._routes())
+            self._broker.cancel(self.id, self._function, reason, self._routes())
         finally:
             self._set_state(CANCELLED)
 

@@ -18,8 +18,11 @@ from rhc.manager.options import JobOptions
 from rhc.manager.reattach import read_job
 from rhc.manager.sending import Sender
 from rhc.manager.status import WorkerTable
-from rhc.wire.protocol import JobRecord
-from rhc.wire.serialization import content_digest, dumps, seal
+from rhc.wire.protocol import JobRecord, function_header
+from rhc.wire.serialization import dumps, sign
+from rhc.wire.signing import signing_key, trusted_keys
+
+_SIGNED_FUNCTIONS_KEPT = 16
 
 
 class Manager:
@@ -28,8 +31,9 @@ class Manager:
     Parameters:
       redis_url: ``redis://[:password@]host:port``; otherwise RHC_REDIS_URL, the config file named
         by RHC_CONFIG_FILE, or REDIS_URL in ./config.py.
-      secret: shared with the workers, to sign tasks and results; otherwise RHC_SECRET or the
-        config file.
+      secret: shared with the workers, who sign results with it; otherwise RHC_SECRET or the
+        config file. Tasks are signed with the task key (task_key in the config file), which
+        only the notebook side holds.
       namespace: jobs and workers are per namespace; defaults to the user name.
       settings: other settings of rhc.config.Settings (heartbeat_ttl, max_payload_bytes, ...).
 
@@ -48,7 +52,10 @@ class Manager:
         self.settings = resolve_settings(
             redis_url=redis_url, secret=secret, namespace=namespace, **settings
         )
-        self._broker = Broker(self.settings)
+        self._key = signing_key(self.settings)
+        self._trusted = trusted_keys(self.settings)
+        self._broker = Broker(self.settings, key=self._key)
+        self._signed_functions: dict[str, bytes] = {}  # digest -> envelope: signed once
 
     def __repr__(self) -> str:
         return f"Manager(url={self.settings.masked_url!r}, namespace={self.settings.namespace!r})"
@@ -94,8 +101,16 @@ class Manager:
         Raises:
           JobNotFoundError: no such job in this namespace, or its results expired.
         """
-        record, reducer = read_job(self._broker, job_id)
-        return Job(self._broker, record, job_id, reducer=reducer, options=JobOptions()).start()
+        record, reducer = read_job(self._broker, self._trusted, job_id)
+        job = Job(
+            self._broker,
+            record,
+            job_id,
+            reducer=reducer,
+            options=JobOptions(),
+            trusted=self._trusted,
+        )
+        return job.start()
 
     def workers(self) -> WorkerTable:
         """The live workers: name, host, condor id, state, task, counts, rates and versions."""
@@ -112,7 +127,7 @@ class Manager:
             what=f"the function {name}",
             limit=settings.max_payload_bytes,
         )
-        digest = content_digest(settings.secret, body)
+        digest = self._key.content_digest(body)
         broker.registry.runnable_count()  # refuse now if no live worker could load this
         job_id = uuid.uuid4().hex[:16]
         record = JobRecord(
@@ -123,6 +138,7 @@ class Manager:
             reduce=options.reduce is not None,
         )
         spec = JobSpec(
+            namespace=settings.namespace,
             job_id=job_id,
             function=digest,
             reduce=options.reduce is not None,
@@ -135,15 +151,31 @@ class Manager:
             job_id,
             record,
             self._dispatcher(spec, iterable, options),
-            sealed_function=seal(settings.secret, {"kind": "function"}, body),
+            sealed_function=self._signed_function(digest, body),
             affinity=options.affinity,
         )
-        return Job(broker, record, job_id, reducer=options.reduce, options=options, sender=sender)
+        return Job(
+            broker,
+            record,
+            job_id,
+            reducer=options.reduce,
+            options=options,
+            sender=sender,
+            trusted=self._trusted,
+        )
+
+    def _signed_function(self, digest: str, body: bytes) -> bytes:
+        if digest not in self._signed_functions:
+            if len(self._signed_functions) >= _SIGNED_FUNCTIONS_KEPT:
+                self._signed_functions.pop(next(iter(self._signed_functions)))
+            header = function_header(self.settings.namespace, digest)
+            self._signed_functions[digest] = sign(self._key, header, body)
+        return self._signed_functions[digest]
 
     def _dispatcher(self, spec: JobSpec, iterable: Iterable, options: JobOptions) -> Dispatcher:
         """What cuts the arguments into batches: routed by affinity, if the job has one."""
         packing = {
-            "secret": self.settings.secret,
+            "key": self._key,
             "max_payload": self.settings.max_payload_bytes,
             "sizer": BatchSizer(self._broker.seconds_per_task(spec.function)),
         }

@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from rhc.errors import VersionMismatchError
+from rhc.errors import SecretMismatchError, VersionMismatchError
 from rhc.wire.protocol import WorkerInfo, compat_tag, incompatibility, versions
 
 log = logging.getLogger(__name__)
@@ -24,12 +24,23 @@ class WorkerRegistry:
       read: returns every registered worker (the broker's read of the registry hash).
       namespace: named in the warning that no worker runs.
       heartbeat_ttl: a worker silent this long is not counted as live.
+      key_id: the id of the task key this process signs with; workers that do not trust it
+        cannot run its jobs (None: this process sends nothing).
+      secret_id: the id of its shared secret; workers with another one cannot either.
     """
 
     def __init__(
-        self, read: Callable[[], list[WorkerInfo]], *, namespace: str, heartbeat_ttl: float
+        self,
+        read: Callable[[], list[WorkerInfo]],
+        *,
+        namespace: str,
+        heartbeat_ttl: float,
+        key_id: str | None = None,
+        secret_id: str = "",
     ) -> None:
         self._read = read
+        self._key_id = key_id
+        self._secret_id = secret_id
         self._namespace = namespace
         self._heartbeat_ttl = heartbeat_ttl
         self.versions = versions()
@@ -52,9 +63,18 @@ class WorkerRegistry:
 
         Raises:
           VersionMismatchError: workers are running, but none can load what this process pickles.
+          SecretMismatchError: workers are running, but none trusts this process's task key.
         """
         workers = self.workers(fresh=fresh)
-        able = [info for info in workers if info.compat == self.compat]
+        able = [info for info in workers if self._can_run(info)]
+        distrustful = [info for info in workers if self._distrust(info)]
+        if distrustful and not able:
+            info = distrustful[0]
+            raise SecretMismatchError(
+                f"no worker can run this job: worker {info.name} {self._distrust(info)}. The "
+                "notebook's config and the workers' (worker_config, which `rhc condor submit` "
+                "sends) must be written together (`rhc init`, `rhc redis namespace`)"
+            )
         unable = [
             (info, incompatibility(self.versions, info.versions))
             for info in workers
@@ -82,4 +102,18 @@ class WorkerRegistry:
 
     def runnable_names(self) -> set[str]:
         """The names of the live workers that can run this process's jobs."""
-        return {info.name for info in self.workers() if info.compat == self.compat}
+        return {info.name for info in self.workers() if self._can_run(info)}
+
+    def _can_run(self, info: WorkerInfo) -> bool:
+        return info.compat == self.compat and not self._distrust(info)
+
+    def _distrust(self, info: WorkerInfo) -> str:
+        """Why a worker would refuse this process's tasks or it the worker's results; ""."""
+        if self._key_id is None:
+            return ""
+        if self._key_id not in info.task_keys:
+            trusted = ", ".join(info.task_keys) or "none"
+            return f"trusts task keys {trusted}, and this notebook signs with {self._key_id}"
+        if info.secret_id != self._secret_id:
+            return "signs results with another secret than this notebook's"
+        return ""

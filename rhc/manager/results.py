@@ -11,7 +11,7 @@ import itertools
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
-from rhc.errors import MergeError, TaskError
+from rhc.errors import JobIncompleteError, MergeError, TaskError
 from rhc.manager.progress import Progress
 from rhc.wire.protocol import PARTIAL, PROGRESS, RESULTS, Failure, ResultMessage
 from rhc.wire.serialization import loads
@@ -214,6 +214,13 @@ class Collector:
         """The results in input order, failed tasks as TaskErrors; or the merged value."""
         if self.merged is not None:
             return self.merged.value
+        missing = [task for task, value in enumerate(self.map.values) if value is _MISSING]
+        missing = [task for task in missing if task not in self.errors]
+        if missing:  # never a placeholder for a result: say what is missing
+            raise JobIncompleteError(
+                f"job {self._job_id} ended without the results of {len(missing)} task(s), e.g. "
+                f"task {missing[0]}"
+            )
         if not self.errors:
             return self.map.values
         return [self.errors.get(task, value) for task, value in enumerate(self.map.values)]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from rhc.errors import BrokerError
 from rhc.manager.broker import Broker
 from rhc.manager.dispatch import Dispatcher, SentBatch
-from rhc.wire.protocol import FLUSH, PARTIAL, PROGRESS, JobRecord, ResultMessage
+from rhc.wire.protocol import FLUSH, PARTIAL, PROGRESS, RUNNING, JobRecord, JobStatus, ResultMessage
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ class Sender:
         self._affinity = affinity
         self._ran_on: dict[str, str] = {}  # affinity key -> worker that ran it, for next time
         self.created = False
+        self._total_signed = False
         self._last_news = time.monotonic()
         self._last_flush_request = 0.0
         self._last_activity = time.monotonic()
@@ -84,14 +85,21 @@ class Sender:
             self._enqueue(fresh)
 
     def _enqueue(self, batches: list[SentBatch]) -> None:
+        total = self.dispatcher.total
+        status = None
+        if not self.created or (total is not None and not self._total_signed):
+            namespace, function = self._broker.settings.namespace, self._record.function
+            status = JobStatus(namespace, self._job_id, function, RUNNING, total)
         self._broker.send(
             self._job_id,
             [(sent.route, sent.fields) for sent in batches],
             submitted=self.dispatcher.submitted,
-            total=self.dispatcher.total,
+            total=total,
             created=None if self.created else (self._record, self._sealed_function),
+            status=status,
         )
         self.created = True
+        self._total_signed = total is not None
 
     def heard(self, message: ResultMessage, *, accepted: bool) -> None:
         """A verified result of this job arrived: free the window slots of the batches it
@@ -159,11 +167,14 @@ class Sender:
             )
             self._enqueue(lost)
 
-    def finish(self) -> None:
-        """Close the job's records: finished, its function's speed, where its data went."""
+    def finish(self, *, delivered: bool) -> None:
+        """Close the job's records: finished (delivered: its caller has the results, which Redis
+        no longer keeps), its function's speed, where its data went."""
         speed = self.dispatcher.sizer.seconds_per_task
         try:
-            self._broker.finish(self._job_id, self.total, self._record.function, speed)
+            self._broker.finish(
+                self._job_id, self.total, self._record.function, speed, delivered=delivered
+            )
             self._broker.remember_routes(self._ran_on)
         except BrokerError as exc:  # every result is in hand: they matter more than records
             log.warning(

@@ -62,6 +62,7 @@ _COMMANDS = {
         "set",
         "hget",
         "hgetall",
+        "hmget",
         "hset",
         "hdel",
         "sadd",

@@ -15,13 +15,17 @@ Keys, all under ``rhc:<namespace>:``::
     fnstats                hash    function digest -> mean task seconds measured last time
     jobs                   zset    job id -> last activity time, for `rhc status`
     affinity               hash    data key (e.g. a chunk's) -> worker that last processed it
-    job:<id>               hash    JobRecord fields, including the `done` counter
-    job:<id>:results       stream  sealed ResultMessages; unsigned "rejected" notices
-    control                pubsub  ControlMessage (JSON): cancel a job, flush its partial results
+    job:<id>               hash    JobRecord fields, including the `done` counter, and `signed`:
+                                   the JobStatus its sender signed (all a reader trusts)
+    job:<id>:results       stream  sealed ResultMessages; deleted once delivered to the caller
+    job:<id>:ran           hash    batch number -> a worker's mark (batch_mark) that it ran and
+                                   stored it: a batch is never run twice
+    control                pubsub  ControlMessage, signed: cancel a job, flush its partial results
 
-Task entry fields: job, batch, redeliveries (unsigned bookkeeping) and m, the sealed TaskBatch
-whose body is the pickled list of arguments. Result entry fields: m, the sealed ResultMessage
-whose body is the pickled values ("results") or the merged value ("partial").
+Task entry fields: job, batch, redeliveries (unsigned) and m, the signed TaskBatch (its header
+binds namespace, job, batch and function digest; its body, the pickled arguments). Result entry
+fields: m, the sealed ResultMessage (its body, the values or the merged value). The notebook
+side signs with its task key (rhc.wire.signing), workers with the shared secret.
 
 Delivery (the scripts are in rhc.wire.scripts): a worker acknowledges a task entry only in the
 script that stores its result (ACK_AND_STORE). A dead worker (heartbeat key expired) has its
@@ -38,6 +42,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict, dataclass, field
+from typing import TypeVar
 
 import cloudpickle
 
@@ -51,8 +56,6 @@ TASK_FIELDS = ("job", "batch", "redeliveries", "m")
 """Fields of a task stream entry, in order."""
 
 RESULT_FIELD = "m"
-REJECTED_FIELD = "rejected"
-REJECTED_WORKER_FIELD = "worker"
 
 RESULTS, PARTIAL, PROGRESS = "results", "partial", "progress"
 """Kinds of ResultMessage: per-task values, a merged value, or bookkeeping for a merged job."""
@@ -60,8 +63,8 @@ RESULTS, PARTIAL, PROGRESS = "results", "partial", "progress"
 CANCEL, FLUSH = "cancel", "flush"
 """Operations of a ControlMessage."""
 
-RUNNING, FINISHED, CANCELLED = "running", "finished", "cancelled"
-"""States of a job."""
+RUNNING, FINISHED, CANCELLED, DELIVERED = "running", "finished", "cancelled", "delivered"
+"""States of a job; delivered: finished, its results handed to the caller and removed."""
 
 JOB_STATE, JOB_TOTAL, JOB_SUBMITTED, JOB_DONE = "state", "total", "submitted", "done"
 """Fields of the job hash that change while it runs; ACK_AND_STORE counts `done`."""
@@ -69,6 +72,12 @@ JOB_STATE, JOB_TOTAL, JOB_SUBMITTED, JOB_DONE = "state", "total", "submitted", "
 JOB_REASON = "reason"
 """Field of the job hash: the error that stopped a job in its sender (empty if a user cancelled
 it), for whoever re-attaches to it."""
+
+JOB_SIGNED = "signed"
+"""Field of the job hash: its signed JobStatus, whence state and total are trusted."""
+
+FUNCTION = "function"
+"""The kind of a function's signed header."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,9 @@ class Keys:
     def results(self, job_id: str) -> str:
         return f"{self.prefix}job:{job_id}:results"
 
+    def ran(self, job_id: str) -> str:
+        return f"{self.prefix}job:{job_id}:ran"
+
     @property
     def control(self) -> str:
         return f"{self.prefix}control"
@@ -157,10 +169,25 @@ def incompatibility(mine: dict[str, str], theirs: dict[str, str]) -> str | None:
     )
 
 
+_H = TypeVar("_H", bound="_Header")
+
+
+class _Header:
+    """A message that travels as a signed header (JSON)."""
+
+    def header(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_header(cls: type[_H], header: dict) -> _H:
+        return cls(**header)
+
+
 @dataclass(frozen=True)
-class TaskBatch:
+class TaskBatch(_Header):
     """The signed header of a batch of tasks; the arguments travel pickled in the body."""
 
+    namespace: str
     job: str
     batch: int
     first: int
@@ -170,13 +197,6 @@ class TaskBatch:
     result_ttl: float
     timeout: float | None = None
     reduce: bool = False
-
-    def header(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_header(cls, header: dict) -> TaskBatch:
-        return cls(**header)
 
     @property
     def tasks(self) -> range:
@@ -233,19 +253,30 @@ class ResultMessage:
         return sum(count for _, count in self.spans)
 
 
+def function_header(namespace: str, digest: str) -> dict:
+    """The signed header of a job's function, bound to the key it is stored under."""
+    return {"kind": FUNCTION, "namespace": namespace, "digest": digest}
+
+
 @dataclass(frozen=True)
-class ControlMessage:
-    """A notice published to every worker of a namespace."""
+class ControlMessage(_Header):
+    """A notice published to every worker of a namespace, signed with the task key."""
 
     op: str
     job: str
+    namespace: str
 
-    def encode(self) -> str:
-        return json.dumps(asdict(self))
 
-    @classmethod
-    def decode(cls, data: str | bytes) -> ControlMessage:
-        return cls(**json.loads(data))
+@dataclass(frozen=True)
+class JobStatus(_Header):
+    """What a job's sender signs of it: its state, and its total once every task was sent."""
+
+    namespace: str
+    job: str
+    function: str
+    state: str = RUNNING
+    total: int | None = None
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -262,16 +293,23 @@ class JobRecord:
     submitted: int = 0
     done: int = 0
     reason: str = ""
+    signed: bytes = field(default=b"", repr=False)
+    """The JobStatus signed by the sender (JOB_SIGNED), as read: not yet verified."""
 
     def to_fields(self) -> dict[str, str]:
         values = asdict(self)
+        del values[JOB_SIGNED]
         values["reduce"] = int(self.reduce)
         values["total"] = "" if self.total is None else self.total
         return {key: str(value) for key, value in values.items()}
 
     @classmethod
     def from_fields(cls, data: dict[bytes, bytes]) -> JobRecord:
-        text = {key.decode(): value.decode() for key, value in data.items()}
+        text = {
+            key.decode(): value.decode(errors="replace")
+            for key, value in data.items()
+            if key != JOB_SIGNED.encode()
+        }
         return cls(
             function=text["function"],
             compat=text["compat"],
@@ -283,6 +321,7 @@ class JobRecord:
             submitted=int(text.get(JOB_SUBMITTED, 0)),
             done=int(text.get(JOB_DONE, 0)),
             reason=text.get(JOB_REASON, ""),
+            signed=data.get(JOB_SIGNED.encode(), b""),
         )
 
 
@@ -306,6 +345,10 @@ class WorkerInfo:
     tasks_per_second: float = 0.0
     cpu_percent: float = 0.0
     rss_mb: float = 0.0
+    task_keys: list[str] = field(default_factory=list)
+    """The ids of the task keys whose signatures it accepts."""
+    secret_id: str = ""
+    """Which shared secret it signs results with (serialization.secret_id)."""
     extra: dict[str, str] = field(default_factory=dict)
 
     def encode(self) -> str:

@@ -3,12 +3,16 @@
 
 An envelope is::
 
-    b"RHC" | format version (1 byte) | HMAC-SHA256 (32 bytes) | header length (4 bytes, big endian)
-          | header (JSON) | body
+    b"RHC" | format version (1 byte) | scheme (1 byte) | signature | header length (4 bytes, big
+          endian) | header (JSON) | body
 
-The HMAC, keyed with the shared secret, covers everything after it, so header and body are both
-authenticated. Nothing in an envelope is parsed or unpickled before its HMAC checks out: holding
-the Redis password alone must not let anyone run code on a worker or in the notebook.
+with one of two schemes. "h": an HMAC-SHA256 (32 bytes) keyed with the shared secret, for what
+workers send (results). "e": a task key id (8 bytes) and an Ed25519 signature (64 bytes), for
+what the notebook side sends (tasks, functions, control notices, job records): workers verify
+those with public keys and cannot make them. The signature covers everything after it, so
+header and body are both authenticated, and a reader demands one scheme: an HMAC envelope is
+never taken for a task. Nothing in an envelope is parsed or unpickled before its signature
+checks out.
 
 A body made by dumps() is one flag byte (0: raw pickle, 1: lz4 frame that declares its size)
 followed by the data. The payload limit bounds the pickle, compressed or not: loads() refuses a
@@ -28,14 +32,16 @@ import cloudpickle
 import lz4.frame
 
 from rhc.errors import PayloadTooLargeError, SerializationError, SignatureError
+from rhc.wire.signing import KEY_ID_SIZE, SIGNATURE_SIZE, TaskKey, TrustedKeys
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAGIC = b"RHC" + bytes([FORMAT_VERSION])
 PICKLE_PROTOCOL = 5
 COMPRESS_ABOVE = 4096
 _MAC_SIZE = 32
 _LENGTH = struct.Struct(">I")
-_PREFIX = len(MAGIC) + _MAC_SIZE + _LENGTH.size
+_HMAC, _ED25519 = b"h", b"e"
+_PREFIX = len(MAGIC) + 1
 _RAW, _LZ4 = b"\x00", b"\x01"
 
 
@@ -122,18 +128,52 @@ def _refused(what: str, size: int, limit: int) -> PayloadTooLargeError:
 
 
 def seal(secret: bytes, header: dict, body: bytes = b"") -> bytes:
-    """Wrap header and body in a signed envelope."""
-    header_bytes = json.dumps(header, separators=(",", ":")).encode()
-    signed = _LENGTH.pack(len(header_bytes)) + header_bytes + body
-    return MAGIC + hmac.digest(secret, signed, hashlib.sha256) + signed
+    """Wrap header and body in an envelope HMAC-signed with the shared secret."""
+    signed = _signed_part(header, body)
+    return MAGIC + _HMAC + hmac.digest(secret, signed, hashlib.sha256) + signed
 
 
 def unseal(secret: bytes, blob: bytes) -> tuple[dict, bytes]:
-    """Verify an envelope and return its header and body.
+    """Verify an HMAC envelope and return its header and body.
 
     Raises:
-      SignatureError: the envelope is malformed, unsigned, or signed with another secret.
+      SignatureError: the envelope is malformed, unsigned, signed otherwise, or with another
+        secret.
     """
+    signature = _split(blob, _HMAC, _MAC_SIZE)
+    signed = blob[_PREFIX + _MAC_SIZE :]
+    if not hmac.compare_digest(signature, hmac.digest(secret, signed, hashlib.sha256)):
+        raise SignatureError("signature does not match the shared secret", blob)
+    return _parse(signed, blob)
+
+
+def sign(key: TaskKey, header: dict, body: bytes = b"") -> bytes:
+    """Wrap header and body in an envelope signed with the notebook side's task key."""
+    signed = _signed_part(header, body)
+    return MAGIC + _ED25519 + key.key_id + key.sign(signed) + signed
+
+
+def verify(trusted: TrustedKeys, blob: bytes) -> tuple[dict, bytes]:
+    """Verify an envelope signed with a task key and return its header and body.
+
+    Raises:
+      SignatureError: the envelope is malformed, unsigned, HMAC-signed (made with a worker's
+        secret), or not signed by a trusted task key.
+    """
+    identified = _split(blob, _ED25519, KEY_ID_SIZE + SIGNATURE_SIZE)
+    key_id, signature = identified[:KEY_ID_SIZE], identified[KEY_ID_SIZE:]
+    signed = blob[_PREFIX + KEY_ID_SIZE + SIGNATURE_SIZE :]
+    trusted.verify(key_id, signature, signed, blob)
+    return _parse(signed, blob)
+
+
+def _signed_part(header: dict, body: bytes) -> bytes:
+    header_bytes = json.dumps(header, separators=(",", ":")).encode()
+    return _LENGTH.pack(len(header_bytes)) + header_bytes + body
+
+
+def _split(blob: bytes, scheme: bytes, signature_size: int) -> bytes:
+    """The signature of an envelope of the scheme demanded."""
     if len(blob) < _PREFIX or blob[:3] != MAGIC[:3]:
         raise SignatureError("not an rhc envelope (unsigned or corrupt payload)", blob)
     if blob[3] != FORMAT_VERSION:
@@ -141,23 +181,38 @@ def unseal(secret: bytes, blob: bytes) -> tuple[dict, bytes]:
             f"envelope format {blob[3]} is not supported by this rhc (format {FORMAT_VERSION})",
             blob,
         )
-    mac, signed = blob[len(MAGIC) : len(MAGIC) + _MAC_SIZE], blob[len(MAGIC) + _MAC_SIZE :]
-    if not hmac.compare_digest(mac, hmac.digest(secret, signed, hashlib.sha256)):
-        raise SignatureError("signature does not match the shared secret", blob)
+    if blob[4:5] != scheme:
+        expected = "the notebook's task key" if scheme == _ED25519 else "a shared-secret HMAC"
+        raise SignatureError(f"not signed with {expected}: refused", blob)
+    if len(blob) < _PREFIX + signature_size + _LENGTH.size:
+        raise SignatureError("not an rhc envelope (truncated)", blob)
+    return blob[_PREFIX : _PREFIX + signature_size]
+
+
+def _parse(signed: bytes, blob: bytes) -> tuple[dict, bytes]:
     (length,) = _LENGTH.unpack_from(signed)
     header_end = _LENGTH.size + length
     try:
         header = json.loads(signed[_LENGTH.size : header_end])
-    except ValueError as exc:  # signed by someone holding the secret, yet malformed: a bug
+    except ValueError as exc:  # signed by someone holding the key, yet malformed: a bug
         raise SignatureError(f"signed envelope has a malformed header: {exc}", blob) from exc
+    if not isinstance(header, dict):
+        raise SignatureError("signed envelope's header is not an object", blob)
     return header, signed[header_end:]
-
-
-def content_digest(secret: bytes, data: bytes) -> str:
-    """A content address for data: equal bytes under one secret, equal key. Keyed, so that a
-    sender with another secret never shares (or squats) a key with this one."""
-    return hmac.digest(secret, data, hashlib.sha256).hex()[:32]
 
 
 def _megabytes(size: int) -> str:
     return f"{size / 2**20:.1f} MB"
+
+
+def secret_id(secret: bytes) -> str:
+    """A name for the shared secret that reveals nothing of it: workers advertise theirs, so a
+    notebook with another secret is told before it sends anything."""
+    return hmac.digest(secret, b"rhc secret id", hashlib.sha256).hex()[:16]
+
+
+def batch_mark(secret: bytes, namespace: str, job: str, batch: int) -> str:
+    """A worker's mark that a batch ran and its result is stored. Keyed with the shared secret,
+    so that Redis access alone cannot mark a batch as run (and have workers skip it)."""
+    text = f"ran {namespace} {job} {batch}".encode()
+    return hmac.digest(secret, text, hashlib.sha256).hex()[:32]

@@ -20,8 +20,8 @@ from typing import Protocol
 from rhc import defaults
 from rhc.errors import SignatureError
 from rhc.wire.protocol import Failure, ResultMessage, TaskBatch, TaskEntry
-from rhc.wire.serialization import unseal
 from rhc.worker.taskprocess import TaskProcess
+from rhc.worker.trust import Trust
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,6 @@ class Run:
 
     entry: TaskEntry
     batch: TaskBatch
-    header: dict
     body: bytes
     seq: int = 0
     skip: set[int] = field(default_factory=set)
@@ -108,12 +107,12 @@ class Executor:
         child: TaskProcess,
         host: Host,
         *,
-        secret: bytes,
+        trust: Trust,
         fetch_function: Callable[[str], bytes | None],
     ) -> None:
         self.child = child
         self._host = host
-        self._secret = secret
+        self._trust = trust
         self._fetch_function = fetch_function
         self._runs: deque[Run] = deque()
         self._sequence = itertools.count()
@@ -244,7 +243,7 @@ class Executor:
             )
             run.settled.failures[:0] = run.failures
             return
-        self.child.send(("run", run.seq, run.header, run.body, frozenset(run.skip)))
+        self.child.send(("run", run.seq, run.batch.header(), run.body, frozenset(run.skip)))
 
     def _restart(self) -> None:
         self.child.restart()
@@ -295,7 +294,7 @@ class Executor:
             if sealed is None:
                 return f"function {digest} is not in Redis (expired, or lost by a Redis restart)"
             try:
-                _, body = unseal(self._secret, sealed)
+                body = self._trust.function(digest, sealed)
             except SignatureError as exc:
                 log.error("function %s failed verification and was not loaded: %s", digest, exc)
                 return f"the stored function failed signature verification: {exc}"

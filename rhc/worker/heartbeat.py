@@ -16,7 +16,7 @@ from collections.abc import Callable
 import redis
 
 from rhc.wire.connection import RETRYABLE
-from rhc.wire.protocol import ControlMessage, Keys, WorkerInfo
+from rhc.wire.protocol import Keys, WorkerInfo
 from rhc.worker.reaper import Reaper
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class Heartbeat(threading.Thread):
         ttl: float,
         reaper: Reaper,
         describe: Callable[[], WorkerInfo],
-        on_control: Callable[[ControlMessage], None],
+        on_control: Callable[[bytes], None],
     ) -> None:
         super().__init__(name="rhc-heartbeat", daemon=True)
         self._client = client
@@ -105,10 +105,7 @@ class Heartbeat(threading.Thread):
                 return
             message = pubsub.get_message(timeout=min(remaining, 0.5))
             if message and message.get("type") == "message":
-                try:
-                    self._on_control(ControlMessage.decode(message["data"]))
-                except (ValueError, TypeError, KeyError):
-                    log.warning("ignored a malformed control message")
+                self._on_control(message["data"])
 
 
 class _Usage:

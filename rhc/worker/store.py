@@ -5,7 +5,6 @@ acknowledgements, handing entries back. (How it leaves is the Reaper's.)"""
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
 
 import redis
@@ -14,9 +13,7 @@ from rhc import defaults
 from rhc.wire.connection import Reconnector
 from rhc.wire.protocol import (
     GROUP,
-    JOB_STATE,
-    REJECTED_FIELD,
-    REJECTED_WORKER_FIELD,
+    JOB_SIGNED,
     RESULT_FIELD,
     Keys,
     ResultMessage,
@@ -24,11 +21,9 @@ from rhc.wire.protocol import (
     merged_member,
 )
 from rhc.wire.scripts import ACK_AND_STORE, REQUEUE
-from rhc.wire.serialization import seal
+from rhc.wire.serialization import batch_mark, seal
 
 log = logging.getLogger(__name__)
-
-_JOB_ID = re.compile(r"^[0-9a-f]{8,64}$")
 
 
 class TaskStore:
@@ -94,7 +89,39 @@ class TaskStore:
             for entry_id, fields in items
         ]
         entries.sort(key=lambda entry: entry.stream != self.own)
-        return entries
+        return self._not_run(entries) if entries else entries
+
+    def _not_run(self, entries: list[TaskEntry]) -> list[TaskEntry]:
+        """The entries whose batch no worker ran yet; the others (a replay of a finished
+        batch) are removed unrun. The entry's job and batch fields are checked against its
+        signed header before it runs, so a replay cannot hide behind other ones."""
+
+        def marks() -> list:
+            with self._client.pipeline(transaction=False) as pipe:
+                for entry in entries:
+                    pipe.hget(self._keys.ran(entry.job), str(entry.batch))
+                return pipe.execute()
+
+        found = self._read_reconnect.call(marks, doing="reading tasks")
+        fresh, replayed = [], []
+        for entry, mark in zip(entries, found, strict=True):
+            ran = mark is not None and mark.decode() == self._mark(entry.job, entry.batch)
+            (replayed if ran else fresh).append(entry)
+        for entry in replayed:
+            log.error(
+                "removed task entry %s in %s unrun: batch %d of job %s already ran (a replayed "
+                "entry)",
+                entry.entry_id.decode(),
+                entry.stream,
+                entry.batch,
+                entry.job,
+            )
+        if replayed:
+            self.discard(replayed)
+        return fresh
+
+    def _mark(self, job: str, batch: int) -> str:
+        return batch_mark(self._secret, self._keys.namespace, job, batch)
 
     def store(
         self, entries: list[TaskEntry], message: ResultMessage, body: bytes | None, ttl: float
@@ -104,14 +131,18 @@ class TaskStore:
         keys = [
             self._keys.results(message.job),
             self._keys.job(message.job),
+            self._keys.ran(message.job),
             self.shared,
             *(entry.stream for entry in entries),
         ]
+        marks = [(batch, self._mark(message.job, batch)) for batch in message.batches]
         args = [
             GROUP,
             int(ttl * 1000),
             sealed,
             message.task_count,
+            len(marks),
+            *(part for mark in marks for part in mark),
             *(entry.entry_id for entry in entries),
         ]
         stored = self.reconnect.call(
@@ -161,7 +192,8 @@ class TaskStore:
             self.reconnect.call(lambda: self._client.srem(key, *members), doing="storing results")
 
     def discard(self, entries: list[TaskEntry]) -> None:
-        """Acknowledge and delete entries that must not run (their job was cancelled)."""
+        """Acknowledge and delete entries that must not run (their job was cancelled, or they are
+        forged or replayed)."""
 
         def discard() -> None:
             with self._client.pipeline(transaction=True) as pipe:
@@ -170,40 +202,29 @@ class TaskStore:
                     pipe.xdel(entry.stream, entry.entry_id)
                 pipe.execute()
 
-        self.reconnect.call(discard, doing="discarding tasks of a cancelled job")
+        self.reconnect.call(discard, doing="removing task entries")
 
     def reject(self, entry: TaskEntry, reason: str) -> None:
-        """Remove an entry that failed verification, and tell its sender if it names a job."""
+        """Remove an entry that failed verification, unrun. Nobody is told: a forged entry
+        names whatever job it likes, and a notice would let it stop that job. (A notebook whose
+        key the workers do not trust learns it from their registry, before it sends.)"""
         log.error(
-            "rejected task entry %s in %s (claims job %r) without unpickling it: %s. It "
-            "was sent with another secret, or forged",
+            "rejected task entry %s in %s (claims job %r) without unpickling it: %s",
             entry.entry_id.decode(),
             entry.stream,
             entry.job,
             reason,
         )
-        results = self._keys.results(entry.job)
-
-        def reject() -> None:
-            with self._client.pipeline(transaction=True) as pipe:
-                pipe.xack(entry.stream, GROUP, entry.entry_id)
-                pipe.xdel(entry.stream, entry.entry_id)
-                if _JOB_ID.match(entry.job):
-                    pipe.xadd(
-                        results, {REJECTED_FIELD: "signature", REJECTED_WORKER_FIELD: self._name}
-                    )
-                    pipe.pexpire(results, int(defaults.DEFAULT_RESULT_TTL * 1000))
-                pipe.execute()
-
-        self.reconnect.call(reject, doing="rejecting a task entry")
+        self.discard([entry])
 
     def function(self, digest: str) -> bytes | None:
         """A job's sealed function, or None if Redis no longer has it."""
         key = self._keys.function(digest)
         return self.reconnect.call(lambda: self._client.get(key), doing="fetching a function")
 
-    def job_state(self, job: str) -> bytes | None:
+    def job_status(self, job: str) -> bytes | None:
+        """The job's signed JobStatus, unverified, or None."""
         key = self._keys.job(job)
         return self.reconnect.call(
-            lambda: self._client.hget(key, JOB_STATE), doing="checking a job"
+            lambda: self._client.hget(key, JOB_SIGNED), doing="checking a job"
         )

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """The worker: a supervisor that takes task batches from Redis and runs them in a task process.
 
-The supervisor never runs user code. It verifies each batch's signature, has the Executor run it
+The supervisor never runs user code. It verifies each batch's signature (the notebook side's task
+key) and that the batch is the one its entry claims, in this namespace, has the Executor run it
 in the task process, and stores the results together with the acknowledgement. SIGTERM (condor's
 eviction and condor_rm) makes it hand back everything it holds at once and exit 0.
 """
@@ -35,7 +36,6 @@ from rhc.wire.protocol import (
     compat_tag,
     versions,
 )
-from rhc.wire.serialization import unseal
 from rhc.worker.control import Controls
 from rhc.worker.execution import Executor, Outcome, Run, failed_outcome
 from rhc.worker.fetcher import Fetcher
@@ -50,6 +50,7 @@ from rhc.worker.merging import Mergings
 from rhc.worker.reaper import Reaper
 from rhc.worker.store import TaskStore
 from rhc.worker.taskprocess import TaskProcess
+from rhc.worker.trust import Trust
 from rhc.worker.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class Worker:
         self.versions = versions()
         self.compat = compat_tag(self.versions)
         self.keys = Keys(self.settings.namespace)
+        self._trust = Trust(self.settings)
         self._reconnect_timeout = reconnect_timeout
         self._child = TaskProcess(
             {
@@ -115,7 +117,7 @@ class Worker:
         )
         self._mergings = Mergings(merge_flush_interval)
         self._wakeup = Wakeup()
-        self._controls = Controls(self._wakeup.set)
+        self._controls = Controls(self._wakeup.set, self._trust)
         self._stopping = False
         self._state = "starting"
         self._job: str | None = None
@@ -152,7 +154,10 @@ class Worker:
         # create its group, a write a full Redis would refuse.
         self._store.ensure_groups()
         self._executor = Executor(
-            self._child, self, secret=self.settings.secret, fetch_function=self._store.function
+            self._child,
+            self,
+            trust=self._trust,
+            fetch_function=self._store.function,
         )
         self._heartbeat = Heartbeat(
             client=client,
@@ -212,18 +217,14 @@ class Worker:
 
     def _take(self, entry: TaskEntry) -> None:
         try:
-            header, body = unseal(self.settings.secret, entry.sealed)
-            batch = TaskBatch.from_header(header)
-        except (SignatureError, TypeError) as exc:
+            batch, body = self._trust.batch(entry)
+        except SignatureError as exc:
             self._store.reject(entry, str(exc))
-            return
-        if batch.job != entry.job:
-            self._store.reject(entry, "the entry's job field differs from its signed header")
             return
         if self._is_cancelled(batch.job, entry):
             self._store.discard([entry])
             return
-        run = Run(entry, batch, header, body)
+        run = Run(entry, batch, body)
         if entry.redeliveries >= batch.max_attempts:
             lost = (
                 f"the workers running these tasks stopped {entry.redeliveries} times "
@@ -275,7 +276,10 @@ class Worker:
     def _is_cancelled(self, job: str, entry: TaskEntry) -> bool:
         if self._controls.is_cancelled(job):
             return True
-        if entry.redeliveries and self._store.job_state(job) == CANCELLED.encode():
+        if (
+            entry.redeliveries
+            and self._trust.job_state(job, self._store.job_status(job)) == CANCELLED
+        ):
             self._controls.cancel(job)  # re-queued work may outlive its job
             return True
         return False
@@ -346,6 +350,8 @@ class Worker:
             compat=self.compat,
             versions=self.versions,
             started=self._started,
+            task_keys=self._trust.key_ids,
+            secret_id=self._trust.secret_id,
             condor_id=self.condor_id,
             state=self._state,
             job=self._job,

@@ -120,8 +120,8 @@ def test_redis_speaks_only_tls_and_refuses_anyone_without_a_user(stack):
     ca = "read_config_file(Path('/run/secrets/rhc_config'))['redis_ca']"
     code = (
         "from pathlib import Path; from rhc import Manager; "
-        "from rhc.config import read_config_file; "
-        f"Manager('rediss://redis:6379', secret='s' * 32, redis_ca={ca})"
+        "from rhc.config import read_config_file; from rhc.wire.signing import new_task_key; "
+        f"Manager('rediss://redis:6379', secret='s' * 32, task_key=new_task_key(), redis_ca={ca})"
     )
     refused = python_in_jupyter(stack, code)
     assert refused.returncode != 0
@@ -315,6 +315,10 @@ def test_no_secret_shows_in_config_inspect_logs_committed_files_or_notebooks(
     for run, text in EXECUTED.items():
         places[f"executed notebook {run}"] = text
     assert any(name.startswith("worker log") for name in places), "no worker log was checked"
+    # and the workers' config, and every copy of it sent to a pool job, lacks the task key
+    assert "task_key" not in stack.settings("worker.toml")
+    for copy in pool.rglob("*.toml"):
+        assert "task_key" not in copy.read_text(), f"{copy} holds the notebook's task key"
     for place, text in places.items():
         for name, value in secrets.items():
             assert value not in text, f"the {name} shows in {place}"

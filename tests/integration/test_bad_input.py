@@ -38,15 +38,17 @@ from rhc.errors import (
 )
 from rhc.local import Nginx, free_port
 from rhc.nanoaod import BadFilesError, Dimuon, run
-from rhc.wire.protocol import GROUP, Keys, TaskBatch, compat_tag, task_entry, versions
+from rhc.wire.protocol import GROUP, Keys, compat_tag, task_entry, versions
 from rhc.wire.serialization import dumps, seal
+from rhc.wire.signing import TaskKey, new_task_key
 from tests import fixtures
-from tests.conftest import assert_says, wait_for, within
+from tests.conftest import assert_says, one_task_batch, wait_for, within
 from tests.integration.test_cli import rhc
 
 pytestmark = pytest.mark.timeout(120)  # a hang fails its test instead of blocking the run
 
 SECRET = new_secret()
+TASK_KEY = new_task_key()
 
 
 # -- settings and connections ------------------------------------------------------------------
@@ -55,7 +57,7 @@ SECRET = new_secret()
 def refusal(error: type[Exception], url: str, seconds: float = 10, **settings: object) -> Exception:
     """What a Manager for url raises, within seconds, when it cannot use the Redis there."""
     with within(seconds), pytest.raises(error) as caught:
-        Manager(url, secret=SECRET, **settings)
+        Manager(url, secret=SECRET, task_key=TASK_KEY, **settings)
     return caught.value
 
 
@@ -191,6 +193,7 @@ def test_a_worker_started_while_redis_is_down_exits_saying_so(tmp_path):
         "redis_url": f"redis://127.0.0.1:{port}",
         "redis_password": "password-of-a-redis-that-is-down",
         "secret": SECRET,
+        "task_public_key": TaskKey(TASK_KEY).public.text,
     }
     config_file = write_config_file(tmp_path / "rhc.toml", settings)
     # When a worker starts
@@ -205,13 +208,17 @@ def test_a_worker_started_while_redis_is_down_exits_saying_so(tmp_path):
     assert "password-of-a-redis" not in done.stderr + done.stdout
 
 
-def test_a_wrong_secret_is_reported_clearly_and_workers_carry_on(cluster):
+def test_a_wrong_secret_or_task_key_is_reported_before_sending_and_workers_carry_on(cluster):
     cluster.start_workers(1)
     impostor = cluster.manager(secret="a-different-secret-of-enough-length")
     with within(10), pytest.raises(SecretMismatchError) as caught:
         impostor.remote_map(fixtures.square, range(3), progress=False)
-    assert_says(str(caught.value), "does not match its secret", "must share one secret")
+    assert_says(str(caught.value), "signs results with another secret", "written together")
     assert "a-different-secret" not in str(caught.value)
+    stranger = cluster.manager(task_key=new_task_key())
+    with within(10), pytest.raises(SecretMismatchError) as caught:
+        stranger.remote_map(fixtures.square, range(3), progress=False)
+    assert_says(str(caught.value), "trusts task keys", "this notebook signs with")
     assert cluster.manager().remote_map(fixtures.square, range(3), progress=False) == [0, 1, 4]
 
 
@@ -507,16 +514,9 @@ def test_a_forged_pickle_in_the_task_stream_is_never_executed(cluster, redis_cli
 
     body = b"\x00" + pickle.dumps([Exploit()])
     stream = Keys(cluster.namespace).task_stream(compat_tag(versions()))
-    header = TaskBatch(
-        job="0123456789abcdef",
-        batch=0,
-        first=0,
-        count=1,
-        function="f" * 32,
-        max_attempts=3,
-        result_ttl=60,
-    ).header()
-    # When it is queued in the real message shape, signed with the wrong secret and unsigned
+    header = one_task_batch(cluster.namespace, "0123456789abcdef", "f" * 32)
+    # When it is queued in the real message shape, sealed with a secret (not the task key) and
+    # unsigned
     forged_signature = seal(b"not-the-shared-secret-at-all", header, body)
     redis_client.xadd(stream, task_entry("0123456789abcdef", 0, forged_signature))
     redis_client.xadd(stream, task_entry("0123456789abcdef", 1, pickle.dumps([Exploit()])))
@@ -530,11 +530,11 @@ def test_a_forged_pickle_in_the_task_stream_is_never_executed(cluster, redis_cli
     assert redis_client.xpending(stream, GROUP)["pending"] == 0
     log = cluster.log("w0")
     assert log.count("without unpickling it") == 2
-    assert_says(log, "signature does not match", "not an rhc envelope")
+    assert_says(log, "not signed with the notebook's task key", "not an rhc envelope")
 
 
 def test_a_stored_function_with_a_bad_signature_is_not_loaded(cluster, redis_client):
-    # Given a job whose stored function was replaced by one signed with another secret
+    # Given a job whose stored function was replaced by one sealed with a secret
     cluster.start_workers(1)
     manager = Manager()
     manager.remote_map(fixtures.square, range(2), progress=False)

@@ -75,11 +75,11 @@ def test_reduce_merges_on_workers_and_sends_few_partials(cluster, redis_client):
     cluster.start_workers(2)
     manager = Manager()
     job = manager.submit(fixtures.square, range(20_000), reduce=operator.add)
-    # When it finishes
-    total = job.results(timeout=60)
-    # Then the merged value is exact, and workers sent far fewer partials than batches
-    assert total == sum(x * x for x in range(20_000))
+    # When it finishes (before its results are delivered, and removed from Redis)
+    job.wait(timeout=60)
+    # Then workers sent far fewer partials than batches, and the merged value is exact
     messages = result_messages(redis_client, cluster, job.id)
+    assert job.results() == sum(x * x for x in range(20_000))
     partials = [message for message in messages if message.kind == PARTIAL]
     batches = sum(len(message.batches) for message in partials)
     assert 1 <= len(partials) <= 6 < batches
@@ -209,3 +209,19 @@ def test_a_worker_under_condor_names_itself_by_its_job_id(cluster, tmp_path):
     assert worker.name.endswith("-4242.7")
     identities = Manager().remote_map(fixtures.worker_identity, range(2), progress=False)
     assert {name for _, name, _ in identities} == {worker.name}
+
+
+def test_a_100k_task_job_delivers_every_result_and_redis_keeps_none(cluster, redis_client):
+    # Given a map of 100,000 tasks, and a submitted job of as many
+    cluster.start_workers(2)
+    manager = Manager()
+    squares = [x * x for x in range(100_000)]
+    assert manager.remote_map(fixtures.square, range(100_000), progress=False) == squares
+    job = manager.submit(fixtures.square, range(100_000))
+    assert job.results(timeout=120) == squares
+    # Then every result was delivered, and no result stream is left in Redis
+    assert not list(redis_client.scan_iter(f"rhc:{cluster.namespace}:job:*:results"))
+    # But the marks that stop a replayed batch are kept, and a re-attach is told why it is late
+    assert redis_client.exists(Keys(cluster.namespace).ran(job.id))
+    with pytest.raises(JobNotFoundError, match="were delivered"):
+        manager.job(job.id)

@@ -5,6 +5,7 @@ nothing. (Bad files named with their reasons are in test_bad_input.py.)"""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,6 @@ from rhc.nanoaod.dimuon import direct
 from rhc.nanoaod.generate import generate_physics, generate_resampled
 from rhc.wire.protocol import PARTIAL, Keys, WorkerInfo
 from tests.conftest import wait_for
-from tests.integration.test_manager import result_messages
 
 
 def assert_same_analysis(result: dict, expected: dict) -> None:
@@ -64,16 +64,13 @@ def test_skipping_bad_files_completes_and_lists_them(cluster, samples, bad_files
     assert {bad.file for bad in result.bad_files} == set(bad_files.values())
 
 
-def test_the_manager_receives_about_one_partial_per_worker(cluster, samples, redis_client):
+def test_the_manager_receives_about_one_partial_per_worker(cluster, samples, caplog):
     cluster.start_workers(2)
     manager = Manager()
-    result = run(manager, Dimuon(), samples * 3, chunksize=8, progress=False)
+    with caplog.at_level(logging.DEBUG, logger="rhc.manager.job"):
+        result = run(manager, Dimuon(), samples * 3, chunksize=8, progress=False)
     assert len(result.chunks) == 3 * (5 + 5 + 25)
-    (job_id,) = {
-        key.decode().split(":")[3]
-        for key in redis_client.scan_iter(Keys(cluster.namespace).results("*"))
-    }
-    partials = [m for m in result_messages(redis_client, cluster, job_id) if m.kind == PARTIAL]
+    partials = [line for line in caplog.messages if f": {PARTIAL} from " in line]
     assert len(partials) <= 6 < len(result.chunks)
 
 

@@ -4,26 +4,40 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import redis
 
 from rhc import Manager
-from rhc.config import new_secret, read_config_file
-from rhc.errors import BrokerConnectionError, PayloadTooLargeError, PlaintextWarning
+from rhc.config import new_secret, read_config_file, write_config_file
+from rhc.errors import (
+    BrokerConnectionError,
+    PayloadTooLargeError,
+    PlaintextWarning,
+    SecretMismatchError,
+)
 from rhc.local import LocalCluster, RedisServer, generate
 from rhc.wire.protocol import (
     RESULT_FIELD,
     RESULTS,
     Keys,
     ResultMessage,
-    TaskBatch,
     compat_tag,
     task_entry,
     versions,
 )
-from rhc.wire.serialization import seal, unseal
+from rhc.wire.serialization import dumps, seal, sign, unseal
+from rhc.wire.signing import TaskKey, new_task_key
 from tests import fixtures
-from tests.conftest import assert_says, lz4_bomb, wait_for, within
+from tests.conftest import (
+    assert_says,
+    lz4_bomb,
+    one_task_batch,
+    rhc_command,
+    wait_for,
+    within,
+)
 
 BOMB = 256 * 2**20
 """What the lz4 bombs declare: far over the 1 MB payload limit of these clusters."""
@@ -45,19 +59,11 @@ def test_a_worker_refuses_task_arguments_that_are_an_lz4_bomb(make_cluster, redi
     manager = cluster.manager()
     assert manager.remote_map(fixtures.square, range(2), progress=False) == [0, 1]
     (function_key,) = redis_client.scan_iter(f"rhc:{cluster.namespace}:fn:*")
-    # When a batch whose arguments decompress to 256 MB is queued, signed with the secret
+    # When a batch whose arguments decompress to 256 MB is queued, signed with the task key
     job = "feedfacefeedface"
-    header = TaskBatch(
-        job=job,
-        batch=0,
-        first=0,
-        count=1,
-        function=function_key.decode().rsplit(":", 1)[1],
-        max_attempts=1,
-        result_ttl=60,
-    ).header()
+    header = one_task_batch(cluster.namespace, job, function_key.decode().rsplit(":", 1)[1])
     stream = Keys(cluster.namespace).task_stream(compat_tag(versions()))
-    bomb = seal(cluster.secret.encode(), header, lz4_bomb(BOMB))
+    bomb = sign(TaskKey(cluster.settings["task_key"]), header, lz4_bomb(BOMB))
     redis_client.xadd(stream, task_entry(job, 0, bomb))
     # Then the worker fails the task unloaded, saying why, and serves on
     (failure,) = wait_for(lambda: stored_failures(redis_client, cluster, job), 30, "the verdict")
@@ -125,6 +131,7 @@ def test_a_certificate_for_another_host_is_refused(tmp_path):
             Manager(
                 server.url,
                 secret=new_secret(),
+                task_key=new_task_key(),
                 redis_username=server.admin.name,
                 redis_password=server.admin.password,
                 redis_ca=server.ca,
@@ -138,7 +145,7 @@ def test_a_certificate_for_another_host_is_refused(tmp_path):
 def test_a_plain_connection_across_a_network_warns_and_loopback_does_not(recwarn):
     for url in ("redis://redis.example.invalid:6379", "redis://127.0.0.1:1", "redis://redis:1"):
         with pytest.raises(BrokerConnectionError):
-            Manager(url, secret=new_secret())
+            Manager(url, secret=new_secret(), task_key=new_task_key())
     warned = [str(w.message) for w in recwarn if issubclass(w.category, PlaintextWarning)]
     assert len(warned) == 1
     assert_says(warned[0], "redis.example.invalid", "without TLS", "Use rediss://")
@@ -235,3 +242,157 @@ def test_a_manager_of_one_namespace_cannot_read_or_steer_another(redis_server, m
     ):
         with pytest.raises(redis.exceptions.NoPermissionError):
             attempt()
+
+
+# -- what a stolen worker config, or Redis access, cannot do --------------------------------------
+
+
+def task_stream(cluster) -> str:
+    return Keys(cluster.namespace).task_stream(compat_tag(versions()))
+
+
+def runs(path) -> list[int]:
+    """The task numbers record_run ran, once per run."""
+    return [int(line) for line in path.read_text().split()] if path.exists() else []
+
+
+def queued_entries(client, cluster) -> list[dict]:
+    return [fields for _, fields in client.xrange(task_stream(cluster))]
+
+
+def test_nothing_a_worker_config_holds_can_make_a_worker_run_anything(
+    redis_server, make_cluster, tmp_path
+):
+    # Given a worker, and an intruder with everything the workers' config file holds
+    cluster = make_cluster()
+    cluster.start_workers(1)
+    stolen = read_config_file(cluster.worker_config_file)
+    assert "task_key" not in stolen
+    intruder = login(redis_server, cluster.users.worker)
+    marker = tmp_path / "ran"
+    # When it queues batches signed with the shared secret, with a task key of its own, and
+    # with the public key's text made into a key; and tries to store a function
+    header = one_task_batch(cluster.namespace, "0badc0de0badc0de", "f" * 32)
+    body = dumps([(str(marker), 1)], what="arguments", limit=2**20)
+    forgeries = [
+        seal(stolen["secret"].encode(), header, body),
+        sign(TaskKey(new_task_key()), header, body),
+        sign(TaskKey(stolen["task_public_key"].replace("public", "private")), header, body),
+    ]
+    for number, forged in enumerate(forgeries):
+        intruder.xadd(task_stream(cluster), task_entry("0badc0de0badc0de", number, forged))
+    with pytest.raises(redis.ResponseError, match="no permissions"):
+        intruder.set(Keys(cluster.namespace).function("f" * 32), forgeries[0])
+    # Then a valid job queued after them runs, nothing of theirs ran, and each is logged
+    manager = cluster.manager()
+    assert manager.remote_map(fixtures.square, range(3), progress=False) == [0, 1, 4]
+    wait_for(lambda: not queued_entries(intruder, cluster), 10, "the forgeries to be removed")
+    assert not marker.exists()
+    log = cluster.log("w0")
+    assert log.count("without unpickling it") == 3
+    assert_says(log, "not signed with the notebook's task key", "which this process does not trust")
+
+
+def test_a_replayed_task_entry_is_not_run_again_nor_in_another_namespace(
+    redis_server, make_cluster, tmp_path
+):
+    # Given a job's task entries captured while queued (no worker yet)
+    ours, theirs = make_cluster(), make_cluster()
+    ran = tmp_path / "ran"
+    manager = ours.manager()
+    job = manager.submit(fixtures.record_run, [(str(ran), x) for x in range(4)])
+    wait_for(lambda: job.progress.total == 4, 10, "every task to be sent")
+    captured = queued_entries(redis_server.client(), ours)
+    assert captured
+    ours.start_workers(1)
+    assert sorted(job.results(timeout=30)) == [0, 1, 2, 3]
+    assert sorted(runs(ran)) == [0, 1, 2, 3]
+    # When an intruder with the workers' credentials queues them again after the job finished
+    intruder = login(redis_server, ours.users.worker)
+    for fields in captured:
+        intruder.xadd(task_stream(ours), fields)
+    # And an operator copies them into a namespace whose workers trust the same key and secret
+    write_config_file(
+        theirs.worker_config_file,
+        {
+            **theirs.worker_settings,
+            "secret": ours.secret,
+            "task_public_key": ours.worker_settings["task_public_key"],
+        },
+    )
+    theirs.start_workers(1, prefix="x")
+    admin = redis_server.client()
+    for fields in captured:
+        admin.xadd(task_stream(theirs), fields)
+    # Then the entries are removed unrun, and logged as what they are
+    for cluster in (ours, theirs):
+        wait_for(lambda c=cluster: not queued_entries(admin, c), 10, "the replays to be removed")
+    assert sorted(runs(ran)) == [0, 1, 2, 3]
+    assert_says(ours.log("w0"), "already ran (a replayed entry)")
+    assert_says(theirs.log("x0"), f"signed for namespace '{ours.namespace}'")
+    # And the namespace still serves
+    assert manager.remote_map(fixtures.square, range(3), progress=False) == [0, 1, 4]
+
+
+def test_a_forged_cancel_does_not_stop_a_job(redis_server, make_cluster):
+    # Given a running job
+    cluster = make_cluster()
+    cluster.start_workers(2)
+    job = cluster.manager().submit(fixtures.sleep_for, [0.1] * 40)
+    wait_for(lambda: job.progress.done > 0, 30, "the job to start")
+    # When someone with Redis access publishes cancel notices: one in the old plain form, one
+    # sealed with the workers' secret
+    notice = {"op": "cancel", "job": job.id, "namespace": cluster.namespace}
+    admin = redis_server.client()
+    control = Keys(cluster.namespace).control
+    admin.publish(control, json.dumps(notice))
+    admin.publish(control, seal(cluster.secret.encode(), notice))
+    # Then the job finishes with every result, and the workers said why they ignored them
+    assert job.results(timeout=60) == [0.1] * 40
+    wait_for(
+        lambda: cluster.log("w0").count("ignored a control notice that failed verification") == 2,
+        10,
+        "the worker to log both forgeries",
+    )
+
+
+def test_a_forged_total_makes_no_reattached_job_end_early(redis_server, make_cluster, caplog):
+    # Given a job of 8 slow tasks whose sender sent them all
+    cluster = make_cluster()
+    cluster.start_workers(1)
+    job = cluster.manager().submit(fixtures.sleep_for, [0.2] * 8)
+    wait_for(lambda: job.progress.total == 8, 10, "every task to be sent")
+    # When an intruder with the workers' credentials writes a smaller total and a finished state
+    intruder = login(redis_server, cluster.users.worker)
+    intruder.hset(Keys(cluster.namespace).job(job.id), mapping={"total": 1, "state": "finished"})
+    # Then a re-attached job still waits for all 8 results, and returns them, no placeholder
+    again = cluster.manager().job(job.id)
+    assert again.results(timeout=60) == [0.2] * 8
+    assert_says(caplog.text, "the signed values count")
+    assert job.results(timeout=60) == [0.2] * 8
+
+
+def test_rotation_accepts_the_previous_key_while_configured_and_refuses_it_after(make_cluster):
+    # Given a namespace whose notebook signs with an old key
+    cluster = make_cluster()
+    old_settings = dict(cluster.settings)
+    # When its keys are rotated, and workers start with the new worker config
+    done = rhc_command("keys", "rotate", "--config", str(cluster.config_file))
+    assert done.returncode == 0, done.stderr
+    cluster.start_workers(1)
+    # Then jobs signed with the old key and with the new one both run
+    assert Manager(**old_settings).remote_map(fixtures.square, range(3), progress=False) == [
+        0,
+        1,
+        4,
+    ]
+    assert Manager().remote_map(fixtures.square, range(3), progress=False) == [0, 1, 4]
+    # And once the rotation ends, new workers refuse the old key
+    done = rhc_command("keys", "end-rotation", "--config", str(cluster.config_file))
+    assert done.returncode == 0, done.stderr
+    cluster.stop()
+    cluster.start_workers(1, prefix="new")
+    with pytest.raises(SecretMismatchError, match="trusts task keys"):
+        Manager(**old_settings).remote_map(fixtures.square, range(3), progress=False)
+    assert Manager().remote_map(fixtures.square, range(3), progress=False) == [0, 1, 4]
+    assert "previous_task_public_key" not in read_config_file(cluster.worker_config_file)

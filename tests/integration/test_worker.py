@@ -20,7 +20,8 @@ from rhc.wire.protocol import (
     compat_tag,
     versions,
 )
-from rhc.wire.serialization import unseal
+from rhc.wire.serialization import secret_id, unseal
+from rhc.wire.signing import TaskKey
 from tests import fixtures
 from tests.conftest import wait_for
 
@@ -59,9 +60,10 @@ def test_sigkill_of_a_worker_process_group_loses_and_duplicates_nothing(cluster,
     held = pending_batches(redis_client, stream, "w0")
     # Then it held unacknowledged batches at that moment
     assert held
-    # And the job still completes, exactly
-    assert job.results(timeout=120) == [x * x for x in range(2000)]
+    # And the job still completes, exactly (read before its results are delivered and removed)
+    job.wait(timeout=120)
     messages = [m for m in stored_results(redis_client, cluster, job.id) if m.kind == RESULTS]
+    assert job.results() == [x * x for x in range(2000)]
     # Every task's result was stored exactly once
     counts = Counter(
         task for m in messages for first, count in m.spans for task in range(first, first + count)
@@ -115,6 +117,8 @@ def test_batches_routed_to_a_worker_as_it_left_are_run_by_the_others(cluster, re
         versions=versions(),
         started=now,
         heartbeat=now,
+        task_keys=[TaskKey(cluster.settings["task_key"]).key_id.hex()],
+        secret_id=secret_id(cluster.secret.encode()),
     )
     redis_client.hset(keys.workers, "ghost", ghost.encode())
     redis_client.hset(keys.affinity, mapping={f"chunk{i}": "ghost" for i in range(20)})

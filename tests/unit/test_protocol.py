@@ -10,10 +10,12 @@ import pytest
 from rhc.errors import SignatureError
 from rhc.wire.protocol import (
     CANCEL,
+    CANCELLED,
     PARTIAL,
     ControlMessage,
     Failure,
     JobRecord,
+    JobStatus,
     Keys,
     ResultMessage,
     TaskBatch,
@@ -87,6 +89,7 @@ def test_compatible_versions_have_no_incompatibility():
 
 def test_a_task_batch_round_trips_through_its_header():
     batch = TaskBatch(
+        namespace="alice",
         job="j1",
         batch=4,
         first=40,
@@ -168,11 +171,12 @@ def test_worker_info_round_trips_through_json():
     assert WorkerInfo.decode(info.encode().encode()) == info
 
 
-def test_a_control_message_round_trips_from_str_and_bytes():
-    message = ControlMessage(op=CANCEL, job="j1")
+def test_a_control_message_and_a_job_status_round_trip_through_their_headers():
+    message = ControlMessage(op=CANCEL, job="j1", namespace="alice")
+    status = JobStatus("alice", "j1", "abc", CANCELLED, total=7, reason="KeyError: 'x'")
 
-    assert ControlMessage.decode(message.encode()) == message
-    assert ControlMessage.decode(message.encode().encode()) == message
+    assert ControlMessage.from_header(through_json(message.header())) == message
+    assert JobStatus.from_header(through_json(status.header())) == status
 
 
 def test_a_task_entry_parses_back_from_the_fields_redis_returns():

@@ -1,19 +1,18 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""Signed envelopes and pickled bodies: nothing is parsed or unpickled before its HMAC checks."""
+"""Signed envelopes and pickled bodies: nothing is parsed or unpickled before its signature
+checks, and a reader demands the scheme it expects (a task key's, or the shared secret's)."""
 
 from __future__ import annotations
 
 import os
 import pickle
 import threading
-import tracemalloc
 
-import lz4.frame
 import pytest
 
 from rhc.errors import PayloadTooLargeError, SerializationError, SignatureError
-from rhc.wire.serialization import MAGIC, content_digest, dumps, loads, seal, unseal
-from tests.conftest import lz4_bomb
+from rhc.wire.serialization import MAGIC, dumps, loads, seal, sign, unseal, verify
+from rhc.wire.signing import TaskKey, TrustedKeys, new_task_key
 
 SECRET = b"a-shared-secret-of-32-characters"
 LIMIT = 64 * 2**20
@@ -128,44 +127,77 @@ def test_a_malformed_body_raises_a_serialization_error_naming_it():
         loads(b"\x01not an lz4 frame", what="result 5", limit=LIMIT)
 
 
-def test_content_digest_is_stable_per_secret_and_data():
+def test_content_digest_is_stable_per_task_key_and_data():
+    key, other = TaskKey(new_task_key()), TaskKey(new_task_key())
     data = b"a pickled function"
 
-    digest = content_digest(SECRET, data)
+    digest = key.content_digest(data)
 
-    assert digest == content_digest(SECRET, data)
+    assert digest == key.content_digest(data)
     assert len(digest) == 32 and int(digest, 16) >= 0
-    assert digest != content_digest(b"another-secret-of-32-characters!", data)
-    assert digest != content_digest(SECRET, data + b"!")
+    assert digest != other.content_digest(data)
+    assert digest != key.content_digest(data + b"!")
 
 
-def test_an_lz4_bomb_is_refused_before_it_is_decompressed():
-    # Given a body of half a MB whose frame declares 128 MB, and a 1 MB limit
-    bomb = lz4_bomb(128 * 2**20)
-    assert len(bomb) < 2**20
-    # When it is loaded
-    tracemalloc.start()
-    try:
-        with pytest.raises(PayloadTooLargeError) as caught:
-            loads(bomb, what="results of job 1", limit=2**20)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    # Then it is refused by its declared size, and never held decompressed
-    message = str(caught.value)
-    assert "refused results of job 1 without loading it: it declares 128.0 MB" in message
-    assert "at most 1.0 MB (max_payload_bytes)" in message
-    assert peak < 8 * 2**20
+def test_an_envelope_signed_with_the_task_key_verifies_with_its_public_half():
+    key = TaskKey(new_task_key())
+
+    blob = sign(key, {"job": "j1"}, b"body")
+
+    assert verify(TrustedKeys([key.public]), blob) == ({"job": "j1"}, b"body")
 
 
-def test_a_frame_that_declares_no_size_or_a_raw_pickle_over_the_limit_is_refused():
-    sizeless = b"\x01" + lz4.frame.compress(bytes(100), store_size=False)
-    with pytest.raises(PayloadTooLargeError, match="it declares no size"):
-        loads(sizeless, what="x", limit=LIMIT)
-    with pytest.raises(PayloadTooLargeError, match=r"declares 2\.0 MB"):
-        loads(b"\x00" + bytes(2 * 2**20), what="x", limit=2**20)
+def test_a_tampered_task_envelope_is_refused_before_anything_is_unpickled(tmp_path):
+    key = TaskKey(new_task_key())
+    target = tmp_path / "unpickled"
+    blob = bytearray(
+        sign(key, {"job": "j1"}, dumps(MakesDirectory(str(target)), what="x", limit=LIMIT))
+    )
+    blob[-3] ^= 0xFF
+
+    with pytest.raises(SignatureError, match="does not match task key"):
+        verify(TrustedKeys([key.public]), bytes(blob))
+    assert not target.exists()
 
 
-def test_the_limit_bounds_the_pickle_however_well_it_compresses():
-    with pytest.raises(PayloadTooLargeError, match=r"serializes to 2\.0 MB"):
-        dumps(bytes(2 * 2**20), what="x", limit=2**20)
+def test_a_task_envelope_of_an_untrusted_key_is_refused_naming_both_keys():
+    key, stranger = TaskKey(new_task_key()), TaskKey(new_task_key())
+
+    with pytest.raises(SignatureError) as caught:
+        verify(TrustedKeys([key.public]), sign(stranger, {"job": "j1"}))
+    assert stranger.key_id.hex() in str(caught.value) and key.key_id.hex() in str(caught.value)
+
+
+def test_whoever_holds_the_shared_secret_cannot_make_a_task_envelope():
+    # Given a worker's secret, an attacker seals a "task" with it
+    key = TaskKey(new_task_key())
+    forged = seal(SECRET, {"job": "j1"}, b"body")
+
+    # Then a reader that wants the task key's signature refuses it, and the other way round
+    with pytest.raises(SignatureError, match="not signed with the notebook's task key"):
+        verify(TrustedKeys([key.public]), forged)
+    with pytest.raises(SignatureError, match="not signed with a shared-secret HMAC"):
+        unseal(SECRET, sign(key, {"job": "j1"}))
+
+
+def test_during_a_rotation_the_previous_key_is_trusted_and_after_it_not():
+    old, new = TaskKey(new_task_key()), TaskKey(new_task_key())
+    signed_before = sign(old, {"job": "j1"})
+
+    assert verify(TrustedKeys([new.public, old.public]), signed_before)[0] == {"job": "j1"}
+    with pytest.raises(SignatureError, match="does not trust"):
+        verify(TrustedKeys([new.public]), signed_before)
+
+
+def test_a_key_of_the_wrong_kind_or_length_is_refused_with_the_fix():
+    private = new_task_key()
+    with pytest.raises(ValueError, match="task_public_key must start with 'ed25519-public:'"):
+        TrustedKeys([TaskKey(private).public.__class__(private)])
+    with pytest.raises(ValueError, match="must hold 32 bytes"):
+        TaskKey("ed25519-private:" + "QUFB")
+
+
+def test_a_task_key_never_shows_its_private_half():
+    text = new_task_key()
+
+    assert text.split(":", 1)[1] not in repr(TaskKey(text))
