@@ -52,7 +52,9 @@ class Settings:
     task_public_key: str | None = None
     """The public half of the task key: what workers verify tasks with."""
     previous_task_public_key: str | None = None
-    """During a key rotation, the public key before task_public_key, still accepted."""
+    """During a key rotation, the public key before task_public_key, still accepted..."""
+    previous_task_public_key_until: float | None = None
+    """... until this time (epoch seconds), if set; after it, refused."""
     redis_username: str | None = None
     """The Redis ACL user to log in as (see rhc.wire.acl); without one, the default user."""
     redis_password: str | None = field(default=None, repr=False)
@@ -370,6 +372,7 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "task_key": _key_text("ed25519-private:"),
     "task_public_key": _key_text("ed25519-public:"),
     "previous_task_public_key": _key_text("ed25519-public:"),
+    "previous_task_public_key_until": _positive(float),
     "namespace": str,
     "heartbeat_interval": _positive(float),
     "heartbeat_ttl": _positive(float),

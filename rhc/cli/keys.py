@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -27,24 +28,30 @@ def keys() -> None:
 
 @keys.command()
 @CONFIG
-def rotate(config_file: Path) -> None:
+@click.option(
+    "--overlap",
+    type=click.FloatRange(min=0, min_open=True),
+    default=24.0,
+    show_default=True,
+    help="Hours the previous key stays trusted (jobs signed with it may finish meanwhile).",
+)
+def rotate(config_file: Path, overlap: float) -> None:
     """Sign with a new task key from now on. The workers' config gets its public half and keeps
-    the old one as previous_task_public_key, so jobs signed before still run: start new
-    workers with it, and run `rhc keys end-rotation` once the old jobs ended."""
+    the old one as previous_task_public_key for --overlap hours, so jobs signed before still
+    run: start new workers with it. `rhc keys end-rotation` ends the overlap at once."""
     notebook, worker_file, worker = _read_both(config_file)
-    old = TaskKey(str(notebook["task_key"])).public.text
+    previous = {
+        "previous_task_public_key": TaskKey(str(notebook["task_key"])).public.text,
+        "previous_task_public_key_until": time.time() + 3600 * overlap,
+    }
     new_key = new_task_key()
-    new_public = TaskKey(new_key).public.text
     write_config_file(
-        worker_file,
-        {**worker, "task_public_key": new_public, "previous_task_public_key": old},
+        worker_file, {**worker, "task_public_key": TaskKey(new_key).public.text, **previous}
     )
-    write_config_file(
-        config_file, {**notebook, "task_key": new_key, "previous_task_public_key": old}
-    )
+    write_config_file(config_file, {**notebook, "task_key": new_key, **previous})
     click.echo(
         f"new task key {TaskKey(new_key).key_id.hex()} in {config_file}; {worker_file} trusts it "
-        f"and, until `rhc keys end-rotation`, the previous one. Workers read it when they start"
+        f"and, for {overlap:g} hours, the previous one. Workers read it when they start"
     )
 
 
@@ -55,6 +62,7 @@ def end_rotation(config_file: Path) -> None:
     notebook, worker_file, worker = _read_both(config_file)
     for path, values in ((worker_file, worker), (config_file, notebook)):
         values.pop("previous_task_public_key", None)
+        values.pop("previous_task_public_key_until", None)
         write_config_file(path, values)
     click.echo(f"{config_file} and {worker_file} trust only the current task key")
 

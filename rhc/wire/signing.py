@@ -17,7 +17,8 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -79,15 +80,17 @@ class PublicKey:
 
 class TrustedKeys:
     """The public keys a process accepts signatures from: the current one, and during a
-    rotation the previous one."""
+    rotation the previous one, possibly only until a time (`until`: key id -> epoch seconds)."""
 
-    def __init__(self, keys: Iterable[PublicKey]) -> None:
+    def __init__(self, keys: Iterable[PublicKey], until: Mapping[bytes, float] = {}) -> None:
         self._keys = {key.key_id: key for key in keys}
+        self._until = dict(until)
 
     @property
     def ids(self) -> list[str]:
-        """The ids of the keys, as workers advertise them."""
-        return [key_id.hex() for key_id in self._keys]
+        """The ids of the keys trusted now, as workers advertise them."""
+        now = time.time()
+        return [key_id.hex() for key_id in self._keys if now <= self._until.get(key_id, now)]
 
     def verify(self, key_id: bytes, signature: bytes, data: bytes, blob: bytes) -> None:
         """
@@ -101,6 +104,13 @@ class TrustedKeys:
                 f"(it trusts {', '.join(self.ids)}): the notebook's task_key and the workers' "
                 "task_public_key must be one pair (a rotation keeps the old public key as "
                 "previous_task_public_key until every job signed with it ended)",
+                blob,
+            )
+        if time.time() > self._until.get(key_id, float("inf")):
+            until = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self._until[key_id]))
+            raise SignatureError(
+                f"signed with task key {key_id.hex()}, the previous one, trusted only until "
+                f"{until}: resubmit the job from a notebook with the current task_key",
                 blob,
             )
         try:
@@ -133,11 +143,13 @@ def trusted_keys(settings: Settings) -> TrustedKeys:
     Raises:
       ConfigurationError: the settings hold none of them.
     """
-    keys = [
-        PublicKey(text)
-        for text in (settings.task_public_key, settings.previous_task_public_key)
-        if text
-    ]
+    keys = [PublicKey(settings.task_public_key)] if settings.task_public_key else []
+    until = {}
+    if settings.previous_task_public_key:
+        previous = PublicKey(settings.previous_task_public_key)
+        keys.append(previous)
+        if settings.previous_task_public_key_until is not None:
+            until[previous.key_id] = settings.previous_task_public_key_until
     if settings.task_key:
         keys.insert(0, TaskKey(settings.task_key).public)
     if not keys:
@@ -146,7 +158,7 @@ def trusted_keys(settings: Settings) -> TrustedKeys:
             "notebook's task key. Set RHC_TASK_PUBLIC_KEY, or task_public_key in the worker's "
             "config file (the one `rhc init` writes beside the notebook's)"
         )
-    return TrustedKeys(keys)
+    return TrustedKeys(keys, until)
 
 
 def new_task_key() -> str:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import redis
@@ -377,8 +378,10 @@ def test_rotation_accepts_the_previous_key_while_configured_and_refuses_it_after
     cluster = make_cluster()
     old_settings = dict(cluster.settings)
     # When its keys are rotated, and workers start with the new worker config
-    done = rhc_command("keys", "rotate", "--config", str(cluster.config_file))
+    done = rhc_command("keys", "rotate", "--config", str(cluster.config_file), "--overlap", "2")
     assert done.returncode == 0, done.stderr
+    until = read_config_file(cluster.worker_config_file)["previous_task_public_key_until"]
+    assert 7100 < until - time.time() <= 7200
     cluster.start_workers(1)
     # Then jobs signed with the old key and with the new one both run
     assert Manager(**old_settings).remote_map(fixtures.square, range(3), progress=False) == [

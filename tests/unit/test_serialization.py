@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pickle
 import threading
+import time
 
 import pytest
 
@@ -201,3 +202,16 @@ def test_a_task_key_never_shows_its_private_half():
     text = new_task_key()
 
     assert text.split(":", 1)[1] not in repr(TaskKey(text))
+
+
+def test_the_previous_key_is_trusted_until_its_time_and_not_after():
+    old, new = TaskKey(new_task_key()), TaskKey(new_task_key())
+    signed_before = sign(old, {"job": "j1"})
+    later = TrustedKeys([new.public, old.public], until={old.key_id: time.time() + 60})
+    over = TrustedKeys([new.public, old.public], until={old.key_id: time.time() - 1})
+
+    assert verify(later, signed_before)[0] == {"job": "j1"}
+    assert old.key_id.hex() in later.ids
+    with pytest.raises(SignatureError, match="the previous one, trusted only until"):
+        verify(over, signed_before)
+    assert over.ids == [new.key_id.hex()]
