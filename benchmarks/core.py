@@ -119,14 +119,16 @@ def dask_system() -> Iterator[Map]:
 def rq_system(directory: Path) -> Iterator[Map]:
     """RQ, the classic Redis task queue: a job per task, results read back job by job."""
     server = RedisServer(directory / "rq-redis").start()
-    environment = {**os.environ, "RQ_REDIS_URL": server.url}
+    admin = server.admin  # RQ needs no ACL of its own: the benchmark's Redis is its alone
+    url = f"redis://{admin.name}:{admin.password}@127.0.0.1:{server.port}"
+    environment = {**os.environ, "RQ_REDIS_URL": url}
     command = [sys.executable, "-m", "rq.cli", "worker", "--worker-class", "rq.SimpleWorker"]
     workers = [
         subprocess.Popen([*command, "--quiet", "--name", f"bench{i}", "bench"], env=environment)
         for i in range(WORKERS)
     ]
     # No socket timeout: a result is awaited with a blocking read of up to 120 s
-    queue = rq.Queue("bench", connection=redis.Redis(port=server.port, socket_timeout=None))
+    queue = rq.Queue("bench", connection=redis.Redis.from_url(url, socket_timeout=None))
 
     def run(function: Callable, items: list) -> list:
         jobs = queue.enqueue_many([rq.Queue.prepare_data(function, (x,)) for x in items])
