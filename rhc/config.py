@@ -34,7 +34,7 @@ else:
 
 CONFIG_FILE_VARIABLE = "RHC_CONFIG_FILE"
 LEGACY_CONFIG = "config.py"
-_SECRET_FIELDS = ("redis_password", "secret")
+_SECRET_FIELDS = ("redis_password", "secret", "pool_token")
 _NAMESPACE_PATTERN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
 
@@ -62,6 +62,9 @@ class Settings:
     condor_pool: str = ""
     """Where `rhc condor` submits workers: "" for the local schedd through htcondor2, or the
     http:// URL of a mini pool (`rhc minicondor serve`)."""
+    pool_token: str | None = field(default=None, repr=False)
+    pool_token_file: str = ""
+    """The mini pool's API token, or its 0600 file (`rhc minicondor serve --token-file`)."""
 
     def __post_init__(self) -> None:
         if not _NAMESPACE_PATTERN.match(self.namespace):
@@ -150,6 +153,33 @@ def _build(values: dict[str, object], require_secret: bool) -> Settings:
         values["secret"] = b""
     values.setdefault("namespace", default_namespace())
     return Settings(**values)
+
+
+def resolve_pool_token(*, config_file: Path | None = None) -> str | None:
+    """pool_token, else what the file pool_token_file names holds, from the environment then
+    the config file: what `rhc minicondor` clients need, without the Redis settings."""
+    sources = [_from_environment()]
+    if config_file := config_file or config_file_path():
+        sources.append(read_config_file(Path(config_file)))
+    token, token_file = (
+        next((str(source[name]) for source in sources if name in source), "")
+        for name in ("pool_token", "pool_token_file")
+    )
+    return pool_token(token, token_file)
+
+
+def pool_token(token: str | None, token_file: str) -> str | None:
+    """The token, else the content of token_file (which must be private), else None."""
+    if token or not token_file:
+        return token or None
+    try:
+        text = Path(token_file).read_text().strip()
+    except OSError as exc:
+        raise ConfigurationError(f"pool_token_file {token_file}: {exc.strerror}") from exc
+    _check_private(Path(token_file), {"pool_token": text or "empty"})
+    if not text:
+        raise ConfigurationError(f"pool_token_file {token_file} is empty")
+    return text
 
 
 def user_name() -> str | None:
@@ -358,6 +388,8 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "result_ttl": _positive(float),
     "worker_config": str,
     "condor_pool": str,
+    "pool_token": str,
+    "pool_token_file": str,
 }
 _FIELD_NAMES = frozenset(f.name for f in fields(Settings))
 assert set(_PARSERS) == _FIELD_NAMES
