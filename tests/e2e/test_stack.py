@@ -188,7 +188,7 @@ REACH = """
 import socket, sys
 for host, port in [tuple(a.rsplit(":", 1)) for a in sys.argv[1:]]:
     try:
-        socket.create_connection((host, int(port)), timeout=3).close()
+        socket.create_connection((host, int(port)), timeout=2).close()
         print(host, "open")
     except OSError as error:
         print(host, "closed", type(error).__name__)
@@ -203,18 +203,29 @@ def reachable(container, *addresses: str) -> dict[str, bool]:
     return {host: state == "open" for host, state, *_ in lines}
 
 
+def from_a_pool_worker(stack: Stack, engine, *addresses: str) -> dict[str, bool]:
+    """reachable() from a worker container the pool started; another one if the pool evicts
+    it meanwhile (it evicts one every 30 s)."""
+    for _ in range(3):
+        workers = stack.probe("workers", "1", "180")
+        worker = next(worker for worker in workers if worker["condor_id"])
+        with contextlib.suppress(docker.errors.APIError):  # gone, or no longer running
+            return reachable(engine.containers.get(worker["host"]), *addresses)
+    raise AssertionError("no pool worker stayed long enough to be asked")
+
+
 def test_a_pool_worker_reaches_redis_and_nginx_but_never_the_pool_or_jupyter(
     stack, engine, pool_workers
 ):
     # Given a worker container the pool started, and the pool's and Jupyter's addresses
-    worker = engine.containers.get(pool_workers[0]["host"])
     pool = engine.containers.get(f"{stack.project}-minicondor-1")
     jupyter = engine.containers.get(f"{stack.project}-jupyter-1")
     pool_ip = pool.attrs["NetworkSettings"]["Networks"][f"{stack.project}-pool"]["IPAddress"]
     jupyter_ip = jupyter.attrs["NetworkSettings"]["Networks"][stack.project]["IPAddress"]
     # When it tries them, by name and by address
-    seen = reachable(
-        worker,
+    seen = from_a_pool_worker(
+        stack,
+        engine,
         "redis:6379",
         "nginx:80",
         "minicondor:9618",

@@ -139,7 +139,7 @@ class Pool:
                 job = Job(cluster, spec, owner, files, now, directory)
                 refusal = policy_refusal(spec, self.settings, self._runners)
                 if refusal:  # as condor's schedd holds a job its policy refuses
-                    job.state, job.note = HELD, refusal
+                    job.state, job.note, job.files = HELD, refusal, {}
                 self._jobs.append(job)
             self._schedule()
         log.info("cluster %d: %d job(s) submitted by %s", cluster, len(specs), owner)
@@ -291,8 +291,8 @@ class Pool:
                 job.exit_code = status
             if why == "remove":
                 job.state, job.note = REMOVED, "removed while running"
-            elif held is not None:
-                job.state, job.note = HELD, held
+            elif held is not None:  # never released here: its files are of no more use
+                job.state, job.note, job.files = HELD, held, {}
             elif why == "evict":
                 job.state, job.evictions = IDLE, job.evictions + 1
             elif why == "shutdown":
