@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-3-Clause
 # The local rhc cluster: `up` (the first time: generate the secrets), `down`, `token`, `status`,
-# and `init` (secrets and .env only). Secrets go to compose/secrets/ (mode 0600, never committed)
-# and nothing here prints them, except `token`, which shows the Jupyter token when asked. The
+# and `init` (secrets and .env only). Secrets go to compose/secrets/ (mode 0600, never committed):
+# the Jupyter token, the mini pool's API token, and what follows. Nothing here prints them,
+# except `token`, which shows the Jupyter token when asked. The
 # Redis's TLS material, ACL users and client config files come from `rhc redis setup`, run in
 # the manager image (the images must exist: `make images`).
 # RHC_STATE_DIR moves the secrets, .env and the pool's job directories elsewhere (the e2e tests
@@ -21,6 +22,7 @@ write_secrets() {
         mkdir -p "$state/secrets"
         cd "$state/secrets"
         [ -s jupyter_token ] || random >jupyter_token
+        [ -s pool_token ] || random >pool_token
     )
     if [ ! -s "$state/secrets/redis/users.acl" ]; then
         docker run --rm --user "$(id -u):$(id -g)" --network none \
@@ -81,7 +83,14 @@ case "${1:-}" in
         echo "JupyterLab: http://127.0.0.1:$port/lab (the token: compose/stack.sh token)"
         echo "workers: in a JupyterLab terminal, rhc condor submit -n 2"
         ;;
-    down) compose --profile workers down --volumes --remove-orphans ;;
+    down)
+        compose --profile workers down --volumes --remove-orphans
+        # The pool removes its jobs' scratch directories (and the config files in them) as it
+        # stops; should it have been killed first, none is left behind either.
+        pool=$(sed -n 's/^RHC_POOL_DIR=//p' "$state/.env")
+        [ -z "$pool" ] || find "$pool" -mindepth 1 -maxdepth 1 -regex '.*/[0-9]+\.[0-9]+' \
+            -exec rm -rf {} +
+        ;;
     token) cat "$state/secrets/jupyter_token" ;;
     status) compose ps ;;
     *)

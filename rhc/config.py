@@ -19,14 +19,15 @@ import re
 import secrets
 import stat
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from rhc import defaults
-from rhc.errors import ArgumentError, ConfigurationError
+from rhc.errors import ConfigurationError
 from rhc.urls import mask_url, url_has_password
+from rhc.values import PARSERS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -35,7 +36,7 @@ else:
 
 CONFIG_FILE_VARIABLE = "RHC_CONFIG_FILE"
 LEGACY_CONFIG = "config.py"
-_SECRET_FIELDS = ("redis_password", "secret", "task_key")
+_SECRET_FIELDS = ("redis_password", "secret", "task_key", "pool_token")
 _NAMESPACE_PATTERN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
 
@@ -72,6 +73,9 @@ class Settings:
     condor_pool: str = ""
     """Where `rhc condor` submits workers: "" for the local schedd through htcondor2, or the
     http:// URL of a mini pool (`rhc minicondor serve`)."""
+    pool_token: str | None = field(default=None, repr=False)
+    pool_token_file: str = ""
+    """The mini pool's API token, or its 0600 file (`rhc minicondor serve --token-file`)."""
 
     def __post_init__(self) -> None:
         if not _NAMESPACE_PATTERN.match(self.namespace):
@@ -160,6 +164,33 @@ def _build(values: dict[str, object], require_secret: bool) -> Settings:
         values["secret"] = b""
     values.setdefault("namespace", default_namespace())
     return Settings(**values)
+
+
+def resolve_pool_token(*, config_file: Path | None = None) -> str | None:
+    """pool_token, else what the file pool_token_file names holds, from the environment then
+    the config file: what `rhc minicondor` clients need, without the Redis settings."""
+    sources = [_from_environment()]
+    if config_file := config_file or config_file_path():
+        sources.append(read_config_file(Path(config_file)))
+    token, token_file = (
+        next((str(source[name]) for source in sources if name in source), "")
+        for name in ("pool_token", "pool_token_file")
+    )
+    return pool_token(token, token_file)
+
+
+def pool_token(token: str | None, token_file: str) -> str | None:
+    """The token, else the content of token_file (which must be private), else None."""
+    if token or not token_file:
+        return token or None
+    try:
+        text = Path(token_file).read_text().strip()
+    except OSError as exc:
+        raise ConfigurationError(f"pool_token_file {token_file}: {exc.strerror}") from exc
+    _check_private(Path(token_file), {"pool_token": text or "empty"})
+    if not text:
+        raise ConfigurationError(f"pool_token_file {token_file} is empty")
+    return text
 
 
 def user_name() -> str | None:
@@ -318,7 +349,7 @@ def _from_environment() -> dict[str, object]:
 
 
 def _parse(name: str, value: object, origin: str) -> object:
-    parser = _PARSERS[name]
+    parser = PARSERS[name]
     try:
         return parser(value)
     except (TypeError, ValueError) as exc:
@@ -326,62 +357,5 @@ def _parse(name: str, value: object, origin: str) -> object:
         raise ConfigurationError(f"setting {name}={shown} from {origin} is invalid: {exc}") from exc
 
 
-def _secret(value: object) -> bytes:
-    raw = value if isinstance(value, bytes) else str(value).encode()
-    if len(raw) < defaults.MIN_SECRET_BYTES:
-        raise ArgumentError(f"a secret needs at least {defaults.MIN_SECRET_BYTES} characters")
-    return raw
-
-
-def _certificate(value: object) -> str:
-    text = str(value).strip()
-    if not text.startswith("-----BEGIN CERTIFICATE-----"):
-        raise ArgumentError(
-            "must be the PEM text of a CA certificate (-----BEGIN CERTIFICATE----- ...), not a "
-            "path: `rhc init --ca FILE` copies one into a config file"
-        )
-    return text + "\n"
-
-
-def _key_text(prefix: str) -> Callable[[object], str]:
-    def parse(value: object) -> str:
-        text = str(value).strip()
-        if not text.startswith(prefix):
-            raise ArgumentError(f"must start with {prefix!r} (`rhc keys new` writes a key pair)")
-        return text
-
-    return parse
-
-
-def _positive(kind: Callable[[object], float]) -> Callable[[object], float]:
-    def parse(value: object) -> float:
-        number = kind(value)
-        if number <= 0:
-            raise ArgumentError("must be positive")
-        return number
-
-    return parse
-
-
-_PARSERS: dict[str, Callable[[object], object]] = {
-    "redis_url": str,
-    "redis_username": str,
-    "redis_password": str,
-    "redis_ca": _certificate,
-    "secret": _secret,
-    "task_key": _key_text("ed25519-private:"),
-    "task_public_key": _key_text("ed25519-public:"),
-    "previous_task_public_key": _key_text("ed25519-public:"),
-    "previous_task_public_key_until": _positive(float),
-    "namespace": str,
-    "heartbeat_interval": _positive(float),
-    "heartbeat_ttl": _positive(float),
-    "max_attempts": _positive(int),
-    "max_payload_bytes": _positive(int),
-    "reconnect_timeout": _positive(float),
-    "result_ttl": _positive(float),
-    "worker_config": str,
-    "condor_pool": str,
-}
 _FIELD_NAMES = frozenset(f.name for f in fields(Settings))
-assert set(_PARSERS) == _FIELD_NAMES
+assert set(PARSERS) == _FIELD_NAMES

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from rhc.cli.signals import serve_until_interrupted
+from rhc.config import resolve_pool_token
 from rhc.manager.status import Table
 
 if TYPE_CHECKING:
@@ -35,7 +36,8 @@ def _pool_client(pool_url: str | None) -> MiniPoolClient:
     # Imported when used: the pool needs the HTCondor bindings, which workers do not have.
     from rhc.condor.minipool import DEFAULT_POOL_URL, MiniPoolClient
 
-    return MiniPoolClient(pool_url or DEFAULT_POOL_URL)
+    # The token comes from the config (pool_token_file), never from the command line.
+    return MiniPoolClient(pool_url or DEFAULT_POOL_URL, token=resolve_pool_token())
 
 
 @click.group()
@@ -71,17 +73,61 @@ def minicondor() -> None:
     help="The work dir as the Docker engine sees it, when the pool runs in a container.",
 )
 @click.option("--name", default=None, help="Pool name: slot1@NAME, container labels.")
-def minicondor_serve(host: str, port: int | None, work_dir: Path | None, **options: object) -> None:
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The API token's file (0600), written with a fresh token if missing; clients name it "
+    "in their config (pool_token_file).",
+)
+@click.option(
+    "--server-name",
+    "server_names",
+    multiple=True,
+    help="A host name clients reach the pool by, besides loopback (repeatable).",
+)
+@click.option(
+    "--allow-vanilla", is_flag=True, default=None, help="Run vanilla jobs (as the pool's user)."
+)
+@click.option(
+    "--allow-image",
+    "allowed_images",
+    multiple=True,
+    help="An image pattern docker jobs may name (repeatable; default rhc/worker:*).",
+)
+@click.option("--pids-limit", type=int, default=None, help="Processes per container (1024).")
+@click.option(
+    "--max-request-bytes", type=int, default=None, help="Largest request body (default 1 MB)."
+)
+def minicondor_serve(
+    host: str,
+    port: int | None,
+    work_dir: Path | None,
+    token_file: Path,
+    server_names: tuple[str, ...],
+    max_request_bytes: int | None,
+    **options: object,
+) -> None:
     """Run a mini pool until SIGTERM or Ctrl-C; then stop its jobs and exit."""
     from rhc.condor.minipool import MiniPoolServer, Pool, PoolSettings
+    from rhc.condor.minipool.access import load_token
+    from rhc.condor.minipool.server import DEFAULT_MAX_REQUEST_BYTES
     from rhc.condor.minipool.settings import DEFAULT_PORT
 
-    given = {key: value for key, value in options.items() if value is not None}
+    given = {key: value for key, value in options.items() if value not in (None, ())}
+    token = load_token(token_file)
     with tempfile.TemporaryDirectory(prefix="rhc-minipool-") as scratch:
         settings = PoolSettings(work_dir=work_dir or Path(scratch), **given)
         pool = Pool(settings).start()
         try:
-            server = MiniPoolServer(pool, host=host, port=DEFAULT_PORT if port is None else port)
+            server = MiniPoolServer(
+                pool,
+                token=token,
+                host=host,
+                port=DEFAULT_PORT if port is None else port,
+                names=server_names,
+                max_request_bytes=max_request_bytes or DEFAULT_MAX_REQUEST_BYTES,
+            )
             server.start()
             click.echo(
                 f"mini pool {settings.name} at {server.url}: {settings.slots} slot(s) of "

@@ -10,7 +10,7 @@ from typing import Protocol
 
 import htcondor2
 
-from rhc.config import Settings, user_name
+from rhc.config import Settings, pool_token, user_name
 from rhc.errors import RhcError
 
 _STATES = {1: "Idle", 2: "Running", 3: "Removed", 4: "Completed", 5: "Held", 6: "Transferring"}
@@ -75,10 +75,10 @@ class HTCondorScheduler:
 class MiniPoolScheduler:
     """The mini pool (`rhc minicondor serve`), through its HTTP API."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, token: str | None) -> None:
         from rhc.condor.minipool.client import MiniPoolClient
 
-        self._client = MiniPoolClient(url)
+        self._client = MiniPoolClient(url, token=token)
 
     def submit(self, description: htcondor2.Submit, files: list[Path]) -> list[str]:
         uploads = {path.name: (path.read_bytes(), path.stat().st_mode & 0o777) for path in files}
@@ -114,7 +114,7 @@ def scheduler(settings: Settings) -> Scheduler:
     if not pool:
         return HTCondorScheduler()
     if pool.startswith(("http://", "https://")):
-        return MiniPoolScheduler(pool)
+        return MiniPoolScheduler(pool, pool_token(settings.pool_token, settings.pool_token_file))
     raise RhcError(
         f"condor_pool = {pool!r}: leave it empty for this host's HTCondor schedd, or give the "
         "http:// URL of a mini pool"

@@ -176,9 +176,7 @@ def public_text(key: Ed25519PublicKey) -> str:
 
 def _decode(text: str, prefix: str, setting: str) -> bytes:
     if not text.startswith(prefix):
-        raise ArgumentError(
-            f"{setting} must start with {prefix!r} (`rhc keys new` writes a key pair)"
-        )
+        raise ArgumentError(f"{setting} must start with {prefix!r} (`rhc init` writes a key pair)")
     try:
         raw = base64.b64decode(text[len(prefix) :], validate=True)
     except binascii.Error as exc:

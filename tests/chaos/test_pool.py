@@ -28,7 +28,7 @@ def evictions(pool: Pool) -> int:
 
 def test_workers_evicted_over_and_over_by_the_pool_lose_and_double_nothing(make_cluster, pool):
     # Given four workers submitted to a pool that evicts one every 1.5 s
-    cluster = make_cluster(condor_pool=pool.url)
+    cluster = make_cluster(condor_pool=pool.url, pool_token_file=str(pool.token_file))
     submit_workers(cluster, 4, "--", *LIGHT_WORKER)
     manager = cluster.manager()
     wait_for(lambda: len(manager.workers().workers) >= 2, 60, "workers to join")

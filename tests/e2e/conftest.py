@@ -94,10 +94,11 @@ class Stack:
         return json.loads(done.stdout.strip().splitlines()[-1])
 
     def secrets(self) -> dict[str, str]:
-        """The generated secrets, by what they are: the Jupyter token, the rhc secret, the task
-        key, the password of every Redis user, and the TLS key."""
+        """The generated secrets, by what they are: the Jupyter token, the pool's token, the rhc
+        secret, the task key, the password of every Redis user, and the TLS key."""
         directory = self.state / "secrets"
         found = {"jupyter_token": (directory / "jupyter_token").read_text().strip()}
+        found["pool token"] = (directory / "pool_token").read_text().strip()
         for name in ("rhc.toml", "worker.toml", "monitor.toml", "admin.toml"):
             found[f"Redis password in {name}"] = self.settings(name)["redis_password"]
         found["rhc secret"] = self.settings("rhc.toml")["secret"]

@@ -73,8 +73,9 @@ def dimuon(namespace: str, url: str) -> dict:
 
 def pool_jobs(url: str) -> list[dict]:
     from rhc.condor.minipool import MiniPoolClient
+    from rhc.config import resolve_pool_token
 
-    return MiniPoolClient(url).jobs()
+    return MiniPoolClient(url, token=resolve_pool_token()).jobs()
 
 
 if __name__ == "__main__":

@@ -100,9 +100,12 @@ REDIS_TLS = ("--tls", "--cacert", "/etc/rhc/redis/tls/ca.crt", "-h", "localhost"
 """redis-cli over TLS, verified with the stack's CA, from inside the Redis container."""
 
 
-def python_in_jupyter(stack: Stack, code: str) -> subprocess.CompletedProcess:
-    """Python in the jupyter container, without the notebook's config file."""
-    return stack.exec("env", "-u", "RHC_CONFIG_FILE", "python", "-c", code)
+def python_in_jupyter(stack: Stack, code: str, *arguments: str) -> subprocess.CompletedProcess:
+    """Python in the jupyter container, without the notebook's config file or pool token."""
+    return stack.exec(
+        "env", "-u", "RHC_CONFIG_FILE", "-u", "RHC_POOL_TOKEN_FILE", "python", "-c", code,
+        *arguments,
+    )  # fmt: skip
 
 
 def test_redis_speaks_only_tls_and_refuses_anyone_without_a_user(stack):
@@ -158,20 +161,149 @@ def test_the_manager_image_refuses_to_start_jupyter_without_a_token(engine):
         container.remove(force=True)
 
 
-def test_pool_workers_are_sibling_containers_on_the_stack_network_as_a_non_root_user(
+def test_pool_workers_are_confined_sibling_containers_on_the_workers_network(
     stack, engine, pool_workers
 ):
-    # Given the two workers submitted through the mini pool (docker universe)
+    # Given the two workers submitted through the mini pool (docker universe, 2 GB, 1 cpu)
     assert len(pool_workers) >= 2 and all(worker["condor_id"] for worker in pool_workers)
-    # Then each runs in a container the pool labelled, on the stack's network, not as root
+    # Then each runs in a container the pool labelled, on the workers' network, not as root,
+    # with the limits of its job
     for worker in pool_workers:
         container = engine.containers.get(worker["host"])
         assert container.labels["rhc.minipool"] == stack.project
         assert container.labels["rhc.minipool.job"] == worker["condor_id"]
-        assert list(container.attrs["NetworkSettings"]["Networks"]) == [stack.project]
+        assert list(container.attrs["NetworkSettings"]["Networks"]) == [f"{stack.project}-workers"]
         assert container.attrs["Config"]["User"] == stack.environment["RHC_WORKER_USER"]
         assert not container.attrs["Config"]["User"].startswith("0")
         assert container.image.tags[0].startswith("rhc/worker:")
+        host = container.attrs["HostConfig"]
+        assert (host["Memory"], host["NanoCpus"]) == (2 * 2**30, 10**9)
+        assert host["PidsLimit"] > 0
+        assert host["CapDrop"] == ["ALL"]
+        assert host["SecurityOpt"] == ["no-new-privileges"]
+        assert host["ReadonlyRootfs"] is True
+
+
+REACH = """
+import socket, sys
+for host, port in [tuple(a.rsplit(":", 1)) for a in sys.argv[1:]]:
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+        print(host, "open")
+    except OSError as error:
+        print(host, "closed", type(error).__name__)
+"""
+
+
+def reachable(container, *addresses: str) -> dict[str, bool]:
+    """Which host:port a container can open a TCP connection to."""
+    code, output = container.exec_run(["python3", "-c", REACH, *addresses])
+    assert code == 0, output
+    lines = [line.split() for line in output.decode().splitlines()]
+    return {host: state == "open" for host, state, *_ in lines}
+
+
+def from_a_pool_worker(stack: Stack, engine, *addresses: str) -> dict[str, bool]:
+    """reachable() from a worker container the pool started; another one if the pool evicts
+    it meanwhile (it evicts one every 30 s)."""
+    for _ in range(3):
+        workers = stack.probe("workers", "1", "180")
+        worker = next(worker for worker in workers if worker["condor_id"])
+        with contextlib.suppress(docker.errors.APIError):  # gone, or no longer running
+            return reachable(engine.containers.get(worker["host"]), *addresses)
+    raise AssertionError("no pool worker stayed long enough to be asked")
+
+
+def test_a_pool_worker_reaches_redis_and_nginx_but_never_the_pool_or_jupyter(
+    stack, engine, pool_workers
+):
+    # Given a worker container the pool started, and the pool's and Jupyter's addresses
+    pool = engine.containers.get(f"{stack.project}-minicondor-1")
+    jupyter = engine.containers.get(f"{stack.project}-jupyter-1")
+    pool_ip = pool.attrs["NetworkSettings"]["Networks"][f"{stack.project}-pool"]["IPAddress"]
+    jupyter_ip = jupyter.attrs["NetworkSettings"]["Networks"][stack.project]["IPAddress"]
+    # When it tries them, by name and by address
+    seen = from_a_pool_worker(
+        stack,
+        engine,
+        "redis:6379",
+        "nginx:80",
+        "minicondor:9618",
+        f"{pool_ip}:9618",
+        "jupyter:8888",
+        f"{jupyter_ip}:8888",
+    )
+    # Then only Redis and nginx answer
+    assert seen == {
+        "redis": True,
+        "nginx": True,
+        "minicondor": False,
+        pool_ip: False,
+        "jupyter": False,
+        jupyter_ip: False,
+    }
+
+
+POOL_REQUEST = """
+import json, sys, urllib.error, urllib.request
+request = urllib.request.Request(sys.argv[1], headers=json.loads(sys.argv[2]))
+try:
+    print(urllib.request.urlopen(request, timeout=10).status)
+except urllib.error.HTTPError as error:
+    print(error.code, json.loads(error.read())["error"])
+"""
+
+
+def pool_request(stack: Stack, headers: dict) -> str:
+    done = python_in_jupyter(stack, POOL_REQUEST, POOL_URL + "/jobs", json.dumps(headers))
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_from_jupyter_the_pool_wants_its_token_and_its_own_name(stack):
+    token = (stack.state / "secrets" / "pool_token").read_text().strip()
+    # Without the token, or with another, the pool answers 401 and says what to set
+    assert pool_request(stack, {}).startswith("401 the pool wants its token")
+    assert pool_request(stack, {"Authorization": "Bearer guessed"}).startswith("401 ")
+    # Through another host name (DNS rebinding), it answers 421 even with the token
+    rebound = {"Authorization": f"Bearer {token}", "Host": "evil.example:9618"}
+    assert pool_request(stack, rebound).startswith("421 ")
+    # With it, the API answers; and rhc's commands find it through the config, not a flag
+    assert pool_request(stack, {"Authorization": f"Bearer {token}"}) == "200"
+    listed = stack.exec("rhc", "minicondor", "q", "--pool", POOL_URL)
+    assert listed.returncode == 0 and listed.stdout.startswith("ID"), listed.stderr
+
+
+def test_the_stack_pool_holds_vanilla_jobs_and_foreign_images_and_refuses_outside_outputs(stack):
+    # Given submit files an analyst (or an intruder with the token) might send from Jupyter
+    files = {
+        "vanilla.sub": "executable = /usr/bin/python3\ntransfer_executable = false\n"
+        "arguments = -c pass\nJobBatchName = intruder\nqueue\n",
+        "image.sub": f"universe = docker\ndocker_image = rhc/manager:{__version__}\n"
+        "arguments = x\nJobBatchName = intruder\nqueue\n",
+        "output.sub": "universe = docker\ndocker_image = rhc/worker:1\narguments = x\n"
+        "output = /etc/cron.d/evil\nqueue\n",
+    }
+    for name, text in files.items():
+        written = stack.exec("sh", "-c", f"cat > /tmp/{name}", stdin=text)
+        assert written.returncode == 0, written.stderr
+    submitted = {
+        name: stack.exec("sh", "-c", f"cd /tmp && rhc minicondor submit {name} --pool {POOL_URL}")
+        for name in files
+    }
+    # Then the absolute output is refused at submit, with the reason
+    refused = submitted["output.sub"]
+    assert refused.returncode == 1
+    assert "output = /etc/cron.d/evil: give a path relative" in refused.stderr
+    # And the vanilla job and the foreign image are Held, saying why
+    for name in ("vanilla.sub", "image.sub"):
+        assert submitted[name].returncode == 0, submitted[name].stderr
+    held = [job for job in pool_jobs(stack) if job["batch_name"] == "intruder"]
+    assert [job["state"] for job in held] == ["Held", "Held"]
+    assert "vanilla universe is off in this pool" in held[0]["reason"]
+    assert f"docker image rhc/manager:{__version__} is not allowed" in held[1]["reason"]
+    removed = stack.exec("rhc", "minicondor", "rm", "--batch", "intruder", "--pool", POOL_URL)
+    assert removed.stdout == "2 job(s) marked for removal.\n", removed.stderr
 
 
 def test_the_worker_image_runs_a_real_job_as_uid_12345_on_a_read_only_root(stack, engine, tmp_path):
@@ -193,7 +325,7 @@ def test_the_worker_image_runs_a_real_job_as_uid_12345_on_a_read_only_root(stack
         read_only=True,
         tmpfs={"/tmp": ""},
         volumes={str(folder): {"bind": "/config", "mode": "ro"}},
-        network=stack.project,
+        network=f"{stack.project}-workers",  # where the pool's workers run
         labels={STACK_LABEL: stack.project},
         detach=True,
     )

@@ -1,17 +1,27 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""`docker compose down` leaves nothing of the stack: not the services, not the worker
-containers its mini pool started, not its network or volumes. A stack of its own, so that the
-other e2e tests keep theirs."""
+"""`compose/stack.sh down` (what `make down` runs) leaves nothing of the stack: not the services,
+not the worker containers its mini pool started, not its networks or volumes, and no copy of a
+secret in the pool's directory (its jobs' scratch directories held their config files). A stack
+of its own, so that the other e2e tests keep theirs."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import time
+from pathlib import Path
 
 from pytest_docker.plugin import get_docker_services
 
 from rhc.local import free_port
-from tests.e2e.conftest import COMPOSE_FILE, FIGURES, POOL_LABEL, STACK_LABEL, init_stack
+from tests.e2e.conftest import (
+    COMPOSE_FILE,
+    FIGURES,
+    POOL_LABEL,
+    STACK_LABEL,
+    STACK_SCRIPT,
+    init_stack,
+)
 
 
 def leftovers(engine, project: str) -> dict[str, list[str]]:
@@ -28,7 +38,19 @@ def leftovers(engine, project: str) -> dict[str, list[str]]:
     }
 
 
-def test_down_leaves_no_container_network_or_volume_of_the_stack(engine, tmp_path):
+def files_holding(directory: Path, secrets: dict[str, str]) -> dict[str, list[str]]:
+    """The files under directory holding each secret (read as root, whoever owns them)."""
+    found: dict[str, list[str]] = {}
+    for path in directory.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            content = path.read_bytes()
+            for name, value in secrets.items():
+                if value.encode() in content:
+                    found.setdefault(name, []).append(str(path.relative_to(directory)))
+    return found
+
+
+def test_down_leaves_no_container_network_volume_or_secret_of_the_stack(engine, tmp_path):
     # Given a stack of its own, up, with a worker started by its pool and one scaled directly
     stack = init_stack(tmp_path, f"rhc-e2e-down-{os.getpid()}", RHC_JUPYTER_PORT=str(free_port()))
     started = time.monotonic()
@@ -46,6 +68,23 @@ def test_down_leaves_no_container_network_or_volume_of_the_stack(engine, tmp_pat
         workers = stack.probe("workers", "2", "120")
         assert sorted(worker["condor_id"] is not None for worker in workers) == [False, True]
         held = leftovers(engine, stack.project)
-        assert len(held["containers"]) == 6 and held["networks"] and len(held["volumes"]) == 2
-    # When it is brought down (compose down --volumes), then nothing of it is left
+        assert len(held["containers"]) == 6 and len(held["networks"]) == 3
+        assert len(held["volumes"]) == 2
+        # (the pool's worker has its config file, with its Redis password, in its scratch)
+        pool = Path(stack.environment["RHC_POOL_DIR"])
+        secrets = stack.secrets()
+        assert "Redis password in worker.toml" in files_holding(pool, secrets)
+        # When it is brought down as `make down` does
+        down = subprocess.run(
+            [str(STACK_SCRIPT), "down"],
+            env={**os.environ, "RHC_STATE_DIR": str(stack.state)},
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert down.returncode == 0, down.stderr
+    # Then nothing of it is left: no container, network or volume
     assert leftovers(engine, stack.project) == {"containers": [], "networks": [], "volumes": []}
+    # And no scratch directory, and no copy of any secret, in the pool's directory
+    assert sorted(path.name for path in pool.iterdir()) == ["output"]
+    assert files_holding(pool, secrets) == {}

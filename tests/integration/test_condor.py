@@ -12,6 +12,7 @@ import pytest
 
 from rhc import Manager
 from rhc.condor.minipool.client import MiniPoolClient
+from rhc.config import pool_token
 from rhc.local import free_port
 from tests import fixtures
 from tests.conftest import REPOSITORY, rhc_command, wait_for
@@ -22,11 +23,13 @@ def rhc(*arguments: str, config_file: Path) -> subprocess.CompletedProcess:
 
 
 class Pool:
-    """`rhc minicondor serve` in its own process, stopped by its PID."""
+    """`rhc minicondor serve` in its own process (vanilla jobs allowed), stopped by its PID;
+    token_file is the token it wrote, which configs name as pool_token_file."""
 
     def __init__(self, work_dir, *, slots: int, evict_every: float | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.token_file = work_dir.parent / "pool_token"
         command = [
             sys.executable,
             "-m",
@@ -43,6 +46,9 @@ class Pool:
             str(work_dir),
             "--grace",
             "10",
+            "--token-file",
+            str(self.token_file),
+            "--allow-vanilla",
         ]
         if evict_every is not None:
             command += ["--evict-every", str(evict_every)]
@@ -50,8 +56,11 @@ class Pool:
         env = {**os.environ, "PYTHONPATH": str(REPOSITORY)}
         self.log = open(work_dir.parent / "pool.log", "ab")  # noqa: SIM115
         self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        self.client = MiniPoolClient(self.url)
         wait_for(self._answers, 30, "the mini pool to answer")
+
+    @property
+    def client(self) -> MiniPoolClient:
+        return MiniPoolClient(self.url, token=pool_token(None, str(self.token_file)))
 
     def _answers(self) -> bool:
         assert self.process.poll() is None, "the mini pool exited"
@@ -78,7 +87,9 @@ def pool_cluster(make_cluster, tmp_path):
     def make(**pool_options: object):
         port_holder = Pool(tmp_path / "pool", **pool_options)
         made.append(port_holder)
-        cluster = make_cluster(condor_pool=port_holder.url)
+        cluster = make_cluster(
+            condor_pool=port_holder.url, pool_token_file=str(port_holder.token_file)
+        )
         return cluster, port_holder
 
     yield make
@@ -143,7 +154,8 @@ def test_condor_rm_makes_a_worker_hand_back_its_tasks_and_the_job_completes(pool
     # It exited on its own after SIGTERM (0), saying it handed its tasks back
     removed_job = pool.jobs()[ids[0]]
     assert removed_job["exit_code"] == 0
-    log = next(Path(removed_job["scratch_dir"]).glob("rhc-worker.*.err")).read_text()
+    log = next(Path(removed_job["output_dir"]).glob("rhc-worker.*.err")).read_text()
+    assert not Path(removed_job["scratch_dir"]).exists()
     assert "handing back tasks and stopping" in log
     assert job.results(timeout=120) == [1.0] * 18
 

@@ -23,11 +23,13 @@ from tests.conftest import REPOSITORY, wait_for
 from tests.conftest import rhc_command as rhc
 
 GRACE = 1.0
+TOKEN = "t0ken-of-the-test-pool"
 
 
 @pytest.fixture
 def make_pool(tmp_path):
-    """Start pools (2 slots of 1 cpu, 1024 MB, 1 s grace); each is stopped after the test."""
+    """Start pools (2 slots of 1 cpu, 1024 MB, 1 s grace, vanilla jobs allowed) and clients
+    with their token; each pool is stopped after the test."""
     started: list[tuple[Pool, MiniPoolServer]] = []
 
     def make(**overrides: object) -> tuple[Pool, MiniPoolClient]:
@@ -37,12 +39,12 @@ def make_pool(tmp_path):
             slot_cpus=1,
             slot_memory_mb=1024,
             grace=GRACE,
-            **overrides,
+            **{"allow_vanilla": True, **overrides},
         )
         pool = Pool(settings).start()
-        server = MiniPoolServer(pool, port=0).start()
+        server = MiniPoolServer(pool, token=TOKEN, port=0).start()
         started.append((pool, server))
-        return pool, MiniPoolClient(server.url)
+        return pool, MiniPoolClient(server.url, token=TOKEN)
 
     yield make
     for pool, server in started:
@@ -153,9 +155,11 @@ def test_a_job_runs_in_its_scratch_directory_with_its_files_and_its_job_ad(make_
             "smoke",
             512,
         )
-        scratch = Path(done["scratch_dir"])
-        seen = json.loads((scratch / f"out.{proc}.txt").read_text())
-        assert (scratch / "err.txt").read_text() == "to stderr\n"
+        scratch, output = Path(done["scratch_dir"]), Path(done["output_dir"])
+        seen = json.loads((output / f"out.{proc}.txt").read_text())
+        assert (output / "err.txt").read_text() == "to stderr\n"
+        # its scratch directory, with the copy of the secret, is gone with it
+        assert not scratch.exists()
         # in its scratch directory, with the secret still 0600
         assert seen["cwd"] == seen["scratch"] == str(scratch)
         assert (seen["secret_mode"], seen["secret"]) == (0o600, "password = 1\n")
@@ -224,7 +228,7 @@ def test_a_job_no_slot_can_match_stays_idle_and_says_why(make_pool):
 def test_removal_sends_sigterm_that_the_job_can_handle(make_pool):
     # Given a running job that traps SIGTERM
     _, client = make_pool()
-    script = f"trap 'echo terminated > marker; exit 3' TERM; {WAIT_FOR_GO}"
+    script = f"trap 'echo terminated; exit 3' TERM; {WAIT_FOR_GO}"
     cluster, _ = client.submit(shell_job(script), {}, "dave")
     running = wait_for(lambda: in_state(client, f"{cluster}.0", "Running"), 10, "the job to run")
     scratch = Path(running["scratch_dir"])
@@ -233,7 +237,8 @@ def test_removal_sends_sigterm_that_the_job_can_handle(make_pool):
     assert client.remove(cluster=cluster, proc=0) == 1
     # Then it handled SIGTERM, and is Removed once it has exited
     removed = wait_for(lambda: in_state(client, f"{cluster}.0", "Removed"), 10, "the removal")
-    assert (scratch / "marker").read_text() == "terminated\n"
+    assert (Path(removed["output_dir"]) / "_condor_stdout").read_text() == "terminated\n"
+    assert not scratch.exists()
     assert removed["reason"] == "removed while running"
     assert client.status()[0]["state"] == "Unclaimed"
     # And removing it again removes nothing
@@ -297,8 +302,8 @@ def test_held_when_the_executable_does_not_exist(make_pool):
 
 
 def test_a_docker_job_without_its_image_is_held_and_nothing_is_pulled(make_pool):
-    # Given a docker-universe job whose image exists nowhere
-    _, client = make_pool()
+    # Given a docker-universe job whose image exists nowhere (but the pool allows)
+    _, client = make_pool(allowed_images=("rhc/minipool-absent:*",))
     description = (
         "universe = docker\ndocker_image = rhc/minipool-absent:0\nexecutable = rhc\n"
         "transfer_executable = false\narguments = worker\nqueue\n"
@@ -384,7 +389,10 @@ def test_the_http_api_answers_json_errors_and_only_takes_json_bodies(make_pool):
 
     def post(path: str, body: bytes, content_type: str) -> tuple[int, dict]:
         request = urllib.request.Request(
-            client.url + path, data=body, method="POST", headers={"Content-Type": content_type}
+            client.url + path,
+            data=body,
+            method="POST",
+            headers={"Content-Type": content_type, "Authorization": f"Bearer {TOKEN}"},
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
@@ -410,17 +418,26 @@ def test_the_minicondor_commands_serve_submit_list_remove_and_stop_cleanly(tmp_p
     # Given `rhc minicondor serve` with one slot
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    token_file = tmp_path / "pool_token"  # written by the site, or by the pool if missing
+    token_file.write_text(TOKEN)
+    token_file.chmod(0o600)
+
+    def cli(*arguments: str) -> subprocess.CompletedProcess:
+        # the token reaches the commands through the config, never their command line
+        return rhc(*arguments, env={"RHC_POOL_TOKEN_FILE": str(token_file)})
+
     serve = subprocess.Popen(
         [
             *(sys.executable, "-m", "rhc", "--log-level", "WARNING", "minicondor", "serve"),
             *("--port", str(port), "--slots", "1", "--grace", "1", "--work-dir", tmp_path / "w"),
+            *("--token-file", str(token_file), "--allow-vanilla"),
         ],
         env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        client = MiniPoolClient(url)
+        client = MiniPoolClient(url, token=TOKEN)
         wait_for(lambda: _answers(client), 20, "the mini pool to answer")
         # And a submit file in the current directory, with a local script and a 0600 secret
         script = tmp_path / "job.sh"
@@ -434,7 +451,7 @@ def test_the_minicondor_commands_serve_submit_list_remove_and_stop_cleanly(tmp_p
             "JobBatchName = cli\noutput = out\nqueue 2\n"
         )
         # When it is submitted, as with condor_submit
-        submitted = rhc("minicondor", "submit", "job.sub", "--pool", url)
+        submitted = cli("minicondor", "submit", "job.sub", "--pool", url)
         assert submitted.returncode == 0, submitted.stderr
         assert submitted.stdout == "2 job(s) submitted to cluster 1.\n"
         # Then one job runs with the files, and the other waits
@@ -444,15 +461,15 @@ def test_the_minicondor_commands_serve_submit_list_remove_and_stop_cleanly(tmp_p
         assert (scratch / "out").read_text() == "secret = 1\n"
         assert (scratch / "secret.toml").stat().st_mode & 0o777 == 0o600
         pid = int((scratch / "pid").read_text())
-        queue = rhc("minicondor", "q", "--pool", url).stdout.splitlines()
+        queue = cli("minicondor", "q", "--pool", url).stdout.splitlines()
         assert queue[0].split() == ["ID", "OWNER", "BATCH", "STATE", "REASON"]
         assert queue[1].split()[0::2] == ["1.0", "cli"] and "Running" in queue[1]
         assert "Idle" in queue[2] and "waiting for a free slot" in queue[2]
         assert queue[-1].startswith("Total: 2 job(s); 1 idle, 1 running")
-        status = rhc("minicondor", "status", "--pool", url).stdout.splitlines()
+        status = cli("minicondor", "status", "--pool", url).stdout.splitlines()
         assert status[1].split() == ["slot1@minipool", "1", "2048", "Claimed", "1.0"]
         # When the waiting job is removed
-        removed = rhc("minicondor", "rm", "1.1", "--pool", url)
+        removed = cli("minicondor", "rm", "1.1", "--pool", url)
         assert removed.stdout == "1 job(s) marked for removal.\n"
         assert job(client, "1.1")["state"] == "Removed"
         # And the pool gets SIGTERM
@@ -460,7 +477,7 @@ def test_the_minicondor_commands_serve_submit_list_remove_and_stop_cleanly(tmp_p
         assert serve.wait(15) == 0, serve.stderr.read()
         # Then the running job is gone with it
         assert not alive(pid)
-        gone = rhc("minicondor", "q", "--pool", url)
+        gone = cli("minicondor", "q", "--pool", url)
         assert gone.returncode == 1
         assert f"no mini pool answers at {url}" in gone.stderr
     finally:

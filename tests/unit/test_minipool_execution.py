@@ -74,9 +74,11 @@ def launch(scratch: Path, image: str = "rhc/worker:0.1.0") -> Launch:
             "A": "1",
         },
         scratch=scratch,
-        output=scratch / "out",
-        error=scratch / "err",
+        output="out",
+        error="err",
         image=image,
+        cpus=2,
+        memory_mb=1500,
     )
 
 
@@ -108,6 +110,14 @@ def test_a_docker_job_runs_as_a_labelled_sibling_container_in_its_scratch_direct
             },
             "user": "12345:12345",
             "labels": {"rhc.minipool": "ci", "rhc.minipool.job": "12.3"},
+            "mem_limit": "1500m",
+            "memswap_limit": "1500m",
+            "nano_cpus": 2_000_000_000,
+            "pids_limit": 1024,
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "read_only": True,
+            "tmpfs": {"/tmp": "rw,nosuid,nodev,size=256m,mode=1777"},
             "network": "rhc_default",
         }
     ]
@@ -143,6 +153,23 @@ def test_the_bind_mount_names_the_host_path_when_the_pool_runs_in_a_container(tm
     assert arguments["working_dir"] == "/var/lib/minipool/4.0"
 
 
+def test_a_container_cannot_make_the_pool_write_its_logs_through_a_link(tmp_path):
+    # Given a job whose container replaced its output file with a link to a file outside
+    scratch = tmp_path / "1.0"
+    scratch.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("untouched\n")
+    client = FakeClient()
+    runner = DockerRunner(pool_name="ci", user="1:1", work_dir=tmp_path, client=client)
+    execution = runner.start(launch(scratch))
+    (scratch / "out").symlink_to(victim)
+    # When it ends, then the pool refuses to write the logs there, and holds the job
+    with pytest.raises(HoldError, match="cannot write output out"):
+        execution.wait()
+    assert victim.read_text() == "untouched\n"
+    assert client.container.calls == [("wait",), ("remove", True)]
+
+
 def test_a_missing_image_holds_the_job_and_nothing_is_pulled(tmp_path):
     client = FakeClient(images=())
     runner = DockerRunner(pool_name="ci", user="1:1", work_dir=tmp_path, client=client)
@@ -171,8 +198,8 @@ def test_a_vanilla_job_whose_executable_is_briefly_busy_still_starts(tmp_path):
         command=(str(executable),),
         environment={},
         scratch=tmp_path,
-        output=tmp_path / "out",
-        error=tmp_path / "err",
+        output="out",
+        error="err",
     )
     # When the pool starts it, and the writer lets go a moment later
     threading.Timer(0.2, writer.close).start()

@@ -19,15 +19,22 @@ DEFAULT_TIMEOUT = 30.0
 
 
 class MiniPoolClient:
-    """Talks to `rhc minicondor serve` at url.
+    """Talks to `rhc minicondor serve` at url, with its token (never shown by repr).
 
     Raises (every method):
       MiniPoolError: with the server's message, or when no pool answers at url.
     """
 
-    def __init__(self, url: str = DEFAULT_POOL_URL, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        url: str = DEFAULT_POOL_URL,
+        *,
+        token: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self._token = token
 
     def __repr__(self) -> str:
         return f"MiniPoolClient({self.url!r})"
@@ -74,12 +81,10 @@ class MiniPoolClient:
 
     def _request(self, method: str, path: str, body: object = None) -> object:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.url + path,
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
-        )
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read())

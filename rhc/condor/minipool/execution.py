@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from rhc.condor.minipool.errors import HoldError
+from rhc.condor.minipool.outputs import open_output
 from rhc.config import child_environment
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,9 @@ JOB_LABEL = "rhc.minipool.job"
 """Label with the job id (ClusterId.ProcId) of the container."""
 
 
+TMPFS_MB = 256
+"""Size of the tmpfs on a container's /tmp (its HOME in the worker image), counted in its memory."""
+
 _TEXT_BUSY_ATTEMPTS, _TEXT_BUSY_PAUSE = 40, 0.05
 """Tries, and seconds between them, to start an executable that is briefly busy (2 s in all)."""
 
@@ -42,16 +46,19 @@ class Launch:
     """Everything needed to start one job.
 
     ``command`` is the argv (empty: the image's own command); ``environment`` is the job's own
-    (its description's and the _CONDOR_* variables), without the pool's.
+    (its description's and the _CONDOR_* variables), without the pool's; ``output`` and
+    ``error`` are paths relative to ``scratch``.
     """
 
     job_id: str
     command: tuple[str, ...]
     environment: dict[str, str]
     scratch: Path
-    output: Path
-    error: Path
+    output: str
+    error: str
     image: str | None = None
+    cpus: int = 1
+    memory_mb: int = 128
     labels: dict[str, str] = field(default_factory=dict)
 
 
@@ -87,11 +94,11 @@ class VanillaRunner:
 
     def start(self, launch: Launch) -> Execution:
         with contextlib.ExitStack() as files:  # the child keeps its own copies open
-            stdout = files.enter_context(_open_output(launch.output, "output"))
+            stdout = files.enter_context(_open_output(launch, launch.output, "output"))
             stderr = (
                 stdout
                 if launch.error == launch.output
-                else files.enter_context(_open_output(launch.error, "error"))
+                else files.enter_context(_open_output(launch, launch.error, "error"))
             )
             try:
                 process = _popen(
@@ -122,11 +129,11 @@ def _popen(command: list[str], **options: Any) -> subprocess.Popen:
     return subprocess.Popen(command, **options)
 
 
-def _open_output(path: Path, what: str) -> BinaryIO:
+def _open_output(launch: Launch, name: str, what: str, *, append: bool = False) -> BinaryIO:
     try:
-        return open(path, "wb")  # closed by the caller's ExitStack
+        return open_output(launch.scratch, name, append=append)
     except OSError as exc:
-        raise HoldError(f"cannot open {what} {path}: {exc.strerror}") from exc
+        raise HoldError(f"cannot write {what} {name}: {exc.strerror or exc}") from exc
 
 
 class _ProcessGroup:
@@ -174,6 +181,9 @@ class DockerRunner:
 
     The scratch directory is bind-mounted at the same path in the container; ``host_work_dir``
     is the work directory as the engine sees it, when the pool itself runs in a container.
+    A container gets the job's memory and cpus, at most pids_limit processes, no capability,
+    no privilege gained through setuid, a read-only root with a tmpfs on /tmp, and a user
+    that is not root.
     """
 
     def __init__(
@@ -184,6 +194,7 @@ class DockerRunner:
         work_dir: Path,
         network: str | None = None,
         host_work_dir: Path | None = None,
+        pids_limit: int = 1024,
         client: Any = None,
     ) -> None:
         self.pool_name = pool_name
@@ -191,6 +202,7 @@ class DockerRunner:
         self.work_dir = work_dir
         self.network = network
         self.host_work_dir = host_work_dir
+        self.pids_limit = pids_limit
         self._client = client
         self._lock = threading.Lock()
 
@@ -199,6 +211,7 @@ class DockerRunner:
         source = launch.scratch
         if self.host_work_dir is not None:
             source = self.host_work_dir / launch.scratch.relative_to(self.work_dir)
+        memory = f"{launch.memory_mb}m"
         arguments: dict[str, Any] = {
             "image": launch.image,
             "command": list(launch.command) or None,
@@ -208,6 +221,15 @@ class DockerRunner:
             "environment": dict(launch.environment),
             "user": self.user,
             "labels": {POOL_LABEL: self.pool_name, JOB_LABEL: launch.job_id, **launch.labels},
+            "mem_limit": memory,
+            "memswap_limit": memory,  # no swap beyond the memory it asked for
+            "nano_cpus": launch.cpus * 10**9,
+            "pids_limit": self.pids_limit,
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "read_only": True,
+            # HOME is /tmp in the worker image; the job's own files go to its scratch directory
+            "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={TMPFS_MB}m,mode=1777"},
         }
         if self.network:
             arguments["network"] = self.network
@@ -275,16 +297,16 @@ class _Container:
 
     def wait(self) -> int:
         errors = _sdk().errors
+        launch = self.launch
         try:
             code = int(self.container.wait()["StatusCode"])
             self.ended.set()
-            self.launch.output.write_bytes(self.container.logs(stdout=True, stderr=False))
-            error = self.container.logs(stdout=False, stderr=True)
-            if self.launch.error == self.launch.output:
-                with self.launch.output.open("ab") as handle:
-                    handle.write(error)
-            else:
-                self.launch.error.write_bytes(error)
+            # The container's user owned the scratch directory: written without following links
+            with _open_output(launch, launch.output, "output") as handle:
+                handle.write(self.container.logs(stdout=True, stderr=False))
+            same = launch.error == launch.output
+            with _open_output(launch, launch.error, "error", append=same) as handle:
+                handle.write(self.container.logs(stdout=False, stderr=True))
         except (errors.DockerException, OSError) as exc:  # requests' errors are OSErrors
             raise HoldError(f"lost container {self.container.id[:12]}: {exc}") from exc
         finally:

@@ -4,12 +4,14 @@ reason a job waits, was held, or ended)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import fnmatch
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rhc.condor.minipool.errors import SubmitFileError
 from rhc.condor.minipool.execution import Execution
+from rhc.condor.minipool.settings import PoolSettings
 from rhc.condor.minipool.submitfile import JobSpec
 
 IDLE, RUNNING, COMPLETED, REMOVED, HELD = "Idle", "Running", "Completed", "Removed", "Held"
@@ -145,3 +147,20 @@ def check_transfers(spec: JobSpec, files: Mapping[str, object]) -> None:
             f"executable {spec.executable} was not sent: send the file, or give an absolute "
             "path on the pool's host"
         )
+
+
+def policy_refusal(spec: JobSpec, settings: PoolSettings, universes: Container[str]) -> str:
+    """Why the pool's policy holds a job (a universe it does not run, an image it does not
+    allow), or ''."""
+    if spec.universe not in universes:
+        return (
+            f"the {spec.universe} universe is off in this pool: its jobs would run as the pool's "
+            "own user, any program of its host; start the pool with --allow-vanilla"
+        )
+    image, allowed = spec.docker_image, settings.allowed_images
+    if image is not None and not any(fnmatch.fnmatchcase(image, pattern) for pattern in allowed):
+        return (
+            f"docker image {image} is not allowed in this pool (allowed: "
+            f"{', '.join(allowed) or 'none'}); start the pool with --allow-image PATTERN"
+        )
+    return ""

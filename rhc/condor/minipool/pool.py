@@ -3,7 +3,10 @@
 and memory in submit order, removal, eviction, and a shutdown that leaves nothing running.
 
 Every job runs in a thread of its own that starts it, waits for it and records how it ended;
-state changes happen under one lock, and each one re-runs matching.
+state changes happen under one lock, and each one re-runs matching. When a run ends, its
+output files are copied to output/ID in the work directory and its scratch directory (which
+holds the transferred config file, with its credentials) is removed; a job that leaves the queue
+(completed or removed) drops its transferred files and is kept only as a line of history.
 """
 
 from __future__ import annotations
@@ -12,15 +15,15 @@ import logging
 import os
 import pwd
 import random
-import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from rhc.condor.minipool import scratch
 from rhc.condor.minipool.errors import HoldError, MiniPoolError
-from rhc.condor.minipool.execution import DockerRunner, Launch, Runner, VanillaRunner
+from rhc.condor.minipool.execution import DockerRunner, Runner, VanillaRunner
 from rhc.condor.minipool.jobs import (
     COMPLETED,
     HELD,
@@ -31,17 +34,21 @@ from rhc.condor.minipool.jobs import (
     Slot,
     check_transfers,
     describe,
+    policy_refusal,
     reason,
 )
 from rhc.condor.minipool.settings import PoolSettings
-from rhc.condor.minipool.submitfile import input_name, interpret
+from rhc.condor.minipool.submitfile import interpret
 
 log = logging.getLogger(__name__)
 
 # Why a running job is being stopped, strongest last: a removal is not undone by an eviction.
 _STOP_STRENGTH = {"evict": 0, "shutdown": 1, "remove": 2}
-_SCRATCH_NAME = re.compile(r"^(\d+)\.(\d+)$")
 _SHUTDOWN_MARGIN = 30.0
+OUTPUT_DIR = "output"
+"""Where, in the work directory, each job's output, error and log files are kept (ID/NAME)."""
+HISTORY = 1000
+"""How many jobs that left the queue GET /jobs still shows, as condor_history would."""
 
 
 class Pool:
@@ -56,6 +63,7 @@ class Pool:
             for n in range(1, settings.slots + 1)
         ]
         self._jobs: list[Job] = []
+        self._history: deque[dict] = deque(maxlen=HISTORY)
         self._threads: set[threading.Thread] = set()
         self._next_cluster = 1
         self._stopping = False
@@ -65,14 +73,26 @@ class Pool:
             work_dir=settings.work_dir,
             network=settings.network,
             host_work_dir=settings.docker_host_work_dir,
+            pids_limit=settings.pids_limit,
         )
-        self._runners: dict[str, Runner] = {"vanilla": VanillaRunner(), "docker": self._docker}
+        self._runners: dict[str, Runner] = {"docker": self._docker}
+        if settings.allow_vanilla:
+            self._runners["vanilla"] = VanillaRunner()
+        self._outputs = settings.work_dir / OUTPUT_DIR
 
     def start(self) -> Pool:
-        self.settings.work_dir.mkdir(parents=True, exist_ok=True)
-        # Cluster ids go on from a previous pool's, so no scratch directory is taken over.
-        used = [int(m.group(1)) for m in map(_SCRATCH_NAME.match, _names(self.settings.work_dir))]
+        work_dir = self.settings.work_dir
+        work_dir.mkdir(parents=True, exist_ok=True)
+        work_dir.chmod(0o700)  # scratch directories hold config files with credentials
+        self._outputs.mkdir(mode=0o700, exist_ok=True)
+        # Cluster ids go on from a previous pool's, so that no output is overwritten; a scratch
+        # directory left by a pool that did not stop belongs to no job any more: removed.
+        names = [*_names(work_dir), *_names(self._outputs)]
+        used = [int(m.group(1)) for m in map(scratch.SCRATCH_NAME.match, names) if m]
         self._next_cluster = max(used, default=0) + 1
+        removed = scratch.remove_all(work_dir)
+        if removed:
+            log.warning("removed %d scratch director(ies) a previous pool left", removed)
         if self.settings.evict_every:
             with self._lock:
                 self._spawn("minipool-evictor", self._evict_periodically)
@@ -116,15 +136,25 @@ class Pool:
             now = time.time()
             for spec in specs:
                 directory = self.settings.work_dir / f"{cluster}.{spec.proc}"
-                self._jobs.append(Job(cluster, spec, owner, files, now, directory))
+                job = Job(cluster, spec, owner, files, now, directory)
+                refusal = policy_refusal(spec, self.settings, self._runners)
+                if refusal:  # as condor's schedd holds a job its policy refuses
+                    job.state, job.note, job.files = HELD, refusal, {}
+                self._jobs.append(job)
             self._schedule()
         log.info("cluster %d: %d job(s) submitted by %s", cluster, len(specs), owner)
         return cluster, [spec.proc for spec in specs]
 
     def jobs(self) -> list[dict]:
-        """Every job the pool has seen, in submit order, as condor_q would describe it."""
+        """The jobs in the queue and the last HISTORY that left it, in submit order, as
+        condor_q and condor_history would describe them."""
         with self._lock:
-            return [describe(job, self._slots, self.settings.grace) for job in self._jobs]
+            queued = [self._describe(job) for job in self._jobs]
+            return sorted([*self._history, *queued], key=lambda job: (job["cluster"], job["proc"]))
+
+    def _describe(self, job: Job) -> dict:
+        described = describe(job, self._slots, self.settings.grace)
+        return {**described, "output_dir": str(self._outputs / job.id)}
 
     def status(self) -> list[dict]:
         """The slots, as condor_status would describe them."""
@@ -145,6 +175,7 @@ class Pool:
                 if job.state in (IDLE, HELD):
                     job.note = f"removed while {job.state.lower()}"
                     job.state = REMOVED
+                    self._retire(job)
                     removed += 1
                 elif job.state == RUNNING and job.stopping != "remove":
                     self._stop_job(job, "remove")
@@ -197,6 +228,10 @@ class Pool:
             for thread in threads:
                 thread.join(max(deadline - time.monotonic(), 0.01))
         removed = self._docker.remove_all()
+        with self._lock:
+            for job in self._jobs:
+                job.files = {}  # the queue ends with the pool: no copy of a secret stays
+        scratch.remove_all(self.settings.work_dir)
         if threads:
             names = ", ".join(thread.name for thread in threads)
             raise MiniPoolError(f"the pool could not stop: still waiting for {names}")
@@ -223,8 +258,9 @@ class Pool:
             self._spawn(f"minipool-job-{job.id}", self._run, job, slot)
 
     def _run(self, job: Job, slot: Slot) -> None:
+        status = held = None
         try:
-            launch = self._prepare(job, slot)
+            launch = scratch.prepare_launch(job, slot)
             execution = self._runners[job.spec.universe].start(launch)
             log.info("job %s started in %s", job.id, slot.name)
             with self._lock:
@@ -233,59 +269,15 @@ class Pool:
                     self._spawn(f"minipool-stop-{job.id}", execution.terminate, self.settings.grace)
             status = execution.wait()
         except HoldError as exc:
-            self._finish(job, held=str(exc))
+            held = str(exc)
         except OSError as exc:
-            self._finish(job, held=f"cannot prepare its scratch directory: {exc}")
+            held = f"cannot prepare its scratch directory: {exc}"
         except Exception as exc:  # a bug here must not keep the slot claimed for ever
             log.exception("job %s failed in the pool", job.id)
-            self._finish(job, held=f"the pool failed to run it: {exc!r}")
-        else:
-            self._finish(job, status=status)
-
-    def _prepare(self, job: Job, slot: Slot) -> Launch:
-        spec = job.spec
-        name = spec.executable_name if spec.executable_name in job.files else None
-        if name is not None:  # transferred: run the copy in the scratch directory
-            command = (str(job.scratch / name), *spec.arguments)
-        elif spec.executable is not None:  # a path on the pool's host, or in the image
-            command = (spec.executable, *spec.arguments)
-        else:  # a docker job without executable: the image's entrypoint gets the arguments
-            command = spec.arguments
-        scratch.prepare(job.scratch, job.files, name)
-        sizes = sum(len(content) for content, _ in job.files.values())
-        ad = scratch.write_job_ad(
-            job.scratch,
-            cluster=job.cluster,
-            spec=spec,
-            owner=job.owner,
-            command=command,
-            submitted=job.submitted,
-            started=job.started or time.time(),
-            starts=job.starts,
-            disk_kb=spec.request_disk_kb or max(-(-sizes // 1024), 1),
-        )
-        directory = str(job.scratch)
-        environment = {
-            **spec.environment,
-            "_CONDOR_SCRATCH_DIR": directory,
-            "_CONDOR_JOB_AD": str(ad),
-            "_CONDOR_JOB_IWD": directory,
-            "_CONDOR_SLOT": slot.name.split("@")[0],
-            "TMPDIR": directory,
-            "TMP": directory,
-            "TEMP": directory,
-        }
-        if spec.x509_proxy:
-            environment["X509_USER_PROXY"] = str(job.scratch / input_name(spec.x509_proxy))
-        return Launch(
-            job_id=job.id,
-            command=command,
-            environment=environment,
-            scratch=job.scratch,
-            output=scratch.output_path(job.scratch, spec.output),
-            error=scratch.output_path(job.scratch, spec.error),
-            image=spec.docker_image,
-        )
+            held = f"the pool failed to run it: {exc!r}"
+        # Outside the lock: a worker's caches take a while to delete.
+        scratch.end_run(job.scratch, job.spec, self._outputs / job.id)
+        self._finish(job, status=status, held=held)
 
     def _finish(self, job: Job, *, status: int | None = None, held: str | None = None) -> None:
         with self._lock:
@@ -299,8 +291,8 @@ class Pool:
                 job.exit_code = status
             if why == "remove":
                 job.state, job.note = REMOVED, "removed while running"
-            elif held is not None:
-                job.state, job.note = HELD, held
+            elif held is not None:  # never released here: its files are of no more use
+                job.state, job.note, job.files = HELD, held, {}
             elif why == "evict":
                 job.state, job.evictions = IDLE, job.evictions + 1
             elif why == "shutdown":
@@ -310,7 +302,16 @@ class Pool:
             log.info(
                 "job %s: %s (%s)", job.id, job.state, reason(job, self._slots, self.settings.grace)
             )
+            if job.state in (COMPLETED, REMOVED):
+                self._retire(job)
             self._schedule()
+
+    def _retire(self, job: Job) -> None:
+        """A job leaves the queue: its record, with the transferred files, is dropped, and a
+        description of it kept in the history (lock held)."""
+        self._history.append(self._describe(job))
+        self._jobs.remove(job)
+        job.files = {}
 
     def _stop_job(self, job: Job, why: str) -> None:
         """Ask a running job to stop: SIGTERM now, SIGKILL after the grace (lock held)."""

@@ -1,21 +1,35 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""A job's scratch directory: the transferred files with their modes, and the job ad.
+"""A job's scratch directory: the transferred files with their modes, the job ad, what the
+job is started with; and its end: the output files kept, the directory removed.
 
-It is emptied and filled again at every start, so a job evicted and started again sees what
-condor's starter would give it: the transferred files and nothing left from its last run.
+It is filled afresh at every start and removed after every run, so a job evicted and started
+again sees what condor's starter would give it: the transferred files and nothing left from its
+last run; and no copy of a transferred secret outlives a run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import re
 import shutil
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import classad2
 
 from rhc.condor.minipool.errors import MiniPoolError
-from rhc.condor.minipool.submitfile import STDERR_NAME, STDOUT_NAME, JobSpec
+from rhc.condor.minipool.execution import Launch
+from rhc.condor.minipool.jobs import Job, Slot
+from rhc.condor.minipool.outputs import collect
+from rhc.condor.minipool.submitfile import STDERR_NAME, STDOUT_NAME, JobSpec, input_name
+
+log = logging.getLogger(__name__)
+
+SCRATCH_NAME = re.compile(r"^(\d+)\.(\d+)$")
+"""A scratch directory's name in the work directory: CLUSTER.PROC."""
 
 JOB_AD_NAME = ".job.ad"
 """The job ad's file name in the scratch directory (what _CONDOR_JOB_AD points to)."""
@@ -102,15 +116,82 @@ def write_job_ad(
     return path
 
 
-def output_path(scratch: Path, name: str) -> Path:
-    """Where output/error go: a relative name in the scratch directory (condor would transfer
-    it back to the submit directory; here the two are on one host), an absolute path as is."""
-    return scratch / name
-
-
 def _classad_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
     return classad2.quote(str(value))
+
+
+def prepare_launch(job: Job, slot: Slot) -> Launch:
+    """Fill the job's scratch directory and write its job ad; what starts it in slot."""
+    spec = job.spec
+    name = spec.executable_name if spec.executable_name in job.files else None
+    if name is not None:  # transferred: run the copy in the scratch directory
+        command = (str(job.scratch / name), *spec.arguments)
+    elif spec.executable is not None:  # a path on the pool's host, or in the image
+        command = (spec.executable, *spec.arguments)
+    else:  # a docker job without executable: the image's entrypoint gets the arguments
+        command = spec.arguments
+    prepare(job.scratch, job.files, name)
+    sizes = sum(len(content) for content, _ in job.files.values())
+    ad = write_job_ad(
+        job.scratch,
+        cluster=job.cluster,
+        spec=spec,
+        owner=job.owner,
+        command=command,
+        submitted=job.submitted,
+        started=job.started or time.time(),
+        starts=job.starts,
+        disk_kb=spec.request_disk_kb or max(-(-sizes // 1024), 1),
+    )
+    directory = str(job.scratch)
+    environment = {
+        **spec.environment,
+        "_CONDOR_SCRATCH_DIR": directory,
+        "_CONDOR_JOB_AD": str(ad),
+        "_CONDOR_JOB_IWD": directory,
+        "_CONDOR_SLOT": slot.name.split("@")[0],
+        "TMPDIR": directory,
+        "TMP": directory,
+        "TEMP": directory,
+    }
+    if spec.x509_proxy:
+        environment["X509_USER_PROXY"] = str(job.scratch / input_name(spec.x509_proxy))
+    return Launch(
+        job_id=job.id,
+        command=command,
+        environment=environment,
+        scratch=job.scratch,
+        output=spec.output,
+        error=spec.error,
+        image=spec.docker_image,
+        cpus=spec.request_cpus,
+        memory_mb=spec.request_memory_mb,
+    )
+
+
+def end_run(scratch: Path, spec: JobSpec, destination: Path) -> None:
+    """After a run: copy its output, error and log files to destination (as condor transfers
+    them back), then remove the scratch directory and the secrets in it."""
+    names = [spec.output, spec.error, *filter(None, [spec.log])]
+    try:
+        if scratch.is_dir():
+            collect(scratch, names, destination)
+    except OSError as exc:
+        log.warning("%s: could not keep the output files: %s", scratch.name, exc)
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def remove_all(work_dir: Path) -> int:
+    """Remove every scratch directory (CLUSTER.PROC) in work_dir; how many there were."""
+    found = [path for path in work_dir.iterdir() if SCRATCH_NAME.match(path.name)]
+    for path in found:
+        with contextlib.suppress(FileNotFoundError):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+    return len(found)

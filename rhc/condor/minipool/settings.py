@@ -33,6 +33,15 @@ DEFAULT_GRACE = 10.0
 DEFAULT_NAME = "minipool"
 """The pool's name: slot names (slot1@minipool) and the label on the containers it starts."""
 
+DEFAULT_ALLOWED_IMAGES = ("rhc/worker:*",)
+"""The docker images jobs may name (fnmatch patterns): rhc's worker, of any version."""
+
+DEFAULT_PIDS_LIMIT = 1024
+"""Processes and threads a job's container may hold at once (a fork bomb stops there)."""
+
+NOBODY = "65534:65534"
+"""The user containers run as when the pool itself runs as root and is told none."""
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _USER = re.compile(r"^\d+(:\d+)?$")
 
@@ -57,12 +66,18 @@ class PoolSettings:
     network: str | None = None
     docker_user: str | None = None
     docker_host_work_dir: Path | None = None
+    allow_vanilla: bool = False
+    """Vanilla jobs run as the pool's own user, with any executable on its host: off unless
+    the pool is told, since whoever may submit could then run anything the pool may."""
+    allowed_images: tuple[str, ...] = DEFAULT_ALLOWED_IMAGES
+    pids_limit: int = DEFAULT_PIDS_LIMIT
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "work_dir", Path(self.work_dir).absolute())
         if not _NAME.match(self.name):
             raise MiniPoolError(f"pool name {self.name!r}: use letters, digits, '.', '_', '-'")
-        for field in ("slots", "slot_cpus", "slot_memory_mb"):
+        object.__setattr__(self, "allowed_images", tuple(self.allowed_images))
+        for field in ("slots", "slot_cpus", "slot_memory_mb", "pids_limit"):
             if getattr(self, field) < 1:
                 raise MiniPoolError(f"{field} must be at least 1, not {getattr(self, field)}")
         if self.grace < 0:
@@ -73,11 +88,19 @@ class PoolSettings:
             object.__setattr__(self, "evict_every", None)
         if self.docker_user is not None and not _USER.match(self.docker_user):
             raise MiniPoolError(f"docker_user {self.docker_user!r}: give UID or UID:GID")
+        if self.docker_user is not None and 0 in map(int, self.docker_user.split(":")):
+            raise MiniPoolError(
+                f"docker_user {self.docker_user}: uid or gid 0 is root's, and containers of the "
+                "pool never run as root"
+            )
 
     @property
     def container_user(self) -> str:
-        """The uid:gid docker-universe jobs run as: the configured one, else the pool's own."""
-        return self.docker_user or f"{os.getuid()}:{os.getgid()}"
+        """The uid:gid docker-universe jobs run as: the configured one, else the pool's own,
+        else (the pool runs as root) nobody's."""
+        if self.docker_user:
+            return self.docker_user
+        return NOBODY if os.getuid() == 0 else f"{os.getuid()}:{os.getgid()}"
 
     def copy(self, **overrides: object) -> PoolSettings:
         return dataclasses.replace(self, **overrides)

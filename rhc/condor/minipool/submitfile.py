@@ -3,8 +3,9 @@
 
 htcondor2.Submit parses the text (so the pool reads exactly what condor_submit would) and expands
 macros such as $(ClusterId) per proc; this module interprets the commands the pool supports and
-refuses, with the reason, what it cannot run faithfully. Other commands (log, requirements,
-should_transfer_files, getenv, ...) have no effect in the mini pool.
+refuses, with the reason, what it cannot run faithfully. Other commands (requirements,
+should_transfer_files, getenv, ...) have no effect in the mini pool; `log` is only checked, as
+output and error are: a path inside the job's scratch directory.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class JobSpec:
     request_disk_kb: int | None = None
     output: str = STDOUT_NAME
     error: str = STDERR_NAME
+    log: str = ""
     batch_name: str | None = None
     x509_proxy: str | None = None
     attributes: dict[str, str] = field(default_factory=dict)
@@ -170,6 +172,24 @@ def input_name(entry: str) -> str:
     return name
 
 
+def confined(value: str, command: str) -> str:
+    """A path of output, error or log, normalized: relative, inside the job's scratch
+    directory ('' when none is given).
+
+    Raises:
+      SubmitFileError: an absolute path, or one that climbs out with '..'.
+    """
+    path = PurePosixPath(value.strip())
+    if not value.strip():
+        return ""
+    if path.is_absolute() or ".." in path.parts or not path.parts or "\0" in value:
+        raise SubmitFileError(
+            f"{command} = {value.strip()}: give a path relative to the job's scratch directory "
+            "(no absolute path, no '..'); the mini pool writes nothing outside it"
+        )
+    return str(path)
+
+
 def _job(submit: htcondor2.Submit, cluster: int, proc: int) -> JobSpec:
     values, attributes = _expanded(submit, cluster, proc)
     universe = values.get("universe", "vanilla").strip().lower()
@@ -210,8 +230,9 @@ def _job(submit: htcondor2.Submit, cluster: int, proc: int) -> JobSpec:
         request_cpus=positive_int(values.get("request_cpus", "1"), "request_cpus"),
         request_memory_mb=memory_mb(memory) if memory else DEFAULT_REQUEST_MEMORY_MB,
         request_disk_kb=disk_kb(disk) if disk else None,
-        output=values.get("output", "").strip() or STDOUT_NAME,
-        error=values.get("error", "").strip() or STDERR_NAME,
+        output=confined(values.get("output", ""), "output") or STDOUT_NAME,
+        error=confined(values.get("error", ""), "error") or STDERR_NAME,
+        log=confined(values.get("log", ""), "log"),
         batch_name=batch_name or None,
         x509_proxy=x509_proxy,
         attributes=dict(attributes.values()),
