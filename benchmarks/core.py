@@ -181,7 +181,7 @@ def signing_costs(rounds: int = 2000) -> dict[str, float]:
     when sent and when finished; a function's is kept), 1 verification on a worker."""
     key, secret = TaskKey(new_task_key()), new_secret().encode()
     trusted = TrustedKeys([key.public])
-    header = TaskBatch("ns", "0123456789abcdef", 0, 0, 10, "f" * 32, 3, 60.0).header()
+    header = TaskBatch("ns", "0123456789abcdef", 0, 0, 10, "f" * 32, 3, 60.0, 0.0).header()
     body = dumps(list(range(10)), what="arguments", limit=2**20)
     signed, sealed = sign(key, header, body), seal(secret, header, body)
     operations = {

@@ -244,6 +244,15 @@ def child_environment(**overrides: str) -> dict[str, str]:
     return {**os.environ, **overrides}
 
 
+def worker_environment(**overrides: str) -> dict[str, str]:
+    """The environment of a worker this process starts: its own, without the RHC_* settings
+    (a worker reads its own config file, never the notebook's task key or user), with
+    overrides."""
+    settings = {"RHC_" + name.upper() for name in _FIELD_NAMES}
+    inherited = {name: value for name, value in os.environ.items() if name not in settings}
+    return {**inherited, **overrides}
+
+
 def new_secret() -> str:
     return secrets.token_urlsafe(32)
 

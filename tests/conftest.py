@@ -24,7 +24,7 @@ from rhc import Manager
 from rhc.config import samples_directory, write_config_file
 from rhc.local import RedisServer, start_worker, stop_workers
 from rhc.local.setup import namespace_configs
-from rhc.wire.protocol import Keys, TaskBatch
+from rhc.wire.protocol import Keys, TaskBatch, WorkerInfo, compat_tag, versions
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 
@@ -287,5 +287,14 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def one_task_batch(namespace: str, job: str, function: str) -> dict:
     """The header of a batch of one task, as an intruder writes one."""
-    batch = TaskBatch(namespace, job, 0, 0, 1, function, max_attempts=1, result_ttl=60)
+    batch = TaskBatch(namespace, job, 0, 0, 1, function, 1, 60, not_after=time.time() + 60)
     return batch.header()
+
+
+def live_worker_info(name: str, **fields: object) -> WorkerInfo:
+    """What a live worker of this Python would advertise, as a test forges it."""
+    now = time.time()
+    environment = {"compat": compat_tag(versions()), "versions": versions()}
+    return WorkerInfo(
+        name=name, host="h", pid=1, started=now, heartbeat=now, **environment, **fields
+    )

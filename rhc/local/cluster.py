@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from rhc.config import CONFIG_FILE_VARIABLE, child_environment
+from rhc.config import CONFIG_FILE_VARIABLE, worker_environment
 from rhc.errors import RhcError
 from rhc.local.redis_server import RedisServer
 from rhc.local.setup import write_namespace_configs
@@ -41,7 +41,7 @@ def start_worker(
     if name:
         command += ["--name", name]
     scratch_env = {} if scratch is None else {"TMPDIR": str(scratch)}
-    env = child_environment(
+    env = worker_environment(
         **{CONFIG_FILE_VARIABLE: str(config_file), **scratch_env, **(extra_env or {})}
     )
     output = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115

@@ -7,14 +7,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import TypeVar
 
 import redis
 
 from rhc import defaults
 from rhc.config import Settings
-from rhc.errors import ConfigurationError
 from rhc.manager.registry import WorkerRegistry
+from rhc.manager.statements import Statements
 from rhc.wire.connection import Reconnector, connect
 from rhc.wire.protocol import (
     CANCEL,
@@ -23,11 +24,8 @@ from rhc.wire.protocol import (
     FINISHED,
     GROUP,
     JOB_REASON,
-    JOB_SIGNED,
-    JOB_STATE,
     JOB_SUBMITTED,
     JOB_TOTAL,
-    ControlMessage,
     JobRecord,
     JobStatus,
     Keys,
@@ -35,7 +33,7 @@ from rhc.wire.protocol import (
     WorkerInfo,
 )
 from rhc.wire.scripts import DRAIN
-from rhc.wire.serialization import secret_id, sign
+from rhc.wire.serialization import secret_id
 from rhc.wire.signing import TaskKey
 
 log = logging.getLogger(__name__)
@@ -45,7 +43,6 @@ RESULTS_PER_READ = 10_000
 """The most result entries one read returns."""
 
 _PAGE = 1000
-
 
 REATTACH_ADVICE = (
     ". Results stored so far are kept in Redis; re-attach with Manager().job(id) once it is back"
@@ -71,7 +68,7 @@ class Broker:
         reconnect_timeout: float | None = None,
     ) -> None:
         self.settings = settings
-        self._key = key
+        self._statements = Statements(key, settings.namespace)
         self._client = connect(settings, role=role)
         self._keys = Keys(settings.namespace)
         timeout = settings.reconnect_timeout if reconnect_timeout is None else reconnect_timeout
@@ -195,14 +192,16 @@ class Broker:
                     record, sealed_function = created
                     self._queue_function(pipe, record.function, sealed_function)
                     pipe.hset(job_key, mapping=record.to_fields())
+                    # the marks of batches run exist from now on, to expire with the job
+                    pipe.hsetnx(self._keys.ran(job_id), "job", job_id)
                 for route, fields in batches:
                     pipe.xadd(self._task_stream(route), fields)
                 pipe.hset(job_key, JOB_SUBMITTED, submitted)
                 if total is not None:
                     pipe.hset(job_key, JOB_TOTAL, total)
                 if status is not None:
-                    pipe.hset(job_key, JOB_SIGNED, self._signed(status.header()))
-                pipe.expire(job_key, self._ttl)
+                    pipe.hset(job_key, mapping=self._statements.status(status))
+                self._keep(pipe, job_id)
                 pipe.zadd(self._keys.jobs, {job_id: time.time()})
                 pipe.execute()
 
@@ -235,15 +234,33 @@ class Broker:
         return [entry for _, entries in reply or [] for entry in entries]
 
     def mark_active(self, job_id: str) -> None:
-        """Tell re-attached jobs that the sender of this one is still alive."""
-        self._call(
-            lambda: self._client.zadd(self._keys.jobs, {job_id: time.time()}),
-            doing="marking the job active",
+        """Tell re-attached jobs that the sender of this one is alive; keep its records."""
+
+        def mark() -> None:
+            with self._client.pipeline(transaction=False) as pipe:
+                pipe.zadd(self._keys.jobs, {job_id: time.time()})
+                self._keep(pipe, job_id)
+                pipe.execute()
+
+        self._call(mark, doing="marking the job active")
+
+    def _keep(self, pipe: redis.client.Pipeline, job_id: str) -> None:
+        """Keep a job's hash and marks of batches run for result_ttl from now: the marks
+        outlive every batch signed before (each valid for result_ttl)."""
+        pipe.expire(self._keys.job(job_id), self._ttl)
+        pipe.expire(self._keys.ran(job_id), self._ttl)
+
+    def ran(self, job_id: str, batches: list[int]) -> list[int]:
+        """Those of the job's batches a worker ran and stored a result of."""
+        marks = self._call(
+            lambda: self._client.hmget(self._keys.ran(job_id), [str(n) for n in batches]),
+            doing="reading which batches ran",
         )
+        return [number for number, mark in zip(batches, marks, strict=True) if mark is not None]
 
     def notify(self, op: str, job_id: str) -> None:
         """Publish a control message to every worker of the namespace."""
-        message = self._control(op, job_id)
+        message = self._statements.control(op, job_id)
         self._call(
             lambda: self._client.publish(self._keys.control, message), doing="notifying workers"
         )
@@ -281,20 +298,18 @@ class Broker:
             lambda: self._client.zscore(self._keys.jobs, job_id), doing="reading the job"
         )
 
-    def finish(
-        self, job_id: str, total: int, function: str, speed: float | None, *, delivered: bool
-    ) -> None:
-        """Mark the job finished, and remember how long its function's tasks took. Its results
-        are deleted if delivered (the caller has them), else kept for result_ttl."""
-        keys = self._keys
-        state = DELIVERED if delivered else FINISHED
-        status = JobStatus(self.settings.namespace, job_id, function, state, total)
-        fields = {JOB_STATE: state, JOB_TOTAL: total, JOB_SIGNED: self._signed(status.header())}
+    def finish(self, status: JobStatus, speed: float | None, *, delivered: bool) -> None:
+        """Mark the job finished (status: its total), and remember how long its function's
+        tasks took. Its results are deleted if delivered (the caller has them), else kept for
+        result_ttl."""
+        keys, job_id, function = self._keys, status.job, status.function
+        status = replace(status, state=DELIVERED if delivered else FINISHED)
+        fields = self._statements.status(status, **{JOB_TOTAL: status.total})
 
         def finish() -> None:
             with self._client.pipeline(transaction=False) as pipe:
                 pipe.hset(keys.job(job_id), mapping=fields)
-                pipe.expire(keys.job(job_id), self._ttl)
+                self._keep(pipe, job_id)
                 if delivered:
                     pipe.delete(keys.results(job_id))
                 else:
@@ -309,27 +324,27 @@ class Broker:
             self._speeds[function] = speed
         self._call(finish, doing="closing the job")
 
-    def delivered(self, job_id: str, function: str, total: int) -> None:
+    def delivered(self, status: JobStatus) -> None:
         """The job's results reached its caller: delete them, and say so in its status."""
-        status = JobStatus(self.settings.namespace, job_id, function, DELIVERED, total)
-        fields = {JOB_STATE: DELIVERED, JOB_SIGNED: self._signed(status.header())}
+        fields = self._statements.status(replace(status, state=DELIVERED))
 
         def delivered() -> None:
             with self._client.pipeline(transaction=False) as pipe:
-                pipe.hset(self._keys.job(job_id), mapping=fields)
-                pipe.delete(self._keys.results(job_id))
+                pipe.hset(self._keys.job(status.job), mapping=fields)
+                pipe.delete(self._keys.results(status.job))
+                self._keep(pipe, status.job)
                 pipe.execute()
 
         self._call(delivered, doing="removing delivered results")
 
-    def cancel(self, job_id: str, function: str, reason: str, routes: Iterable[str]) -> None:
+    def cancel(self, status: JobStatus, reason: str, routes: Iterable[str]) -> None:
         """Mark the job cancelled (reason: the error that stopped it, if one did), tell the
         workers, and delete its queued entries, taken ones too: their workers drop them."""
-        keys = self._keys
-        status = JobStatus(self.settings.namespace, job_id, function, CANCELLED, reason=reason)
-        fields = {JOB_STATE: CANCELLED, JOB_REASON: reason}
-        fields[JOB_SIGNED] = self._signed(status.header())
-        control = self._control(CANCEL, job_id)
+        keys, job_id = self._keys, status.job
+        fields = self._statements.status(
+            replace(status, state=CANCELLED, reason=reason), **{JOB_REASON: reason}
+        )
+        control = self._statements.control(CANCEL, job_id)
 
         def cancel() -> None:
             with self._client.pipeline(transaction=False) as pipe:
@@ -337,19 +352,12 @@ class Broker:
                 pipe.publish(keys.control, control)
                 pipe.zrem(keys.jobs, job_id)
                 pipe.expire(keys.results(job_id), self._ttl)
+                self._keep(pipe, job_id)
                 pipe.execute()
             for entry in self._queued_entries(job_id, routes):
                 self._client.xdel(entry.stream, entry.entry_id)
 
         self._call(cancel, doing="cancelling the job")
-
-    def _control(self, op: str, job_id: str) -> bytes:
-        return self._signed(ControlMessage(op, job_id, self.settings.namespace).header())
-
-    def _signed(self, header: dict) -> bytes:
-        if self._key is None:
-            raise ConfigurationError("this broker reads only: it holds no task key to sign with")
-        return sign(self._key, header)
 
     # -- the namespace at a glance (`rhc status`) ------------------------------------------------
 

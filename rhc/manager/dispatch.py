@@ -5,6 +5,7 @@ finished, so the manager always knows what it sent and can send again what Redis
 from __future__ import annotations
 
 import itertools
+import time
 from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -142,26 +143,32 @@ class Dispatcher:
             for offset, argument in enumerate(arguments):  # name the culprit
                 dumps(argument, what=f"argument {first + offset}", limit=self._max_payload)
             raise
+        number = self._next_number
+        fields = self._entry(number, first, len(arguments), body)
+        sent = SentBatch(number, first, len(arguments), fields, body, route)
+        self.sent[sent.number] = sent
+        self._count_in_flight(sent, +1)
+        self._next_number += 1
+        self._sent_tasks += sent.count
+        return [sent]
+
+    def _entry(self, number: int, first: int, count: int, body: bytes) -> dict[str, object]:
+        """A batch's task entry, signed now, valid for result_ttl."""
         spec = self.spec
         batch = TaskBatch(
             namespace=spec.namespace,
             job=spec.job_id,
-            batch=self._next_number,
+            batch=number,
             first=first,
-            count=len(arguments),
+            count=count,
             function=spec.function,
             max_attempts=spec.max_attempts,
             result_ttl=spec.result_ttl,
+            not_after=time.time() + spec.result_ttl,
             timeout=spec.timeout,
             reduce=spec.reduce,
         )
-        fields = task_entry(spec.job_id, batch.batch, sign(self._key, batch.header(), body))
-        sent = SentBatch(batch.batch, first, batch.count, fields, body, route)
-        self.sent[sent.number] = sent
-        self._count_in_flight(sent, +1)
-        self._next_number += 1
-        self._sent_tasks += batch.count
-        return [sent]
+        return task_entry(spec.job_id, number, sign(self._key, batch.header(), body))
 
     def departed_routes(self, alive: set[str]) -> list[str]:
         """Workers that left while batches were routed to them, each named once per departure
@@ -193,9 +200,10 @@ class Dispatcher:
             self._count_in_flight(sent, -1)
 
     def lost(self, queued: set[int]) -> list[SentBatch]:
-        """Batches neither finished nor in any queue: to send again."""
+        """Batches neither finished nor in any queue: to send again, signed anew."""
         missing = [sent for number, sent in self.sent.items() if number not in queued]
         for sent in missing:
+            sent.fields = self._entry(sent.number, sent.first, sent.count, sent.arguments)
             if sent.processed:
                 sent.processed = False
                 self._count_in_flight(sent, +1)

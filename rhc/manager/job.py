@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 from rhc.errors import (
     ARGUMENT_UNAVAILABLE,
@@ -38,6 +39,7 @@ from rhc.wire.protocol import (
     RESULT_FIELD,
     RUNNING,
     JobRecord,
+    JobStatus,
     ResultMessage,
 )
 from rhc.wire.serialization import unseal
@@ -68,7 +70,8 @@ class Job:
         self._broker = broker
         self._options = options
         self._sender = sender
-        self._function = record.function
+        self._status = JobStatus(broker.settings.namespace, job_id, record.function, record.reduce)
+        self._sender_finished = record.state in (FINISHED, DELIVERED)
         self._watch = (
             SenderWatch(broker, trusted, job_id, record, lambda: self.progress)
             if sender is None
@@ -311,6 +314,7 @@ class Job:
             self._set_state(CANCELLED)
             return
         self._total = record.total
+        self._sender_finished = record.state in (FINISHED, DELIVERED)
         if record.state == DELIVERED and not self._complete():
             raise JobIncompleteError(
                 f"job {self.id}'s results were delivered to another caller, and removed from "
@@ -330,16 +334,18 @@ class Job:
         if self._delivered:
             return
         self._delivered = True
+        if self._sender is None and not self._sender_finished:
+            return  # its sender still reads them: theirs to remove
         total = self._sender.total if self._sender is not None else self._total
         try:
-            self._broker.delivered(self.id, self._function, total)
+            self._broker.delivered(replace(self._status, total=total))
         except BrokerError as exc:  # the caller has its results: they matter more
             log.warning("job %s: could not remove its delivered results: %s", self.id, exc)
 
     def _end_cancelled(self, reason: str = "") -> None:
         """Cancel the job in Redis; reason: the error that stopped it, if one did."""
         try:
-            self._broker.cancel(self.id, self._function, reason, self._routes())
+            self._broker.cancel(self._status, reason, self._routes())
         finally:
             self._set_state(CANCELLED)
 
@@ -347,7 +353,8 @@ class Job:
         """The job cannot go on: stop its tasks (best effort) and hand the error to the waiter."""
         with self._condition:
             self._error = exc
-        created = self._sender is None or self._sender.created
+        # only the process that sends a job stops it on an error; a re-attached one reports it
+        created = self._sender is not None and self._sender.created
         if created and not isinstance(exc, JobIncompleteError):
             try:
                 self._end_cancelled(reason=f"{type(exc).__name__}: {exc}")

@@ -65,7 +65,7 @@ def read_record(broker: Broker, trusted: TrustedKeys, job_id: str) -> JobRecord 
     record = broker.job_record(job_id)
     if record is None:
         return None
-    status = JobStatus(broker.settings.namespace, job_id, record.function)
+    status = JobStatus(broker.settings.namespace, job_id, record.function, record.reduce)
     try:
         header, _ = verify(trusted, record.signed)
         signed = JobStatus.from_header(header)
@@ -79,6 +79,7 @@ def read_record(broker: Broker, trusted: TrustedKeys, job_id: str) -> JobRecord 
     trusted_record = replace(
         record,
         function=status.function,
+        reduce=status.reduce,
         state=status.state,
         total=status.total,
         reason=status.reason,

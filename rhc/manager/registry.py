@@ -58,8 +58,9 @@ class WorkerRegistry:
             self._read_at = now
         return self._live
 
-    def runnable_count(self, *, fresh: bool = False) -> int:
-        """How many live workers can run this process's jobs.
+    def runnable_count(self, *, fresh: bool = False, check: bool = True) -> int:
+        """How many live workers can run this process's jobs; check: raise, rather than warn,
+        when workers run and none can.
 
         Raises:
           VersionMismatchError: workers are running, but none can load what this process pickles.
@@ -68,7 +69,7 @@ class WorkerRegistry:
         workers = self.workers(fresh=fresh)
         able = [info for info in workers if self._can_run(info)]
         distrustful = [info for info in workers if self._distrust(info)]
-        if distrustful and not able:
+        if distrustful and not able and check:
             info = distrustful[0]
             raise SecretMismatchError(
                 f"no worker can run this job: worker {info.name} {self._distrust(info)}. The "
@@ -80,7 +81,7 @@ class WorkerRegistry:
             for info in workers
             if info.compat != self.compat
         ]
-        if unable and not able:
+        if unable and not able and check:
             details = "; ".join(f"worker {info.name}: {why}" for info, why in unable[:3])
             raise VersionMismatchError(
                 f"no worker can run this job. {details}. Start workers from an environment with "

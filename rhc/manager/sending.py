@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
-from rhc.errors import BrokerError
+from rhc.errors import BrokerError, JobIncompleteError
 from rhc.manager.broker import Broker
 from rhc.manager.dispatch import Dispatcher, SentBatch
-from rhc.wire.protocol import FLUSH, PARTIAL, PROGRESS, RUNNING, JobRecord, JobStatus, ResultMessage
+from rhc.wire.protocol import FLUSH, PARTIAL, PROGRESS, JobRecord, JobStatus, ResultMessage
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class Sender:
         self._affinity = affinity
         self._ran_on: dict[str, str] = {}  # affinity key -> worker that ran it, for next time
         self.created = False
+        self._status = JobStatus(broker.settings.namespace, job_id, record.function, record.reduce)
         self._total_signed = False
         self._last_news = time.monotonic()
         self._last_flush_request = 0.0
@@ -77,7 +79,9 @@ class Sender:
     def send(self) -> None:
         """Cut and send what the window allows (and the job itself, the first time)."""
         dispatcher, registry = self.dispatcher, self._broker.registry
-        workers, alive = registry.runnable_count(), registry.runnable_names()
+        # once the job exists, what workers claim about themselves can no longer stop it
+        workers = registry.runnable_count(check=not self.created)
+        alive = registry.runnable_names()
         for name in dispatcher.departed_routes(alive):
             self._broker.reroute_departed(name)
         fresh = dispatcher.next_batches(2 * max(workers, 1) + 2, workers, alive)
@@ -88,8 +92,7 @@ class Sender:
         total = self.dispatcher.total
         status = None
         if not self.created or (total is not None and not self._total_signed):
-            namespace, function = self._broker.settings.namespace, self._record.function
-            status = JobStatus(namespace, self._job_id, function, RUNNING, total)
+            status = replace(self._status, total=total)
         self._broker.send(
             self._job_id,
             [(sent.route, sent.fields) for sent in batches],
@@ -159,6 +162,13 @@ class Sender:
         entries = self._broker.queued_entries(self._job_id, self.routes)
         receive()  # results stored since the scan settle their batches
         lost = self.dispatcher.lost({entry.batch for entry in entries})
+        ran = self._broker.ran(self._job_id, [sent.number for sent in lost]) if lost else []
+        if ran:
+            raise JobIncompleteError(
+                f"job {self._job_id} cannot finish: {len(ran)} batch(es) marked as run (e.g. "
+                f"batch {ran[0]}) left no result: removed from Redis before this notebook read "
+                "them, or marked by someone with the workers' Redis credentials"
+            )
         if lost:
             log.warning(
                 "job %s: sending %d batch(es) again that Redis no longer held",
@@ -172,9 +182,8 @@ class Sender:
         no longer keeps), its function's speed, where its data went."""
         speed = self.dispatcher.sizer.seconds_per_task
         try:
-            self._broker.finish(
-                self._job_id, self.total, self._record.function, speed, delivered=delivered
-            )
+            status = replace(self._status, total=self.total)
+            self._broker.finish(status, speed, delivered=delivered)
             self._broker.remember_routes(self._ran_on)
         except BrokerError as exc:  # every result is in hand: they matter more than records
             log.warning(

@@ -5,7 +5,8 @@ Redis checks every command a script runs against its caller's rules); nothing el
 
   manager   the notebook side of one namespace: all its keys, PUBLISH on its control channel
   worker    the workers of one namespace: task streams, worker and job keys, functions read-only,
-            SUBSCRIBE on its control channel; no affinity, statistics or job list
+            the marks of batches run add-only (a selector), SUBSCRIBE on its control channel;
+            no affinity, statistics or job list
   monitor   `rhc status` and the dashboard: read-only, every namespace
   admin     the operator's (the stack's healthcheck, the tests' inspection): everything
 
@@ -45,6 +46,7 @@ _COMMANDS = {
         "hgetall",
         "hmget",
         "hset",
+        "hsetnx",
         "xlen",
         "xpending",
         "xread",
@@ -132,7 +134,13 @@ def rules(role: str, namespace: str | None = None) -> list[str]:
             f"~{keys.job('*')}",
         ],
     }[role]
-    return ["on", "resetchannels", f"&{keys.control}", *grants, "-@all", *commands]
+    granted = ["on", "resetchannels", f"&{keys.control}", *grants, "-@all", *commands]
+    if role == WORKER:
+        # The marks of batches run: workers add and read them (ACK_AND_STORE), never change
+        # them. A script's declared keys must all be granted by one selector, hence the second.
+        ran = f"~{keys.ran('*')}"
+        granted += [f"({ran} +hsetnx +hexists +hget)", f"({' '.join(grants)} {ran} +evalsha)"]
+    return granted
 
 
 def acl_line(user: User, role: str, namespace: str | None = None) -> str:

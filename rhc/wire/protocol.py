@@ -18,8 +18,8 @@ Keys, all under ``rhc:<namespace>:``::
     job:<id>               hash    JobRecord fields, including the `done` counter, and `signed`:
                                    the JobStatus its sender signed (all a reader trusts)
     job:<id>:results       stream  sealed ResultMessages; deleted once delivered to the caller
-    job:<id>:ran           hash    batch number -> a worker's mark (batch_mark) that it ran and
-                                   stored it: a batch is never run twice
+    ran:<id>               hash    batch number -> the worker that ran it and stored its result:
+                                   a batch is never run twice. Workers may only add (HSETNX)
     control                pubsub  ControlMessage, signed: cancel a job, flush its partial results
 
 Task entry fields: job, batch, redeliveries (unsigned) and m, the signed TaskBatch (its header
@@ -69,12 +69,9 @@ RUNNING, FINISHED, CANCELLED, DELIVERED = "running", "finished", "cancelled", "d
 JOB_STATE, JOB_TOTAL, JOB_SUBMITTED, JOB_DONE = "state", "total", "submitted", "done"
 """Fields of the job hash that change while it runs; ACK_AND_STORE counts `done`."""
 
-JOB_REASON = "reason"
-"""Field of the job hash: the error that stopped a job in its sender (empty if a user cancelled
-it), for whoever re-attaches to it."""
-
-JOB_SIGNED = "signed"
-"""Field of the job hash: its signed JobStatus, whence state and total are trusted."""
+JOB_REASON, JOB_SIGNED = "reason", "signed"
+"""Fields of the job hash: the error that stopped a job in its sender (empty if a user cancelled
+it); and its signed JobStatus, whence state, total and reason are trusted."""
 
 FUNCTION = "function"
 """The kind of a function's signed header."""
@@ -132,7 +129,7 @@ class Keys:
         return f"{self.prefix}job:{job_id}:results"
 
     def ran(self, job_id: str) -> str:
-        return f"{self.prefix}job:{job_id}:ran"
+        return f"{self.prefix}ran:{job_id}"
 
     @property
     def control(self) -> str:
@@ -195,6 +192,8 @@ class TaskBatch(_Header):
     function: str
     max_attempts: int
     result_ttl: float
+    not_after: float
+    """Expiry (epoch seconds): a captured entry cannot outlive its job's marks of batches run."""
     timeout: float | None = None
     reduce: bool = False
 
@@ -274,6 +273,7 @@ class JobStatus(_Header):
     namespace: str
     job: str
     function: str
+    reduce: bool = False
     state: str = RUNNING
     total: int | None = None
     reason: str = ""

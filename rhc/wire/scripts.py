@@ -11,20 +11,27 @@ ACK_AND_STORE = """
 -- If any entry is no longer pending (a sweeper presumed this worker dead and re-queued it),
 -- nothing is stored and the entries this worker still held are re-queued too: a result is
 -- stored only by the worker that still owns every task it covers, so it counts exactly once.
+-- If any batch is marked as run already (a copy of it ran elsewhere), nothing is stored and the
+-- entries are dropped: the sender, missing their other batches, sends those again.
 -- KEYS[1] the job's result stream
 -- KEYS[2] the job hash (its `done` counter)
--- KEYS[3] the job's hash of batches run
+-- KEYS[3] the job's marks of batches run (its sender sets their expiry)
 -- KEYS[4] the shared task stream, where entries are re-queued
 -- KEYS[5..] the task stream of each entry, in the order of the entry ids
 -- ARGV[1] consumer group
 -- ARGV[2] result TTL in milliseconds
 -- ARGV[3] the sealed result message
 -- ARGV[4] how many tasks the message covers
--- ARGV[5] n, the number of batches the message covers
--- ARGV[6..5+2n] batch number, mark: for each batch
--- ARGV[6+2n..] entry ids
--- Returns 1 if the result was stored, 0 if the entries were re-queued.
-local first_id = 6 + 2 * tonumber(ARGV[5])
+-- ARGV[5] this worker's name, the mark of what it ran
+-- ARGV[6] n, the number of batches the message covers
+-- ARGV[7..6+n] their numbers
+-- ARGV[7+n..] entry ids
+-- Returns 1 if the result was stored, 0 if the entries were re-queued, 2 if they were dropped.
+local first_id = 7 + tonumber(ARGV[6])
+local ran = false
+for i = 7, first_id - 1 do
+  if redis.call('HEXISTS', KEYS[3], ARGV[i]) == 1 then ran = true end
+end
 local held = {}
 for i = first_id, #ARGV do
   local stream = KEYS[i - first_id + 5]
@@ -34,19 +41,19 @@ for i = first_id, #ARGV do
 end
 local complete = #held == #ARGV - first_id + 1
 for _, entry in ipairs(held) do
-  if not complete then
+  if not complete and not ran then
     local found = redis.call('XRANGE', entry[1], entry[2], entry[2])[1]
     if found then redis.call('XADD', KEYS[4], '*', unpack(found[2])) end
   end
   redis.call('XDEL', entry[1], entry[2])
 end
+if ran then return 2 end
 if not complete then return 0 end
 redis.call('XADD', KEYS[1], '*', 'm', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-for i = 6, first_id - 1, 2 do
-  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+for i = 7, first_id - 1 do
+  redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[5])
 end
-redis.call('PEXPIRE', KEYS[3], ARGV[2])
 if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HINCRBY', KEYS[2], 'done', ARGV[4]) end
 return 1
 """

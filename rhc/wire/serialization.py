@@ -209,10 +209,3 @@ def secret_id(secret: bytes) -> str:
     """A name for the shared secret that reveals nothing of it: workers advertise theirs, so a
     notebook with another secret is told before it sends anything."""
     return hmac.digest(secret, b"rhc secret id", hashlib.sha256).hex()[:16]
-
-
-def batch_mark(secret: bytes, namespace: str, job: str, batch: int) -> str:
-    """A worker's mark that a batch ran and its result is stored. Keyed with the shared secret,
-    so that Redis access alone cannot mark a batch as run (and have workers skip it)."""
-    text = f"ran {namespace} {job} {batch}".encode()
-    return hmac.digest(secret, text, hashlib.sha256).hex()[:32]

@@ -21,9 +21,12 @@ from rhc.wire.protocol import (
     merged_member,
 )
 from rhc.wire.scripts import ACK_AND_STORE, REQUEUE
-from rhc.wire.serialization import batch_mark, seal
+from rhc.wire.serialization import seal
 
 log = logging.getLogger(__name__)
+
+_DROPPED = 2
+"""What ACK_AND_STORE returns when a batch it would store was marked as run already."""
 
 
 class TaskStore:
@@ -94,7 +97,8 @@ class TaskStore:
     def _not_run(self, entries: list[TaskEntry]) -> list[TaskEntry]:
         """The entries whose batch no worker ran yet; the others (a replay of a finished
         batch) are removed unrun. The entry's job and batch fields are checked against its
-        signed header before it runs, so a replay cannot hide behind other ones."""
+        signed header before it runs, so a replay cannot hide behind other ones; and the marks
+        can only be added, never changed or removed, by a worker's Redis user."""
 
         def marks() -> list:
             with self._client.pipeline(transaction=False) as pipe:
@@ -105,8 +109,7 @@ class TaskStore:
         found = self._read_reconnect.call(marks, doing="reading tasks")
         fresh, replayed = [], []
         for entry, mark in zip(entries, found, strict=True):
-            ran = mark is not None and mark.decode() == self._mark(entry.job, entry.batch)
-            (replayed if ran else fresh).append(entry)
+            (fresh if mark is None else replayed).append(entry)
         for entry in replayed:
             log.error(
                 "removed task entry %s in %s unrun: batch %d of job %s already ran (a replayed "
@@ -120,9 +123,6 @@ class TaskStore:
             self.discard(replayed)
         return fresh
 
-    def _mark(self, job: str, batch: int) -> str:
-        return batch_mark(self._secret, self._keys.namespace, job, batch)
-
     def store(
         self, entries: list[TaskEntry], message: ResultMessage, body: bytes | None, ttl: float
     ) -> None:
@@ -135,20 +135,26 @@ class TaskStore:
             self.shared,
             *(entry.stream for entry in entries),
         ]
-        marks = [(batch, self._mark(message.job, batch)) for batch in message.batches]
         args = [
             GROUP,
             int(ttl * 1000),
             sealed,
             message.task_count,
-            len(marks),
-            *(part for mark in marks for part in mark),
+            self._name,
+            len(message.batches),
+            *message.batches,
             *(entry.entry_id for entry in entries),
         ]
         stored = self.reconnect.call(
             lambda: self._ack_and_store(keys=keys, args=args), doing="storing results"
         )
-        if not stored:
+        if stored == _DROPPED:
+            log.warning(
+                "results of job %s batches %s were dropped: a copy of one of them ran elsewhere",
+                message.job,
+                list(message.batches),
+            )
+        elif not stored:
             log.warning(
                 "results of job %s batches %s were dropped: their tasks had been "
                 "re-queued while this worker was presumed dead",

@@ -7,6 +7,7 @@ alone, must not make a worker run anything, nor stop a job."""
 from __future__ import annotations
 
 import logging
+import time
 
 from rhc.config import Settings
 from rhc.errors import SignatureError
@@ -52,6 +53,12 @@ class Trust:
             raise SignatureError(
                 f"signed for namespace {batch.namespace!r}, job {batch.job} batch {batch.batch}, "
                 f"found as job {entry.job} batch {entry.batch} in {self._namespace!r}"
+            )
+        late = time.time() - batch.not_after
+        if late > 0:
+            raise SignatureError(
+                f"batch {batch.batch} of job {batch.job} expired {late:.0f} s ago (a replay, or "
+                "queued past its result_ttl: its sender signs it again)"
             )
         return batch, body
 

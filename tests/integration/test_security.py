@@ -308,8 +308,18 @@ def test_a_replayed_task_entry_is_not_run_again_nor_in_another_namespace(
     ours.start_workers(1)
     assert sorted(job.results(timeout=30)) == [0, 1, 2, 3]
     assert sorted(runs(ran)) == [0, 1, 2, 3]
-    # When an intruder with the workers' credentials queues them again after the job finished
+    # When an intruder with the workers' credentials fails to erase the marks of batches run
     intruder = login(redis_server, ours.users.worker)
+    marks = Keys(ours.namespace).ran(job.id)
+    for erase in (
+        lambda: intruder.delete(marks),
+        lambda: intruder.hset(marks, "0", "forged"),
+        lambda: intruder.hdel(marks, "0"),
+        lambda: intruder.pexpire(marks, 1),
+    ):
+        with pytest.raises(redis.ResponseError, match="no permissions"):
+            erase()
+    # And queues the entries again after the job finished
     for fields in captured:
         intruder.xadd(task_stream(ours), fields)
     # And an operator copies them into a namespace whose workers trust the same key and secret
@@ -333,6 +343,29 @@ def test_a_replayed_task_entry_is_not_run_again_nor_in_another_namespace(
     assert_says(theirs.log("x0"), f"signed for namespace '{ours.namespace}'")
     # And the namespace still serves
     assert manager.remote_map(fixtures.square, range(3), progress=False) == [0, 1, 4]
+
+
+def test_a_captured_entry_replayed_after_its_marks_expired_has_expired_too(
+    redis_server, make_cluster, tmp_path
+):
+    # Given a job's entries captured while queued, in a namespace keeping records 3 s
+    cluster = make_cluster(result_ttl=3.0)
+    ran = tmp_path / "ran"
+    job = cluster.manager().submit(fixtures.record_run, [(str(ran), x) for x in range(2)])
+    wait_for(lambda: job.progress.total == 2, 10, "every task to be sent")
+    admin = redis_server.client()
+    captured = queued_entries(admin, cluster)
+    cluster.start_workers(1)
+    assert sorted(job.results(timeout=30)) == [0, 1]
+    # When its marks of batches run have expired, and the entries are queued again
+    marks = Keys(cluster.namespace).ran(job.id)
+    wait_for(lambda: not admin.exists(marks), 30, "the marks to expire")
+    for fields in captured:
+        admin.xadd(task_stream(cluster), fields)
+    # Then they are refused as expired, unrun
+    wait_for(lambda: not queued_entries(admin, cluster), 10, "the replays to be removed")
+    assert sorted(runs(ran)) == [0, 1]
+    assert_says(cluster.log("w0"), "expired", "a replay, or queued past its result_ttl")
 
 
 def test_a_forged_cancel_does_not_stop_a_job(redis_server, make_cluster):

@@ -16,14 +16,13 @@ from rhc.wire.protocol import (
     RESULTS,
     Keys,
     ResultMessage,
-    WorkerInfo,
     compat_tag,
     versions,
 )
 from rhc.wire.serialization import secret_id, unseal
 from rhc.wire.signing import TaskKey
 from tests import fixtures
-from tests.conftest import wait_for
+from tests.conftest import live_worker_info, wait_for
 
 
 def stored_results(client, cluster, job_id: str) -> list[ResultMessage]:
@@ -108,15 +107,8 @@ def test_batches_routed_to_a_worker_as_it_left_are_run_by_the_others(cluster, re
     # Given a worker the manager still believes alive, to which every task is routed (it
     # processed their data last time), and no other worker yet
     keys = Keys(cluster.namespace)
-    now = time.time()
-    ghost = WorkerInfo(
-        name="ghost",
-        host="gone",
-        pid=1,
-        compat=compat_tag(versions()),
-        versions=versions(),
-        started=now,
-        heartbeat=now,
+    ghost = live_worker_info(
+        "ghost",
         task_keys=[TaskKey(cluster.settings["task_key"]).key_id.hex()],
         secret_id=secret_id(cluster.secret.encode()),
     )

@@ -15,6 +15,7 @@ from rhc.config import (
     batch_environment,
     read_config_file,
     resolve_settings,
+    worker_environment,
     write_config_file,
 )
 from rhc.errors import ConfigurationError
@@ -356,3 +357,15 @@ def test_outside_condor_there_is_no_job_ad_and_the_scratch_is_the_temporary_dire
     assert batch_environment() == BatchEnvironment(None, Path("/var/tmp/mine"))
     monkeypatch.delenv("TMPDIR")
     assert batch_environment().scratch_dir == Path("/tmp")
+
+
+def test_a_worker_started_here_inherits_no_setting_of_the_notebook(monkeypatch):
+    monkeypatch.setenv("RHC_TASK_KEY", "ed25519-private:notebook-only")
+    monkeypatch.setenv("RHC_REDIS_PASSWORD", "manager-password")
+    monkeypatch.setenv("RHC_SAMPLES", "/data")
+
+    environment = worker_environment(RHC_CONFIG_FILE="/w/worker.toml")
+
+    assert "RHC_TASK_KEY" not in environment and "RHC_REDIS_PASSWORD" not in environment
+    assert environment["RHC_SAMPLES"] == "/data"
+    assert environment["RHC_CONFIG_FILE"] == "/w/worker.toml"

@@ -97,6 +97,7 @@ def test_a_task_batch_round_trips_through_its_header():
         function="abc",
         max_attempts=3,
         result_ttl=60.0,
+        not_after=1.8e9,
         timeout=None,
         reduce=True,
     )
