@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import urllib.error
 import urllib.request
@@ -195,9 +196,15 @@ for host, port in [tuple(a.rsplit(":", 1)) for a in sys.argv[1:]]:
 """
 
 
+class Stopped(Exception):
+    """The container was stopped (evicted) while it was being asked."""
+
+
 def reachable(container, *addresses: str) -> dict[str, bool]:
     """Which host:port a container can open a TCP connection to."""
     code, output = container.exec_run(["python3", "-c", REACH, *addresses])
+    if code in (128 + signal.SIGTERM, 128 + signal.SIGKILL):
+        raise Stopped(output)
     assert code == 0, output
     lines = [line.split() for line in output.decode().splitlines()]
     return {host: state == "open" for host, state, *_ in lines}
@@ -209,7 +216,7 @@ def from_a_pool_worker(stack: Stack, engine, *addresses: str) -> dict[str, bool]
     for _ in range(3):
         workers = stack.probe("workers", "1", "180")
         worker = next(worker for worker in workers if worker["condor_id"])
-        with contextlib.suppress(docker.errors.APIError):  # gone, or no longer running
+        with contextlib.suppress(docker.errors.APIError, Stopped):  # gone, or going
             return reachable(engine.containers.get(worker["host"]), *addresses)
     raise AssertionError("no pool worker stayed long enough to be asked")
 
