@@ -236,9 +236,13 @@ class Job:
         if self._state == CANCELLED:
             raise JobCancelledError(f"job {self.id} was cancelled")
 
+    @property
+    def _known_total(self) -> int | None:
+        """The number of tasks, once known: its Sender's, or as its sender signed it."""
+        return self._sender.total if self._sender is not None else self._total
+
     def _complete(self) -> bool:
-        total = self._sender.total if self._sender is not None else self._total
-        return self._collector.complete(total)
+        return self._collector.complete(self._known_total)
 
     # -- receiving -----------------------------------------------------------------------------
 
@@ -336,9 +340,8 @@ class Job:
         self._delivered = True
         if self._sender is None and not self._sender_finished:
             return  # its sender still reads them: theirs to remove
-        total = self._sender.total if self._sender is not None else self._total
         try:
-            self._broker.delivered(replace(self._status, total=total))
+            self._broker.delivered(replace(self._status, total=self._known_total))
         except BrokerError as exc:  # the caller has its results: they matter more
             log.warning("job %s: could not remove its delivered results: %s", self.id, exc)
 

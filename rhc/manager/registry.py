@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from rhc.errors import SecretMismatchError, VersionMismatchError
+from rhc.errors import RhcError, SecretMismatchError, VersionMismatchError
 from rhc.wire.protocol import WorkerInfo, compat_tag, incompatibility, versions
 
 log = logging.getLogger(__name__)
@@ -67,28 +67,10 @@ class WorkerRegistry:
           SecretMismatchError: workers are running, but none trusts this process's task key.
         """
         workers = self.workers(fresh=fresh)
-        able = [info for info in workers if self._can_run(info)]
-        distrustful = [info for info in workers if self._distrust(info)]
-        if distrustful and not able and check:
-            info = distrustful[0]
-            raise SecretMismatchError(
-                f"no worker can run this job: worker {info.name} {self._distrust(info)}. The "
-                "notebook's config and the workers' (worker_config, which `rhc condor submit` "
-                "sends) must be written together (`rhc init`, `rhc redis namespace`)"
-            )
-        unable = [
-            (info, incompatibility(self.versions, info.versions))
-            for info in workers
-            if info.compat != self.compat
-        ]
-        if unable and not able and check:
-            details = "; ".join(f"worker {info.name}: {why}" for info, why in unable[:3])
-            raise VersionMismatchError(
-                f"no worker can run this job. {details}. Start workers from an environment with "
-                f"Python {'.'.join(self.versions['python'].split('.')[:2])} and cloudpickle "
-                f"{self.versions['cloudpickle'].split('.')[0]}.x, as in this notebook"
-            )
-        for info, why in unable:
+        unable = [(info, why) for info in workers if (why := self._obstacle(info))]
+        if unable and len(unable) == len(workers) and check:
+            raise self._refusal(unable)
+        for info, (_, why) in unable:
             if info.name not in self._warned:
                 self._warned.add(info.name)
                 log.warning("worker %s will not get tasks from this process: %s", info.name, why)
@@ -99,22 +81,40 @@ class WorkerRegistry:
                 "starts (`rhc worker`)",
                 self._namespace,
             )
-        return len(able)
+        return len(workers) - len(unable)
 
     def runnable_names(self) -> set[str]:
         """The names of the live workers that can run this process's jobs."""
-        return {info.name for info in self.workers() if self._can_run(info)}
+        return {info.name for info in self.workers() if not self._obstacle(info)}
 
-    def _can_run(self, info: WorkerInfo) -> bool:
-        return info.compat == self.compat and not self._distrust(info)
-
-    def _distrust(self, info: WorkerInfo) -> str:
-        """Why a worker would refuse this process's tasks or it the worker's results; ""."""
-        if self._key_id is None:
-            return ""
-        if self._key_id not in info.task_keys:
+    def _obstacle(self, info: WorkerInfo) -> tuple[type[RhcError], str] | None:
+        """Why a worker cannot run this process's jobs (what to raise, and the reason), if it
+        cannot: it cannot load their pickles, refuses their signature, or signs its results
+        with another secret."""
+        why = incompatibility(self.versions, info.versions)
+        if why is not None:
+            return VersionMismatchError, why
+        if self._key_id is not None and self._key_id not in info.task_keys:
             trusted = ", ".join(info.task_keys) or "none"
-            return f"trusts task keys {trusted}, and this notebook signs with {self._key_id}"
-        if info.secret_id != self._secret_id:
-            return "signs results with another secret than this notebook's"
-        return ""
+            return SecretMismatchError, (
+                f"trusts task keys {trusted}, and this notebook signs with {self._key_id}"
+            )
+        if self._key_id is not None and info.secret_id != self._secret_id:
+            return SecretMismatchError, "signs results with another secret than this notebook's"
+        return None
+
+    def _refusal(self, unable: list) -> RhcError:
+        """The error that no worker can run this job, from the first worker's obstacle."""
+        kind = unable[0][1][0]
+        details = "; ".join(f"worker {info.name}: {why}" for info, (_, why) in unable[:3])
+        if kind is SecretMismatchError:
+            return SecretMismatchError(
+                f"no worker can run this job. {details}. The notebook's config and the workers' "
+                "(worker_config, which `rhc condor submit` sends) must be written together "
+                "(`rhc init`, `rhc redis namespace`)"
+            )
+        return VersionMismatchError(
+            f"no worker can run this job. {details}. Start workers from an environment with "
+            f"Python {'.'.join(self.versions['python'].split('.')[:2])} and cloudpickle "
+            f"{self.versions['cloudpickle'].split('.')[0]}.x, as in this notebook"
+        )
