@@ -22,12 +22,13 @@ from rhc.manager.broker import Broker
 from rhc.wire.protocol import RUNNING
 
 
-def wait(condition, timeout: float, what: str):
-    """Poll the cluster's state in Redis, which nothing pushes to us."""
+def wait(condition, timeout: float, what: str, seen=lambda: ""):
+    """Poll the cluster's state in Redis, which nothing pushes to us; seen: what was there
+    instead, for the message of a timeout."""
     deadline = time.monotonic() + timeout
     while not (value := condition()):
         if time.monotonic() > deadline:
-            sys.exit(f"timed out after {timeout} s waiting for {what}")
+            sys.exit(f"timed out after {timeout} s waiting for {what}; seen: {seen()}")
         time.sleep(0.02)
     return value
 
@@ -55,7 +56,14 @@ def busy(timeout: str) -> dict:
                 return {"name": info.name, "host": info.host, "condor_id": info.condor_id}
         return None
 
-    return wait(find, float(timeout), "a worker busy with a running job")
+    def seen() -> str:
+        states = [
+            (info.name, info.state, info.job, info.job and broker.job_record(info.job))
+            for info in broker.registry.workers(fresh=True)
+        ]
+        return repr(states)
+
+    return wait(find, float(timeout), "a worker busy with a running job", seen)
 
 
 def hostnames(namespace: str, count: str) -> list[str]:

@@ -391,7 +391,15 @@ def notebook_with_a_busy_worker(stack: Stack, run: str) -> tuple[subprocess.Pope
         stderr=subprocess.PIPE,
         text=True,
     )
-    return notebook, stack.probe("busy", "180")
+    try:
+        return notebook, stack.probe("busy", "170")
+    except (AssertionError, subprocess.TimeoutExpired) as exc:
+        notebook.kill()
+        _, stderr = notebook.communicate()
+        raise AssertionError(
+            f"no worker was seen busy with the run ({exc}); the notebook ended with "
+            f"{notebook.returncode}: {stderr[-3000:]}"
+        ) from exc
 
 
 def finished_report(stack: Stack, run: str, notebook: subprocess.Popen) -> dict:
