@@ -44,7 +44,7 @@ print("\n".join([*project["dependencies"], *extras]))
 PY
 }
 requirements worker
-requirements manager notebook condor
+requirements manager notebook condor dashboard
 requirements minicondor minipool
 
 build() {  # name base: rhc/<name> from images/<name>/Dockerfile
