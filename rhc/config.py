@@ -183,14 +183,33 @@ def pool_token(token: str | None, token_file: str) -> str | None:
     """The token, else the content of token_file (which must be private), else None."""
     if token or not token_file:
         return token or None
+    return token_from_file(Path(token_file), "pool_token_file")
+
+
+def token_from_file(path: Path, setting: str) -> str:
+    """The token a private file holds; `setting`: what names the file, for the errors.
+
+    Raises:
+      ConfigurationError: the file cannot be read, is readable by others, or is empty.
+    """
     try:
-        text = Path(token_file).read_text().strip()
+        text = path.read_text().strip()
     except OSError as exc:
-        raise ConfigurationError(f"pool_token_file {token_file}: {exc.strerror}") from exc
-    _check_private(Path(token_file), {"pool_token": text or "empty"})
+        raise ConfigurationError(f"{setting} {path}: {exc.strerror}") from exc
+    _check_private(path, {"pool_token": text or "empty"})
     if not text:
-        raise ConfigurationError(f"pool_token_file {token_file} is empty")
+        raise ConfigurationError(f"{setting} {path} is empty")
     return text
+
+
+def dashboard_token(path: Path | None) -> tuple[Path, str]:
+    """The dashboard's token file (by default in ~/.config/rhc) and its token, written with a
+    new random one where there is no file yet."""
+    path = path or Path.home() / ".config" / "rhc" / "dashboard_token"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_private(path, new_secret() + "\n")
+    return path, token_from_file(path, "the dashboard's token file")
 
 
 def user_name() -> str | None:

@@ -24,7 +24,8 @@ from rhc import Manager
 from rhc.config import samples_directory, write_config_file
 from rhc.local import RedisServer, start_worker, stop_workers
 from rhc.local.setup import namespace_configs
-from rhc.wire.protocol import Keys, TaskBatch, WorkerInfo, compat_tag, versions
+from rhc.wire.keys import Keys
+from rhc.wire.protocol import TaskBatch, WorkerInfo, compat_tag, versions
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 

@@ -30,6 +30,14 @@ def fail_on_three(x: int) -> int:
     return x
 
 
+def fail_on(item: tuple[int, list[int]]) -> int:
+    """item: (x, the values that raise)."""
+    x, failing = item
+    if x in failing:
+        raise ValueError(f"{x} is among the failing values")
+    return x
+
+
 def exit_on_two(x: int) -> int:
     if x == 2:
         os._exit(1)

@@ -9,6 +9,7 @@ import sys
 import click
 
 from rhc.cli.condor import condor
+from rhc.cli.dashboard import dashboard
 from rhc.cli.init import init
 from rhc.cli.keys import keys
 from rhc.cli.local import local
@@ -49,5 +50,5 @@ def cli(log_level: str) -> None:
     )
 
 
-for _command in (worker, status, init, keys, local, redis, condor, minicondor, nanoaod):
+for _command in (worker, status, dashboard, init, keys, local, redis, condor, minicondor, nanoaod):
     cli.add_command(_command)

@@ -18,7 +18,7 @@ from rhc.config import CONFIG_FILE_VARIABLE, worker_environment
 from rhc.errors import RhcError
 from rhc.local.redis_server import RedisServer
 from rhc.local.setup import write_namespace_configs
-from rhc.wire.protocol import Keys
+from rhc.wire.keys import Keys
 
 
 def start_worker(

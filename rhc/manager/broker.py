@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """The notebook side's one owner of Redis: every command a manager, its jobs and `rhc status`
-send is here, each retried through connection loss, with the keys of rhc.wire.protocol."""
+send is here, each retried through connection loss, with the keys of rhc.wire.keys."""
 
 from __future__ import annotations
 
@@ -16,19 +16,20 @@ from rhc import defaults
 from rhc.config import Settings
 from rhc.manager.registry import WorkerRegistry
 from rhc.manager.statements import Statements
+from rhc.wire.activity import RECENT_JOBS_KEPT, SUBMITTED
 from rhc.wire.connection import Reconnector, connect
+from rhc.wire.keys import Keys
 from rhc.wire.protocol import (
     CANCEL,
+    CANCEL_FIELD,
     CANCELLED,
     DELIVERED,
     FINISHED,
-    GROUP,
     JOB_REASON,
     JOB_SUBMITTED,
     JOB_TOTAL,
     JobRecord,
     JobStatus,
-    Keys,
     TaskEntry,
     WorkerInfo,
 )
@@ -177,13 +178,15 @@ class Broker:
         batches: Iterable[tuple[str | None, dict[str, object]]],
         *,
         submitted: int,
+        new_tasks: int,
         total: int | None,
         created: tuple[JobRecord, bytes] | None = None,
         status: JobStatus | None = None,
     ) -> None:
         """Queue task entries, each on its worker's stream (a route) or the shared one, and
-        bring the job hash up to date; `created` stores the job's record and sealed function
-        first; `status`, what it says now (signed)."""
+        bring the job hash up to date (`submitted` tasks so far, `new_tasks` of them sent for
+        the first time now); `created` stores the job's record and sealed function first;
+        `status`, what it says now (signed)."""
         job_key = self._keys.job(job_id)
 
         def send() -> None:
@@ -192,11 +195,14 @@ class Broker:
                     record, sealed_function = created
                     self._queue_function(pipe, record.function, sealed_function)
                     pipe.hset(job_key, mapping=record.to_fields())
+                    pipe.zadd(self._keys.recent_jobs, {job_id: record.created})
+                    pipe.zremrangebyrank(self._keys.recent_jobs, 0, -RECENT_JOBS_KEPT - 1)
                     # the marks of batches run exist from now on, to expire with the job
                     pipe.hsetnx(self._keys.ran(job_id), "job", job_id)
                 for route, fields in batches:
                     pipe.xadd(self._task_stream(route), fields)
                 pipe.hset(job_key, JOB_SUBMITTED, submitted)
+                pipe.hincrby(self._keys.counters, SUBMITTED, new_tasks)
                 if total is not None:
                     pipe.hset(job_key, JOB_TOTAL, total)
                 if status is not None:
@@ -350,6 +356,7 @@ class Broker:
             with self._client.pipeline(transaction=False) as pipe:
                 pipe.hset(keys.job(job_id), mapping=fields)
                 pipe.publish(keys.control, control)
+                pipe.xadd(keys.results(job_id), {CANCEL_FIELD: control})
                 pipe.zrem(keys.jobs, job_id)
                 pipe.expire(keys.results(job_id), self._ttl)
                 self._keep(pipe, job_id)
@@ -358,36 +365,3 @@ class Broker:
                 self._client.xdel(entry.stream, entry.entry_id)
 
         self._call(cancel, doing="cancelling the job")
-
-    # -- the namespace at a glance (`rhc status`) ------------------------------------------------
-
-    def queue_depths(self, compats: Iterable[str]) -> list[tuple[str, int, int]]:
-        """The task stream of each compatibility class: its name, batches waiting, and taken
-        unfinished. (Named, not scanned for: no role may list the keyspace.)"""
-
-        def read() -> list[tuple[str, int, int]]:
-            depths = []
-            for compat in sorted(set(compats)):
-                stream = self._keys.task_stream(compat)
-                length = self._client.xlen(stream)
-                try:
-                    taken = self._client.xpending(stream, GROUP)["pending"]
-                except redis.ResponseError:  # no consumer group yet
-                    taken = 0
-                depths.append((stream.removeprefix(self._keys.prefix), length - taken, taken))
-            return depths
-
-        return self._call(read, doing="reading queues")
-
-    def running_jobs(self) -> list[tuple[str, JobRecord, float]]:
-        """The running jobs: id, record, and when their sender last showed it was alive."""
-
-        def read() -> list[tuple[str, JobRecord, float]]:
-            jobs = []
-            for job_id, active in self._client.zrange(self._keys.jobs, 0, -1, withscores=True):
-                raw = self._client.hgetall(self._keys.job(job_id.decode()))
-                if raw:
-                    jobs.append((job_id.decode(), JobRecord.from_fields(raw), active))
-            return jobs
-
-        return self._call(read, doing="reading jobs")

@@ -29,20 +29,23 @@ from rhc.errors import (
 from rhc.manager.broker import Broker
 from rhc.manager.options import JobOptions
 from rhc.manager.progress import Progress, ProgressBar
-from rhc.manager.reattach import SenderWatch
+from rhc.manager.reattach import SenderWatch, read_record
 from rhc.manager.results import Collector
 from rhc.manager.sending import Sender
 from rhc.wire.protocol import (
+    CANCEL,
+    CANCEL_FIELD,
     CANCELLED,
     DELIVERED,
     FINISHED,
     RESULT_FIELD,
     RUNNING,
+    ControlMessage,
     JobRecord,
     JobStatus,
     ResultMessage,
 )
-from rhc.wire.serialization import unseal
+from rhc.wire.serialization import unseal, verify
 from rhc.wire.signing import TrustedKeys
 
 log = logging.getLogger(__name__)
@@ -68,6 +71,7 @@ class Job:
     ) -> None:
         self.id = job_id
         self._broker = broker
+        self._trusted = trusted
         self._options = options
         self._sender = sender
         self._status = JobStatus(broker.settings.namespace, job_id, record.function, record.reduce)
@@ -257,6 +261,10 @@ class Job:
             self._condition.notify_all()
 
     def _apply(self, fields: dict[bytes, bytes]) -> None:
+        notice = fields.get(CANCEL_FIELD.encode())
+        if notice is not None:
+            self._cancelled_elsewhere(notice)
+            return
         try:
             header, body = unseal(self._broker.settings.secret, fields[RESULT_FIELD.encode()])
             message = ResultMessage.from_header(header)
@@ -288,6 +296,21 @@ class Job:
             self._sender.heard(message, accepted=added.accepted)
         if added.failures and not self._options.return_exceptions:
             raise added.failures[0]
+
+    def _cancelled_elsewhere(self, notice: bytes) -> None:
+        """Whoever holds a task key (the dashboard, another kernel) cancelled this job: it
+        ends here too, as if cancel() had been called."""
+        try:
+            message = ControlMessage.from_header(verify(self._trusted, notice)[0])
+        except (SignatureError, TypeError) as exc:
+            log.error("job %s: ignored a cancel notice that failed verification: %s", self.id, exc)
+            return
+        ours = (CANCEL, self.id, self._status.namespace)
+        if (message.op, message.job, message.namespace) == ours:
+            record = read_record(self._broker, self._trusted, self.id)  # why, if an error
+            self._cancel_reason = record.reason if record is not None else ""
+            self._state = CANCELLED
+            self._condition.notify_all()
 
     def _argument_of(self, task: int) -> object:
         if self._sender is None:

@@ -9,16 +9,16 @@ import uuid
 from collections.abc import Callable, Iterable, Sized
 
 from rhc.config import resolve_settings, user_name
-from rhc.errors import ArgumentError
+from rhc.errors import ArgumentError, JobNotFoundError
 from rhc.manager.batching import BatchSizer
 from rhc.manager.broker import Broker
 from rhc.manager.dispatch import Dispatcher, JobSpec, RoutedDispatcher
 from rhc.manager.job import Job
 from rhc.manager.options import JobOptions
-from rhc.manager.reattach import read_job
+from rhc.manager.reattach import read_job, read_record
 from rhc.manager.sending import Sender
 from rhc.manager.status import WorkerTable
-from rhc.wire.protocol import JobRecord, function_header
+from rhc.wire.protocol import RUNNING, JobRecord, JobStatus, function_header
 from rhc.wire.serialization import dumps, sign
 from rhc.wire.signing import signing_key, trusted_keys
 
@@ -111,6 +111,25 @@ class Manager:
             trusted=self._trusted,
         )
         return job.start()
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a job by its id, whoever sends it (another kernel; the dashboard does this):
+        its queued tasks are dropped, running ones interrupted, its waiters raise
+        JobCancelledError. Returns False if it had ended already.
+
+        Raises:
+          JobNotFoundError: no such job in this namespace, or its record expired.
+        """
+        record = read_record(self._broker, self._trusted, job_id)
+        if record is None:
+            raise JobNotFoundError(f"no job {job_id!r} in namespace {self.settings.namespace!r}")
+        if record.state != RUNNING:
+            return False
+        status = JobStatus(
+            self.settings.namespace, job_id, record.function, record.reduce, total=record.total
+        )
+        self._broker.cancel(status, "", routes=())
+        return True
 
     def workers(self) -> WorkerTable:
         """The live workers: name, host, condor id, state, task, counts, rates and versions."""

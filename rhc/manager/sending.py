@@ -51,6 +51,7 @@ class Sender:
         self.created = False
         self._status = JobStatus(broker.settings.namespace, job_id, record.function, record.reduce)
         self._total_signed = False
+        self._counted = 0  # tasks counted as submitted (rhc.wire.activity)
         self._last_news = time.monotonic()
         self._last_flush_request = 0.0
         self._last_activity = time.monotonic()
@@ -93,16 +94,19 @@ class Sender:
         status = None
         if not self.created or (total is not None and not self._total_signed):
             status = replace(self._status, total=total)
+        submitted = self.dispatcher.submitted
         self._broker.send(
             self._job_id,
             [(sent.route, sent.fields) for sent in batches],
-            submitted=self.dispatcher.submitted,
+            submitted=submitted,
+            new_tasks=submitted - self._counted,
             total=total,
             created=None if self.created else (self._record, self._sealed_function),
             status=status,
         )
         self.created = True
         self._total_signed = total is not None
+        self._counted = submitted
 
     def heard(self, message: ResultMessage, *, accepted: bool) -> None:
         """A verified result of this job arrived: free the window slots of the batches it

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""What is going on in a namespace: workers, queues and jobs, as tables for notebooks and
-terminals (Manager.workers(), `rhc status`, and every table the command line prints)."""
+"""Tables for notebooks and terminals: the live workers (Manager.workers(), `rhc status`), and
+every table the command line prints."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import html
 import time
 from collections.abc import Sequence
 
-from rhc.wire.protocol import JobRecord, WorkerInfo
+from rhc.wire.protocol import WorkerInfo
 
 _WORKER_COLUMNS = (
     "name",
@@ -96,26 +96,3 @@ def _state(info: WorkerInfo, compat: str | None) -> str:
     if compat is not None and info.compat != compat:
         return f"{info.state} (incompatible)"
     return info.state
-
-
-def queue_table(depths: Sequence[tuple[str, int, int]]) -> Table:
-    """Each task stream of the namespace: batches waiting, and taken but unfinished."""
-    return Table(("stream", "waiting batches", "taken batches"), depths)
-
-
-def job_table(jobs: Sequence[tuple[str, JobRecord, float]]) -> Table:
-    """The running jobs: who sent them, and how far they are."""
-    now = time.time()
-    rows = [
-        (
-            job_id,
-            record.owner,
-            record.state,
-            record.submitted,
-            "?" if record.total is None else record.total,
-            record.done,
-            f"{now - active:.0f} s ago",
-        )
-        for job_id, record, active in jobs
-    ]
-    return Table(("job", "owner", "state", "sent", "total", "done", "last sent"), rows)

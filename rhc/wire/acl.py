@@ -5,8 +5,8 @@ Redis checks every command a script runs against its caller's rules); nothing el
 
   manager   the notebook side of one namespace: all its keys, PUBLISH on its control channel
   worker    the workers of one namespace: task streams, worker and job keys, functions read-only,
-            the marks of batches run add-only (a selector), SUBSCRIBE on its control channel;
-            no affinity, statistics or job list
+            the marks of batches run add-only (a selector), SUBSCRIBE on its control channel,
+            the activity people watch (rhc.wire.activity); no affinity, statistics or job list
   monitor   `rhc status` and the dashboard: read-only, every namespace
   admin     the operator's (the stack's healthcheck, the tests' inspection): everything
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from rhc.wire.protocol import Keys
+from rhc.wire.keys import Keys
 
 MANAGER, WORKER, MONITOR, ADMIN = "manager", "worker", "monitor", "admin"
 ROLES = (MANAGER, WORKER, MONITOR, ADMIN)
@@ -31,14 +31,29 @@ also tries CLIENT SETINFO, which Redis 7.0 lacks; refused, it goes on without.)"
 _SCRIPTS = ("evalsha", "script|load")
 """Running the scripts of rhc.wire.scripts: by digest, loading them when Redis has not."""
 
-_SCRIPT_COMMANDS = ("xack", "xadd", "xdel", "xrange", "pexpire", "exists", "hincrby", "del")
+_SCRIPT_COMMANDS = (
+    "xack",
+    "xadd",
+    "xdel",
+    "xrange",
+    "pexpire",
+    "exists",
+    "hincrby",
+    "hincrbyfloat",
+    "del",
+)
 """What the scripts themselves run."""
+
+_STATUS = ("info", "xinfo|groups", "xrevrange", "zrevrange")
+"""What reading a snapshot of a namespace (`rhc status`, rhc.dashboard.snapshot) adds to a
+manager's commands."""
 
 _COMMANDS = {
     MANAGER: (
         *_CONNECTION,
         *_SCRIPTS,
         *_SCRIPT_COMMANDS,
+        *_STATUS,
         "get",
         "set",
         "expire",
@@ -53,6 +68,7 @@ _COMMANDS = {
         "zadd",
         "zrange",
         "zrem",
+        "zremrangebyrank",
         "zscore",
         "publish",
     ),
@@ -85,11 +101,13 @@ _COMMANDS = {
         "get",
         "hget",
         "hgetall",
+        "hmget",
         "xlen",
         "xpending",
-        "xinfo|groups",
+        "xrange",
         "zrange",
         "zscore",
+        *_STATUS,
     ),
 }
 
@@ -132,6 +150,7 @@ def rules(role: str, namespace: str | None = None) -> list[str]:
             f"~{keys.workers}",
             f"~{keys.reaper_lock}",
             f"~{keys.job('*')}",
+            *(f"~{key}" for key in (keys.counters, keys.failures, keys.departures)),
         ],
     }[role]
     granted = ["on", "resetchannels", f"&{keys.control}", *grants, "-@all", *commands]

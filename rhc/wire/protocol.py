@@ -1,30 +1,10 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""The Redis protocol: every key name and message field rhc uses, and nothing else.
-
-Keys, all under ``rhc:<namespace>:``::
-
-    tasks:<compat>         stream  task batches any worker of one compatibility class may take;
-                                   consumer group "workers" (one consumer per worker)
-    worker:<name>:tasks    stream  task batches routed to one worker (cache affinity); same group
-    worker:<name>:alive    string  a worker's heartbeat; expires after the heartbeat TTL
-    worker:<name>:merged   set     entries (merged_member) the worker ran and merged into a partial
-                                   result, acknowledged only once it stores that partial
-    workers                hash    worker name -> WorkerInfo (JSON)
-    reaper                 string  lock held by the one worker sweeping dead workers
-    fn:<digest>            string  a job's function, sealed, content addressed: stored once
-    fnstats                hash    function digest -> mean task seconds measured last time
-    jobs                   zset    job id -> last activity time, for `rhc status`
-    affinity               hash    data key (e.g. a chunk's) -> worker that last processed it
-    job:<id>               hash    JobRecord fields, including the `done` counter, and `signed`:
-                                   the JobStatus its sender signed (all a reader trusts)
-    job:<id>:results       stream  sealed ResultMessages; deleted once delivered to the caller
-    ran:<id>               hash    batch number -> the worker that ran it and stored its result:
-                                   a batch is never run twice. Workers may only add (HSETNX)
-    control                pubsub  ControlMessage, signed: cancel a job, flush its partial results
+"""The Redis protocol: every message field rhc uses (the keys are in rhc.wire.keys).
 
 Task entry fields: job, batch, redeliveries (unsigned) and m, the signed TaskBatch (its header
 binds namespace, job, batch and function digest; its body, the pickled arguments). Result entry
-fields: m, the sealed ResultMessage (its body, the values or the merged value). The notebook
+fields: m, the sealed ResultMessage (its body, the values or the merged value), or cancel (see
+CANCEL_FIELD). The notebook
 side signs with its task key (rhc.wire.signing), workers with the shared secret.
 
 Delivery (the scripts are in rhc.wire.scripts): a worker acknowledges a task entry only in the
@@ -57,6 +37,11 @@ TASK_FIELDS = ("job", "batch", "redeliveries", "m")
 
 RESULT_FIELD = "m"
 
+CANCEL_FIELD = "cancel"
+"""The field of a result stream entry that holds, instead of a result, a signed cancel
+ControlMessage: a job's waiters learn at once that whoever holds a task key (its sender, the
+dashboard) cancelled it."""
+
 RESULTS, PARTIAL, PROGRESS = "results", "partial", "progress"
 """Kinds of ResultMessage: per-task values, a merged value, or bookkeeping for a merged job."""
 
@@ -75,65 +60,6 @@ it); and its signed JobStatus, whence state, total and reason are trusted."""
 
 FUNCTION = "function"
 """The kind of a function's signed header."""
-
-
-@dataclass(frozen=True)
-class Keys:
-    """Builds every Redis key of one namespace."""
-
-    namespace: str
-
-    @property
-    def prefix(self) -> str:
-        return f"rhc:{self.namespace}:"
-
-    def task_stream(self, compat: str) -> str:
-        return f"{self.prefix}tasks:{compat}"
-
-    def worker_stream(self, worker: str) -> str:
-        return f"{self.prefix}worker:{worker}:tasks"
-
-    def alive(self, worker: str) -> str:
-        return f"{self.prefix}worker:{worker}:alive"
-
-    def merged(self, worker: str) -> str:
-        return f"{self.prefix}worker:{worker}:merged"
-
-    @property
-    def workers(self) -> str:
-        return f"{self.prefix}workers"
-
-    @property
-    def reaper_lock(self) -> str:
-        return f"{self.prefix}reaper"
-
-    def function(self, digest: str) -> str:
-        return f"{self.prefix}fn:{digest}"
-
-    @property
-    def function_stats(self) -> str:
-        return f"{self.prefix}fnstats"
-
-    @property
-    def jobs(self) -> str:
-        return f"{self.prefix}jobs"
-
-    @property
-    def affinity(self) -> str:
-        return f"{self.prefix}affinity"
-
-    def job(self, job_id: str) -> str:
-        return f"{self.prefix}job:{job_id}"
-
-    def results(self, job_id: str) -> str:
-        return f"{self.prefix}job:{job_id}:results"
-
-    def ran(self, job_id: str) -> str:
-        return f"{self.prefix}ran:{job_id}"
-
-    @property
-    def control(self) -> str:
-        return f"{self.prefix}control"
 
 
 def versions() -> dict[str, str]:
@@ -211,6 +137,12 @@ class Failure:
     error_type: str
     message: str
     traceback: str = ""
+    argument: str = ""
+    """The repr of the task's argument, cut to ARGUMENT_KEPT characters (for people to read:
+    the notebook raises with the argument itself)."""
+
+
+ARGUMENT_KEPT = 300
 
 
 @dataclass(frozen=True)
@@ -340,6 +272,7 @@ class WorkerInfo:
     state: str = "starting"
     job: str | None = None
     task: int | None = None
+    taken: int = 0
     done: int = 0
     failed: int = 0
     tasks_per_second: float = 0.0
@@ -349,6 +282,8 @@ class WorkerInfo:
     """The ids of the task keys whose signatures it accepts."""
     secret_id: str = ""
     """Which shared secret it signs results with (serialization.secret_id)."""
+    last_error: str = ""
+    """The first line of the last warning or error it logged."""
     extra: dict[str, str] = field(default_factory=dict)
 
     def encode(self) -> str:

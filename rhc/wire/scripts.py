@@ -1,40 +1,48 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """The Lua scripts rhc runs in Redis, each atomic; every one names its KEYS and ARGV.
 
-The key names they receive are built by rhc.wire.protocol.Keys; the fields they copy are the
+The key names they receive are built by rhc.wire.keys.Keys; the fields they copy are the
 task entry fields of rhc.wire.protocol.
 """
 
 ACK_AND_STORE = """
 -- Store a result message and acknowledge the task entries it covers, in one atomic step, and
--- mark its batches as run (a replayed entry of one is then never run again).
+-- mark its batches as run (a replayed entry of one is then never run again); count what it
+-- covers for people to watch (rhc.wire.activity), exactly once as it is stored once.
 -- If any entry is no longer pending (a sweeper presumed this worker dead and re-queued it),
 -- nothing is stored and the entries this worker still held are re-queued too: a result is
 -- stored only by the worker that still owns every task it covers, so it counts exactly once.
 -- If any batch is marked as run already (a copy of it ran elsewhere), nothing is stored and the
 -- entries are dropped: the sender, missing their other batches, sends those again.
 -- KEYS[1] the job's result stream
--- KEYS[2] the job hash (its `done` counter)
+-- KEYS[2] the job hash (its `done`, `failed` and `retried` counters)
 -- KEYS[3] the job's marks of batches run (its sender sets their expiry)
 -- KEYS[4] the shared task stream, where entries are re-queued
--- KEYS[5..] the task stream of each entry, in the order of the entry ids
+-- KEYS[5] the namespace's counters
+-- KEYS[6] the job's spans
+-- KEYS[7..] the task stream of each entry, in the order of the entry ids
 -- ARGV[1] consumer group
 -- ARGV[2] result TTL in milliseconds
 -- ARGV[3] the sealed result message
 -- ARGV[4] how many tasks the message covers
 -- ARGV[5] this worker's name, the mark of what it ran
--- ARGV[6] n, the number of batches the message covers
--- ARGV[7..6+n] their numbers
--- ARGV[7+n..] entry ids
+-- ARGV[6] how many of those tasks failed
+-- ARGV[7] how many of them ran again after their worker was lost
+-- ARGV[8] the runtime histogram field of their mean runtime
+-- ARGV[9] seconds they ran, together
+-- ARGV[10] their span "started finished first-last", or "" (recorded as each batch ran)
+-- ARGV[11] n, the number of batches the message covers
+-- ARGV[12..11+n] their numbers
+-- ARGV[12+n..] entry ids
 -- Returns 1 if the result was stored, 0 if the entries were re-queued, 2 if they were dropped.
-local first_id = 7 + tonumber(ARGV[6])
+local first_id = 12 + tonumber(ARGV[11])
 local ran = false
-for i = 7, first_id - 1 do
+for i = 12, first_id - 1 do
   if redis.call('HEXISTS', KEYS[3], ARGV[i]) == 1 then ran = true end
 end
 local held = {}
 for i = first_id, #ARGV do
-  local stream = KEYS[i - first_id + 5]
+  local stream = KEYS[i - first_id + 7]
   if redis.call('XACK', stream, ARGV[1], ARGV[i]) == 1 then
     held[#held + 1] = {stream, ARGV[i]}
   end
@@ -51,10 +59,26 @@ if ran then return 2 end
 if not complete then return 0 end
 redis.call('XADD', KEYS[1], '*', 'm', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-for i = 7, first_id - 1 do
+for i = 12, first_id - 1 do
   redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[5])
 end
-if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HINCRBY', KEYS[2], 'done', ARGV[4]) end
+local tasks, failed, retried = tonumber(ARGV[4]), tonumber(ARGV[6]), tonumber(ARGV[7])
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HINCRBY', KEYS[2], 'done', tasks)
+  if failed > 0 then redis.call('HINCRBY', KEYS[2], 'failed', failed) end
+  if retried > 0 then redis.call('HINCRBY', KEYS[2], 'retried', retried) end
+end
+redis.call('HINCRBY', KEYS[5], 'succeeded', tasks - failed)
+if failed > 0 then redis.call('HINCRBY', KEYS[5], 'failed', failed) end
+if retried > 0 then redis.call('HINCRBY', KEYS[5], 'retried', retried) end
+redis.call('HINCRBY', KEYS[5], ARGV[8], tasks)
+redis.call('HINCRBYFLOAT', KEYS[5], 'runtime_sum', ARGV[9])
+if ARGV[10] ~= '' then
+  local started, finished, span = string.match(ARGV[10], '(%S+) (%S+) (%S+)')
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', 10000, '*',
+    'worker', ARGV[5], 'started', started, 'finished', finished, 'tasks', span)
+  redis.call('PEXPIRE', KEYS[6], ARGV[2])
+end
 return 1
 """
 

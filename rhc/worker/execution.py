@@ -20,6 +20,7 @@ from typing import Protocol
 from rhc import defaults
 from rhc.errors import SignatureError
 from rhc.wire.protocol import Failure, ResultMessage, TaskBatch, TaskEntry
+from rhc.worker.store import Ran
 from rhc.worker.taskprocess import TaskProcess
 from rhc.worker.trust import Trust
 
@@ -58,6 +59,10 @@ class Outcome:
             has_value=self.body is not None,
         )
 
+    def ran(self, batch: TaskBatch, entry: TaskEntry) -> Ran:
+        """What its tasks cost: a redelivered entry's tasks all ran again."""
+        return Ran(self.finished - self.started, batch.count if entry.redeliveries else 0)
+
 
 @dataclass
 class Run:
@@ -95,8 +100,9 @@ class Host(Protocol):
     def prefetch(self) -> None:
         """The running batch nears its end and nothing is queued behind it: fetch the next."""
 
-    def lost_task_process(self) -> None:
-        """The task process was replaced, and with it every value merged in it."""
+    def lost_task_process(self, reason: str) -> None:
+        """The task process was replaced (why: `reason`), and with it every value merged in
+        it."""
 
 
 class Executor:
@@ -157,7 +163,8 @@ class Executor:
                 return run, self._outcome(run, reply)
             now = time.monotonic()
             if interrupt_deadline is not None and now >= interrupt_deadline:
-                self._restart()  # it ignored the interrupt: whatever it held is lost with it
+                # it ignored the interrupt: whatever it held is lost with it
+                self._restart("the task process ignored an interrupt and was killed")
                 for queued in self._runs:
                     queued.interrupted = True
                 self._runs.popleft()
@@ -183,8 +190,9 @@ class Executor:
         self.child.send(message)
         while not self.child.connection.poll():
             if not self.child.is_alive:
-                log.warning("%s while answering %r", self.child.exit_reason(), message[0])
-                self._restart()
+                reason = self.child.exit_reason()
+                log.warning("%s while answering %r", reason, message[0])
+                self._restart(reason)
                 return None
             self._host.wait(self.child.waitables, 1.0)
         return self.child.receive()
@@ -208,7 +216,7 @@ class Executor:
             kind, reason = "timeout", f"the task exceeded its {batch.timeout:g} s timeout"
         else:
             kind, reason = "crashed", self.child.exit_reason()
-        self._restart()
+        self._restart(reason)
         key = (batch.job, task)
         self._attempts[key] += 1
         attempt = self._attempts[key]
@@ -245,9 +253,9 @@ class Executor:
             return
         self.child.send(("run", run.seq, run.batch.header(), run.body, frozenset(run.skip)))
 
-    def _restart(self) -> None:
+    def _restart(self, reason: str) -> None:
         self.child.restart()
-        self._host.lost_task_process()
+        self._host.lost_task_process(reason)
 
     def _poll(self) -> tuple | None:
         try:

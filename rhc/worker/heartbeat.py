@@ -15,8 +15,10 @@ from collections.abc import Callable
 
 import redis
 
+from rhc.wire.activity import STARTED
 from rhc.wire.connection import RETRYABLE
-from rhc.wire.protocol import Keys, WorkerInfo
+from rhc.wire.keys import Keys
+from rhc.wire.protocol import WorkerInfo
 from rhc.worker.reaper import Reaper
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ class Heartbeat(threading.Thread):
         self._on_control = on_control
         self._stopped = threading.Event()
         self._usage = _Usage()
+        self._counted = 0
 
     def beat(self) -> None:
         """Announce the worker now: called once before it reads any task, then every interval."""
@@ -57,7 +60,10 @@ class Heartbeat(threading.Thread):
         with self._client.pipeline(transaction=True) as pipe:
             pipe.set(self._keys.alive(self._name), info.heartbeat, px=int(self._ttl * 1000))
             pipe.hset(self._keys.workers, self._name, info.encode())
+            if info.taken > self._counted:  # the tasks it took since: counted here, for free
+                pipe.hincrby(self._keys.counters, STARTED, info.taken - self._counted)
             pipe.execute()
+        self._counted = info.taken
 
     def stop(self) -> None:
         self._stopped.set()

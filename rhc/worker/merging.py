@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from rhc.wire.protocol import PARTIAL, Failure, ResultMessage, TaskBatch, TaskEntry
+from rhc.worker.store import Ran
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Merging:
     batches: list[int] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     since: float = field(default_factory=time.monotonic)
+    ran: Ran = field(default_factory=lambda: Ran(0.0))
 
     def message(
         self, job: str, worker: str, body: bytes | None, error: str | None
@@ -75,6 +77,7 @@ class Mergings:
         failures: list[Failure],
         started: float,
         finished: float,
+        ran: Ran,
     ) -> None:
         merging = self._jobs.get(batch.job)
         if merging is None:
@@ -84,6 +87,7 @@ class Mergings:
         merging.batches.append(batch.batch)
         merging.failures.extend(failures)
         merging.finished = finished
+        merging.ran = Ran(merging.ran.seconds + ran.seconds, merging.ran.retried + ran.retried)
 
     def want(self, job: str) -> None:
         """The job's manager asked for partial results: all its tasks ran."""

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from typing import NamedTuple
 
 import redis
 
-from rhc.wire.protocol import GROUP, Keys, WorkerInfo, merged_member
+from rhc.wire.activity import DEPARTURES_KEPT, Departure
+from rhc.wire.keys import Keys
+from rhc.wire.protocol import GROUP, WorkerInfo, merged_member
 from rhc.wire.scripts import DRAIN, REQUEUE
 
 log = logging.getLogger(__name__)
@@ -48,36 +51,41 @@ class Reaper:
                 pipe.exists(self._keys.alive(name))
             alive = pipe.execute()
         return sum(
-            self.reclaim(name, suspects[name])
+            self.reclaim(name, *suspects[name])
             for name, is_alive in zip(names, alive, strict=True)
             if not is_alive
         )
 
-    def _suspects(self) -> dict[str, str]:
-        """Every registered worker and every consumer of our shared stream, with its class."""
-        suspects: dict[str, str] = {}
+    def _suspects(self) -> dict[str, tuple[str, WorkerInfo | None]]:
+        """Every registered worker and every consumer of our shared stream, with its class
+        and what it last said of itself."""
+        suspects: dict[str, tuple[str, WorkerInfo | None]] = {}
         for name, raw in self._client.hgetall(self._keys.workers).items():
             try:
-                suspects[name.decode()] = WorkerInfo.decode(raw).compat
+                info = WorkerInfo.decode(raw)
+                suspects[name.decode()] = (info.compat, info)
             except (ValueError, TypeError):
-                suspects[name.decode()] = self._compat
+                suspects[name.decode()] = (self._compat, None)
         try:
             consumers = self._client.xinfo_consumers(self._keys.task_stream(self._compat), GROUP)
         except redis.ResponseError:  # no stream or group yet: nobody read anything
             consumers = []
         for consumer in consumers:
             name = consumer["name"]
-            suspects.setdefault(name.decode() if isinstance(name, bytes) else name, self._compat)
+            name = name.decode() if isinstance(name, bytes) else name
+            suspects.setdefault(name, (self._compat, None))
         return suspects
 
-    def reclaim(self, name: str, compat: str) -> int:
+    def reclaim(self, name: str, compat: str, info: WorkerInfo | None = None) -> int:
         """Re-queue the task batches dead worker `name` held or had routed to it; only the one
-        it was running counts as a redelivery."""
+        it was running counts as a redelivery. `info`: what it last said of itself, if it was
+        registered, for the record of its departure."""
         pending = self._pending(name, compat)
         merged = {member.decode() for member in self._client.smembers(self._keys.merged(name))}
         unfinished = [e for e in pending if merged_member(e.stream, e.entry_id) not in merged]
         running = max(unfinished, key=lambda entry: entry.idle_ms, default=None)
-        moved = self._remove(name, compat, pending, charged=running)
+        departure = None if info is None else _heartbeat_lost(info)
+        moved = self._remove(name, compat, pending, charged=running, departure=departure)
         if moved:
             log.warning(
                 "worker %s stopped sending heartbeats: re-queued %d task batch(es) it held",
@@ -86,9 +94,10 @@ class Reaper:
             )
         return moved
 
-    def leave(self, name: str) -> int:
+    def leave(self, name: str, departure: Departure) -> int:
         """Remove a worker that stops on its own: whatever it still holds goes back uncharged."""
-        return self._remove(name, self._compat, self._pending(name, self._compat), charged=None)
+        pending = self._pending(name, self._compat)
+        return self._remove(name, self._compat, pending, charged=None, departure=departure)
 
     def _pending(self, name: str, compat: str) -> list[Pending]:
         """What worker `name` holds: in its class's shared stream and in its own."""
@@ -98,11 +107,16 @@ class Reaper:
         ]
 
     def _remove(
-        self, name: str, compat: str, pending: list[Pending], charged: Pending | None
+        self,
+        name: str,
+        compat: str,
+        pending: list[Pending],
+        charged: Pending | None,
+        departure: Departure | None,
     ) -> int:
         """How a worker leaves, dead or alive: what it held and what was routed to it goes to
-        the shared stream (`charged` counted as a redelivery), then every trace of it goes.
-        Returns how many task batches moved."""
+        the shared stream (`charged` counted as a redelivery), then every trace of it goes but
+        the record of its `departure`. Returns how many task batches moved."""
         shared = self._keys.task_stream(compat)
         own = self._keys.worker_stream(name)
         batches: dict[tuple[str, bool], list[bytes]] = defaultdict(list)
@@ -119,8 +133,27 @@ class Reaper:
             pipe.delete(self._keys.merged(name))
             pipe.delete(self._keys.alive(name))
             pipe.hdel(self._keys.workers, name)
+            if departure is not None:
+                pipe.xadd(
+                    self._keys.departures,
+                    departure.to_fields(),
+                    maxlen=DEPARTURES_KEPT,
+                    approximate=True,
+                )
             pipe.execute()
         return moved
+
+
+def _heartbeat_lost(info: WorkerInfo) -> Departure:
+    return Departure(
+        worker=info.name,
+        host=info.host,
+        condor_id=info.condor_id or "",
+        reason=f"heartbeat lost (last heard {time.time() - info.heartbeat:.0f} s ago)",
+        last_error=info.last_error,
+        left="1",
+        time=time.time(),
+    )
 
 
 class Pending(NamedTuple):

@@ -6,16 +6,28 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 
 import redis
 
 from rhc import defaults
+from rhc.wire.activity import (
+    DEPARTURES_KEPT,
+    FAILURES_KEPT,
+    SPANS_KEPT,
+    TEXT_KEPT,
+    Departure,
+    FailureNotice,
+    Span,
+    runtime_bucket,
+)
 from rhc.wire.connection import Reconnector
+from rhc.wire.keys import Keys
 from rhc.wire.protocol import (
     GROUP,
     JOB_SIGNED,
     RESULT_FIELD,
-    Keys,
+    RESULTS,
     ResultMessage,
     TaskEntry,
     merged_member,
@@ -124,23 +136,38 @@ class TaskStore:
         return fresh
 
     def store(
-        self, entries: list[TaskEntry], message: ResultMessage, body: bytes | None, ttl: float
+        self,
+        entries: list[TaskEntry],
+        message: ResultMessage,
+        body: bytes | None,
+        ttl: float,
+        ran: Ran,
     ) -> None:
-        """Store a result and acknowledge the entries it covers, in one step (ACK_AND_STORE)."""
+        """Store a result and acknowledge the entries it covers, in one step (ACK_AND_STORE),
+        which also counts them: `ran` says how long they ran and how many ran again."""
         sealed = seal(self._secret, message.header(), body or b"")
         keys = [
             self._keys.results(message.job),
             self._keys.job(message.job),
             self._keys.ran(message.job),
             self.shared,
+            self._keys.counters,
+            self._keys.spans(message.job),
             *(entry.stream for entry in entries),
         ]
+        tasks = message.task_count
+        span = _span(message) if message.kind == RESULTS else None
         args = [
             GROUP,
             int(ttl * 1000),
             sealed,
-            message.task_count,
+            tasks,
             self._name,
+            len(message.failures),
+            ran.retried,
+            runtime_bucket(ran.seconds / max(tasks, 1)),
+            repr(ran.seconds),
+            "" if span is None else f"{span.started!r} {span.finished!r} {span.tasks}",
             len(message.batches),
             *message.batches,
             *(entry.entry_id for entry in entries),
@@ -161,17 +188,61 @@ class TaskStore:
                 message.job,
                 list(message.batches),
             )
+        elif message.failures:
+            self._record_failures(message)
+
+    def _record_failures(self, message: ResultMessage) -> None:
+        """Keep the latest failures where people look (the dashboard): display only."""
+        notices = [
+            FailureNotice(
+                job=message.job,
+                task=str(failure.task),
+                worker=self._name,
+                kind=failure.kind,
+                error=failure.error_type,
+                message=failure.message[:TEXT_KEPT],
+                traceback=failure.traceback[-TEXT_KEPT:],
+                argument=failure.argument,
+                time=message.finished,
+            )
+            for failure in message.failures[:FAILURES_KEPT]
+        ]
+
+        def record() -> None:
+            with self._client.pipeline(transaction=False) as pipe:
+                for notice in notices:
+                    pipe.xadd(
+                        self._keys.failures,
+                        notice.to_fields(),
+                        maxlen=FAILURES_KEPT,
+                        approximate=True,
+                    )
+                pipe.execute()
+
+        self.reconnect.call(record, doing="recording failures")
+
+    def record_departure(self, departure: Departure) -> None:
+        """Keep a note of why the task process died (the worker lives on), for people."""
+        key = self._keys.departures
+
+        def record() -> None:
+            self._client.xadd(key, departure.to_fields(), maxlen=DEPARTURES_KEPT, approximate=True)
+
+        self.reconnect.call(record, doing="recording a lost task process")
 
     def publish(self, entry: TaskEntry, message: ResultMessage, ttl: float) -> None:
         """Report progress that acknowledges nothing (a merged job's batch ran), and mark the
         entry merged: should this worker die, it is not the one to blame."""
         sealed = seal(self._secret, message.header())
         results, merged = self._keys.results(message.job), self._keys.merged(self._name)
+        spans = self._keys.spans(message.job)
 
         def publish() -> None:
             with self._client.pipeline(transaction=False) as pipe:
                 pipe.xadd(results, {RESULT_FIELD: sealed})
                 pipe.pexpire(results, int(ttl * 1000))
+                pipe.xadd(spans, _span(message).to_fields(), maxlen=SPANS_KEPT, approximate=True)
+                pipe.pexpire(spans, int(ttl * 1000))
                 pipe.sadd(merged, merged_member(entry.stream, entry.entry_id))
                 pipe.execute()
 
@@ -234,3 +305,18 @@ class TaskStore:
         return self.reconnect.call(
             lambda: self._client.hget(key, JOB_SIGNED), doing="checking a job"
         )
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What a stored result's tasks cost: seconds they ran together, and how many of them ran
+    again because the worker running them before was lost."""
+
+    seconds: float
+    retried: int = 0
+
+
+def _span(message: ResultMessage) -> Span:
+    """Where and when a batch ran, for its job's timeline."""
+    first, count = message.spans[0]
+    return Span(message.worker, message.started, message.finished, f"{first}-{first + count - 1}")

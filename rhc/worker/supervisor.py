@@ -23,13 +23,13 @@ from rhc import defaults
 from rhc.config import Settings, batch_environment, resolve_settings
 from rhc.errors import RhcError, SignatureError
 from rhc.wire.connection import RETRYABLE, Reconnector, connect
+from rhc.wire.keys import Keys
 from rhc.wire.protocol import (
     CANCEL,
     CANCELLED,
     FLUSH,
     PROGRESS,
     RESULTS,
-    Keys,
     TaskBatch,
     TaskEntry,
     WorkerInfo,
@@ -40,15 +40,11 @@ from rhc.worker.control import Controls
 from rhc.worker.execution import Executor, Outcome, Run, failed_outcome
 from rhc.worker.fetcher import Fetcher
 from rhc.worker.heartbeat import Heartbeat
-from rhc.worker.identity import (
-    cache_budget,
-    condor_job_id,
-    default_worker_name,
-    job_memory_bytes,
-)
+from rhc.worker.identity import cache_budget, condor_job_id, default_worker_name, job_memory_bytes
 from rhc.worker.merging import Mergings
 from rhc.worker.reaper import Reaper
 from rhc.worker.store import TaskStore
+from rhc.worker.tally import Tally
 from rhc.worker.taskprocess import TaskProcess
 from rhc.worker.trust import Trust
 from rhc.worker.wakeup import Wakeup
@@ -121,8 +117,7 @@ class Worker:
         self._stopping = False
         self._state = "starting"
         self._job: str | None = None
-        self._done = 0
-        self._failed = 0
+        self._tally = Tally(self.name, self.host, self.condor_id)
         self._started = time.time()
         self._empty_reads_seen = 0
 
@@ -181,19 +176,23 @@ class Worker:
             self.settings.masked_url,
             self.compat,
         )
-        try:
-            while not self._stopping:
-                due = self._mergings.due()
-                if due and not self._executor.busy:
-                    self._flush(due)
-                if not due:
-                    self._fill()
-                if self._executor.busy:
-                    self._complete(*self._executor.next_outcome())
-                else:
-                    self._idle()
-        finally:
-            self._shutdown()
+        with self._tally:
+            try:
+                while not self._stopping:
+                    due = self._mergings.due()
+                    if due and not self._executor.busy:
+                        self._flush(due)
+                    if not due:
+                        self._fill()
+                    if self._executor.busy:
+                        self._complete(*self._executor.next_outcome())
+                    else:
+                        self._idle()
+            except Exception as exc:
+                self._tally.leaving = f"{type(exc).__name__}: {exc}"
+                raise
+            finally:
+                self._shutdown()
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -233,6 +232,7 @@ class Worker:
             self._complete(run, failed_outcome(batch, set(), "lost", "WorkerLost", lost))
         else:
             self._executor.submit(run)
+            self._tally.took(batch)
 
     def _complete(self, run: Run, outcome: Outcome | None) -> None:
         entry, batch = run.entry, run.batch
@@ -244,15 +244,17 @@ class Worker:
         if outcome is None:  # interrupted: another worker may take it
             self._store.requeue([entry])
             return
-        self._done += batch.count - len(outcome.failures)
-        self._failed += len(outcome.failures)
+        self._tally.finished(batch, len(outcome.failures))
+        ran = outcome.ran(batch, entry)
         if batch.reduce:
-            self._mergings.add(entry, batch, outcome.failures, outcome.started, outcome.finished)
+            self._mergings.add(
+                entry, batch, outcome.failures, outcome.started, outcome.finished, ran
+            )
             message = outcome.message(PROGRESS, batch, self.name)
             self._store.publish(entry, message, batch.result_ttl)
         else:  # the next batch is already running in the task process while this is stored
             message = outcome.message(RESULTS, batch, self.name)
-            self._store.store([entry], message, outcome.body, batch.result_ttl)
+            self._store.store([entry], message, outcome.body, batch.result_ttl, ran)
 
     def _flush(self, jobs: list[str]) -> None:
         """Store the merged partial results of jobs, with the acknowledgements they cover."""
@@ -270,6 +272,7 @@ class Worker:
                     merging.message(job, self.name, body, error),
                     body,
                     merging.result_ttl,
+                    merging.ran,
                 )
             self._store.forget_merged(merging.entries)
 
@@ -305,7 +308,8 @@ class Worker:
     def prefetch(self) -> None:
         self._fetcher.want()
 
-    def lost_task_process(self) -> None:
+    def lost_task_process(self, reason: str) -> None:
+        self._store.record_departure(self._tally.departure(reason, left=False))
         lost = self._mergings.take_all()
         if lost:
             log.warning(
@@ -332,14 +336,16 @@ class Worker:
             self._store.forget_merged(merging.entries)
 
     def _on_signal(self, signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
         if self._stopping:
             log.warning(
                 "second %s: exiting now; what this worker held is re-queued when its "
                 "heartbeat expires",
-                signal.Signals(signum).name,
+                name,
             )
             os._exit(128 + signum)
-        log.info("%s: handing back tasks and stopping", signal.Signals(signum).name)
+        log.info("%s: handing back tasks and stopping", name)
+        self._tally.signalled(name)
         self._stopping = True
 
     def _describe(self) -> WorkerInfo:
@@ -356,8 +362,7 @@ class Worker:
             state=self._state,
             job=self._job,
             task=self._child.current_task()[0],
-            done=self._done,
-            failed=self._failed,
+            **self._tally.counts(),
             extra={"task_pid": str(self._child.pid or "")},
         )
 
@@ -376,7 +381,7 @@ class Worker:
             if self._child.is_alive:
                 self._flush(self._mergings.jobs)
             else:
-                self.lost_task_process()
+                self.lost_task_process(self._child.exit_reason())
         except (RhcError, *RETRYABLE) as exc:
             log.error(
                 "could not hand back tasks (%s): they are re-queued once this worker's "
@@ -388,13 +393,6 @@ class Worker:
             self._heartbeat.join()
             self._child.stop(timeout=5.0)
         try:
-            self._reaper.leave(self.name)
+            self._reaper.leave(self.name, self._tally.departure(self._tally.leaving, left=True))
         except (RhcError, redis.RedisError) as exc:
-            log.error(
-                "could not deregister (%s): other workers sweep this one when its "
-                "heartbeat expires",
-                exc,
-            )
-        log.info(
-            "worker %s stopped after %d tasks (%d failed)", self.name, self._done, self._failed
-        )
+            log.error("could not deregister (%s): others sweep it when its heartbeat expires", exc)

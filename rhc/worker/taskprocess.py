@@ -29,7 +29,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from rhc.errors import RhcError, SerializationError
-from rhc.wire.protocol import Failure, TaskBatch
+from rhc.wire.protocol import ARGUMENT_KEPT, Failure, TaskBatch
 from rhc.wire.serialization import dumps, loads
 from rhc.worker import context
 from rhc.worker.cache import MemoryCache
@@ -287,7 +287,15 @@ class _Runner:
                 else:
                     values.append(value)
             except (Exception, SystemExit, KeyboardInterrupt) as exc:
-                failures.append(_failure(task, "exception", exc, user_frames_only=True))
+                failures.append(
+                    _failure(
+                        task,
+                        "exception",
+                        exc,
+                        user_frames_only=True,
+                        argument=_short_repr(argument),
+                    )
+                )
                 continue
             done.append(task)
         return done, values, failures
@@ -334,12 +342,31 @@ class _Runner:
 
 
 def _failure(
-    task: int, kind: str, exc: BaseException, *, user_frames_only: bool = False
+    task: int,
+    kind: str,
+    exc: BaseException,
+    *,
+    user_frames_only: bool = False,
+    argument: str = "",
 ) -> Failure:
     frames = exc.__traceback__
     if user_frames_only and frames is not None and frames.tb_next is not None:
         frames = frames.tb_next  # the frame that called the user's function is ours, not theirs
     remote = "".join(traceback.format_exception(type(exc), exc, frames))
     return Failure(
-        task=task, kind=kind, error_type=type(exc).__name__, message=str(exc), traceback=remote
+        task=task,
+        kind=kind,
+        error_type=type(exc).__name__,
+        message=str(exc),
+        traceback=remote,
+        argument=argument,
     )
+
+
+def _short_repr(value: object) -> str:
+    """The start of a value's repr; a repr that raises is named, not raised."""
+    try:
+        text = repr(value)
+    except Exception as exc:  # the user's __repr__: its error is not the task's
+        text = f"<{type(value).__name__}: repr raised {type(exc).__name__}>"
+    return text if len(text) <= ARGUMENT_KEPT else text[: ARGUMENT_KEPT - 1] + "…"

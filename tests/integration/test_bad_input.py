@@ -38,7 +38,8 @@ from rhc.errors import (
 )
 from rhc.local import Nginx, free_port
 from rhc.nanoaod import BadFilesError, Dimuon, run
-from rhc.wire.protocol import GROUP, Keys, compat_tag, task_entry, versions
+from rhc.wire.keys import Keys
+from rhc.wire.protocol import GROUP, compat_tag, task_entry, versions
 from rhc.wire.serialization import dumps, seal
 from rhc.wire.signing import TaskKey, new_task_key
 from tests import fixtures

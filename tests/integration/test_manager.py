@@ -13,7 +13,8 @@ import pytest
 
 from rhc import Manager, TaskError, get_worker
 from rhc.errors import JobNotFoundError, NotInWorkerError
-from rhc.wire.protocol import PARTIAL, RESULT_FIELD, Keys, ResultMessage
+from rhc.wire.keys import Keys
+from rhc.wire.protocol import PARTIAL, RESULT_FIELD, ResultMessage
 from rhc.wire.serialization import unseal
 from tests import fixtures
 from tests.conftest import wait_for

@@ -18,7 +18,8 @@ from rhc.local import Nginx
 from rhc.nanoaod import Dimuon, run
 from rhc.nanoaod.dimuon import direct
 from rhc.nanoaod.generate import generate_physics, generate_resampled
-from rhc.wire.protocol import PARTIAL, Keys, WorkerInfo
+from rhc.wire.keys import Keys
+from rhc.wire.protocol import PARTIAL, WorkerInfo
 from tests.conftest import wait_for
 
 

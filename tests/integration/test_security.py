@@ -19,15 +19,8 @@ from rhc.errors import (
     SecretMismatchError,
 )
 from rhc.local import LocalCluster, RedisServer, generate
-from rhc.wire.protocol import (
-    RESULT_FIELD,
-    RESULTS,
-    Keys,
-    ResultMessage,
-    compat_tag,
-    task_entry,
-    versions,
-)
+from rhc.wire.keys import Keys
+from rhc.wire.protocol import RESULT_FIELD, RESULTS, ResultMessage, compat_tag, task_entry, versions
 from rhc.wire.serialization import dumps, seal, sign, unseal
 from rhc.wire.signing import TaskKey, new_task_key
 from tests import fixtures

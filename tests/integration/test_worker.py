@@ -10,15 +10,8 @@ from collections import Counter
 from functools import partial
 
 from rhc import Manager
-from rhc.wire.protocol import (
-    GROUP,
-    RESULT_FIELD,
-    RESULTS,
-    Keys,
-    ResultMessage,
-    compat_tag,
-    versions,
-)
+from rhc.wire.keys import Keys
+from rhc.wire.protocol import GROUP, RESULT_FIELD, RESULTS, ResultMessage, compat_tag, versions
 from rhc.wire.serialization import secret_id, unseal
 from rhc.wire.signing import TaskKey
 from tests import fixtures

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 import pytest
+from aiohttp import web
 
 from rhc.errors import RhcError
 from tests.conftest import REPOSITORY
@@ -131,6 +132,8 @@ def test_every_exception_rhc_raises_is_an_rhc_error():
         "rhc.worker.taskprocess": (BaseException,),
         # The command line reports usage errors the way click does.
         **{name: (click.ClickException,) for name, _ in modules() if name.startswith("rhc.cli")},
+        # The web app answers requests it refuses the way aiohttp does: with their HTTP status.
+        **{name: (web.HTTPException,) for name, _ in modules() if name.startswith("rhc.dashboard")},
     }
     others = [
         f"{path.relative_to(REPOSITORY)}:{line}: {raised.__name__}"

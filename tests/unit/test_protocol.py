@@ -8,6 +8,7 @@ import json
 import pytest
 
 from rhc.errors import SignatureError
+from rhc.wire.keys import Keys
 from rhc.wire.protocol import (
     CANCEL,
     CANCELLED,
@@ -16,7 +17,6 @@ from rhc.wire.protocol import (
     Failure,
     JobRecord,
     JobStatus,
-    Keys,
     ResultMessage,
     TaskBatch,
     TaskEntry,
