@@ -20,7 +20,7 @@ define apt_install
 endef
 
 setup:
-	$(call apt_install,redis-server:redis-server nginx:nginx)
+	$(call apt_install,redis-server:redis-server nginx:nginx chromium:chromium)
 	$(PIP) -e '.[test]'
 
 # A Docker engine (started here when none answers), compose v2, debootstrap for the offline base.

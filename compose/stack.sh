@@ -23,6 +23,7 @@ write_secrets() {
         cd "$state/secrets"
         [ -s jupyter_token ] || random >jupyter_token
         [ -s pool_token ] || random >pool_token
+        [ -s dashboard_token ] || random >dashboard_token
     )
     if [ ! -s "$state/secrets/redis/users.acl" ]; then
         docker run --rm --user "$(id -u):$(id -g)" --network none \
@@ -65,6 +66,7 @@ RHC_SECRETS_DIR=$(cd "$state/secrets" && pwd)
 RHC_POOL_DIR=$(cd "$state/.pool" && pwd)
 RHC_POOL_EVICT_EVERY=${RHC_POOL_EVICT_EVERY:-0}
 RHC_JUPYTER_PORT=${RHC_JUPYTER_PORT:-8888}
+RHC_DASHBOARD_PORT=${RHC_DASHBOARD_PORT:-8787}
 ENV
 }
 
@@ -82,6 +84,8 @@ case "${1:-}" in
         port=$(sed -n 's/^RHC_JUPYTER_PORT=//p' "$state/.env")
         echo "JupyterLab: http://127.0.0.1:$port/lab (the token: compose/stack.sh token)"
         echo "workers: in a JupyterLab terminal, rhc condor submit -n 2"
+        port=$(sed -n 's/^RHC_DASHBOARD_PORT=//p' "$state/.env")
+        echo "dashboard: http://127.0.0.1:$port/?token=$(cat "$state/secrets/dashboard_token")"
         ;;
     down)
         compose --profile workers down --volumes --remove-orphans

@@ -76,6 +76,8 @@ class Settings:
     pool_token: str | None = field(default=None, repr=False)
     pool_token_file: str = ""
     """The mini pool's API token, or its 0600 file (`rhc minicondor serve --token-file`)."""
+    dashboard_url: str = ""
+    """Where people open the namespace's dashboard (`rhc dashboard`), for notebooks to link."""
 
     def __post_init__(self) -> None:
         if not _NAMESPACE_PATTERN.match(self.namespace):

@@ -68,4 +68,5 @@ PARSERS: dict[str, Callable[[object], object]] = {
     "condor_pool": str,
     "pool_token": str,
     "pool_token_file": str,
+    "dashboard_url": str,
 }

@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
     "namespace's jobs. Without it the dashboard only reads.",
 )
 @click.option(
+    "--show-token/--hide-token",
+    default=True,
+    help="Print the URL with its token (hide it where the output is kept, e.g. a container's log).",
+)
+@click.option(
     "--public-url",
     help="The address people open, if not http://HOST:PORT/ (behind a proxy or ssh -L).",
 )
@@ -48,6 +53,7 @@ def dashboard(
     namespaces: tuple[str, ...],
     token_file: Path | None,
     manager_config: Path | None,
+    show_token: bool,
     public_url: str | None,
 ) -> None:
     """Serve the dashboard: workers, queues, jobs, failures and departures, live; /metrics for
@@ -70,9 +76,10 @@ def dashboard(
     path, token = dashboard_token(token_file)
     app = build_app(Dashboard(settings, shown, token, canceller))
     address = (public_url or f"http://{host}:{port}/").rstrip("/") + "/"
+    opened = f"{address}?token={token}" if show_token else f"{address}?token=<the token>"
     click.echo(
         f"rhc dashboard of {', '.join(shown)} at {settings.masked_url}\n"
-        f"    {address}?token={token}\n"
+        f"    {opened}\n"
         f"    (the token is in {path}; /metrics takes it as `Authorization: Bearer …`)"
     )
     if host in ("127.0.0.1", "localhost", "::1"):

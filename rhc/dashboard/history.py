@@ -23,8 +23,8 @@ class _Sample:
     taken: float
     finished: dict[str, tuple[float, float]]
     """Per namespace: tasks succeeded and failed so far."""
-    done: dict[tuple[str, str], int]
-    """Per (namespace, job): tasks done so far."""
+    done: dict[tuple[str, str], dict[str, float]]
+    """Per (namespace, job): tasks done so far ("done"), and what its tasks counted."""
 
 
 class History:
@@ -41,7 +41,7 @@ class History:
             for view in snapshot.namespaces
         }
         done = {
-            (view.name, job.id): job.record.done
+            (view.name, job.id): {"done": job.record.done, **job.counts}
             for view in snapshot.namespaces
             for job in view.jobs
         }
@@ -64,8 +64,9 @@ class History:
                 )
         return points
 
-    def job_rate(self, namespace: str, job: str) -> float:
-        """Tasks per second over the last JOB_RATE_SPAN seconds (0 until two samples)."""
+    def job_rate(self, namespace: str, job: str, name: str = "done") -> float:
+        """Tasks (or what they counted: `name`) per second over the last JOB_RATE_SPAN
+        seconds (0 until two samples)."""
         key = (namespace, job)
         samples = [sample for sample in self._samples if key in sample.done]
         if len(samples) < 2:
@@ -76,4 +77,6 @@ class History:
             samples[-2],
         )
         elapsed = last.taken - first.taken
-        return max(0.0, (last.done[key] - first.done[key]) / elapsed) if elapsed > 0 else 0.0
+        if elapsed <= 0 or name not in last.done[key]:
+            return 0.0
+        return max(0.0, (last.done[key][name] - first.done[key].get(name, 0.0)) / elapsed)

@@ -17,7 +17,7 @@ from prometheus_client.core import (
 )
 
 from rhc.dashboard.snapshot import BUSY, IDLE, LEAVING, LOST, Snapshot, worker_state
-from rhc.wire.activity import FAILED, RETRIED, RUNTIME_SUM, STARTED, SUBMITTED, SUCCEEDED
+from rhc.wire.activity import COUNTED, FAILED, RETRIED, RUNTIME_SUM, STARTED, SUBMITTED, SUCCEEDED
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -55,6 +55,7 @@ class SnapshotCollector:
             snapshot.round_trip,
         )
         yield from self._counters(snapshot)
+        yield self._counted(snapshot)
         yield self._runtime(snapshot)
         yield from self._queues(snapshot)
         yield from self._workers(snapshot)
@@ -65,6 +66,18 @@ class SnapshotCollector:
             for view in snapshot.namespaces:
                 family.add_metric([view.name], view.counters.get(name, 0.0))
             yield family
+
+    def _counted(self, snapshot: Snapshot) -> Metric:
+        family = CounterMetricFamily(
+            "rhc_counted",
+            "What tasks counted with rhc.get_worker().count (a NanoAOD run: events, bytes_read).",
+            labels=["namespace", "name"],
+        )
+        for view in snapshot.namespaces:
+            for key, value in view.counters.items():
+                if key.startswith(COUNTED):
+                    family.add_metric([view.name, key.removeprefix(COUNTED)], value)
+        return family
 
     def _runtime(self, snapshot: Snapshot) -> Metric:
         family = HistogramMetricFamily(

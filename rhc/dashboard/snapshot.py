@@ -17,7 +17,14 @@ from typing import TypeVar
 
 import redis
 
-from rhc.wire.activity import JOB_FAILED, JOB_RETRIED, Departure, FailureNotice, bucket_bound
+from rhc.wire.activity import (
+    COUNTED,
+    JOB_FAILED,
+    JOB_RETRIED,
+    Departure,
+    FailureNotice,
+    bucket_bound,
+)
 from rhc.wire.keys import Keys
 from rhc.wire.protocol import GROUP, RUNNING, JobRecord, WorkerInfo
 
@@ -51,6 +58,8 @@ class JobView:
     failed: int
     retried: int
     active: float | None
+    counts: dict[str, float] = field(default_factory=dict)
+    """What its tasks counted (rhc.get_worker().count), e.g. events, bytes_read."""
 
 
 @dataclass
@@ -254,4 +263,9 @@ def _job(job_id: str, raw: dict[bytes, bytes], active: float | None) -> JobView 
         failed=int(raw.get(JOB_FAILED.encode(), 0)),
         retried=int(raw.get(JOB_RETRIED.encode(), 0)),
         active=active if record.state == RUNNING else None,
+        counts={
+            key.decode().removeprefix(COUNTED): float(value)
+            for key, value in raw.items()
+            if key.startswith(COUNTED.encode())
+        },
     )

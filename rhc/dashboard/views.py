@@ -70,6 +70,10 @@ def _namespace(view: NamespaceView, now: float, history: History, ttl: float) ->
                 "retried": job.retried,
                 "reason": job.record.reason,
                 "rate": round(history.job_rate(view.name, job.id), 1),
+                "counts": job.counts,
+                "count_rates": {
+                    name: round(history.job_rate(view.name, job.id, name), 1) for name in job.counts
+                },
             }
             for job in view.jobs
         ],

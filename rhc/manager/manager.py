@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import html
 import socket
 import time
 import uuid
@@ -59,6 +60,15 @@ class Manager:
 
     def __repr__(self) -> str:
         return f"Manager(url={self.settings.masked_url!r}, namespace={self.settings.namespace!r})"
+
+    def _repr_html_(self) -> str:
+        """In a notebook: what it is connected to, and a link to the dashboard if there is one
+        (without its token: open the URL `rhc dashboard` or `make run` printed once)."""
+        text = html.escape(repr(self))
+        url = self.settings.dashboard_url
+        if not url:
+            return f"<code>{text}</code>"
+        return f'<code>{text}</code> · <a href="{html.escape(url)}" target="_blank">dashboard</a>'
 
     def __enter__(self) -> Manager:
         return self

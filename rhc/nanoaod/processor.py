@@ -15,7 +15,7 @@ from rhc.errors import NotInWorkerError
 from rhc.nanoaod.accumulate import add
 from rhc.nanoaod.chunks import BadFile, Chunk
 from rhc.nanoaod.reading import FileReadError, Reader, current_reader
-from rhc.worker import get_worker
+from rhc.worker import WorkerContext, get_worker
 
 
 class Processor(ABC):
@@ -91,7 +91,12 @@ class ChunkTask:
             if not self.skip_bad_files:
                 raise
             return RunOutput(bad_files=[BadFile(chunk.dataset, chunk.file, exc.reason)])
-        report = ChunkReport(chunk, _worker_name(), started, time.time(), read_bytes)
+        worker = _worker()
+        if worker is not None:  # for the dashboard: events/s and bytes read, per job
+            worker.count("events", chunk.events)
+            worker.count("bytes_read", read_bytes)
+        name = worker.name if worker is not None else "local"
+        report = ChunkReport(chunk, name, started, time.time(), read_bytes)
         return RunOutput(value=value, reports=[report])
 
 
@@ -105,8 +110,9 @@ class EventsFunction:
         return self.function(events)
 
 
-def _worker_name() -> str:
+def _worker() -> WorkerContext | None:
+    """The worker running this chunk, or None when it runs in the notebook (run_locally)."""
     try:
-        return get_worker().name
+        return get_worker()
     except NotInWorkerError:
-        return "local"
+        return None

@@ -24,6 +24,10 @@ SUBMITTED, STARTED, SUCCEEDED, FAILED, RETRIED = (
 heartbeat); finished without and with an error (counted where results are stored); and run
 again because the worker running them was lost."""
 
+COUNTED = "count:"
+"""The prefix of the counters (namespace and job hash) of what tasks counted
+(rhc.get_worker().count(name, amount)): count:<name>."""
+
 RUNTIME_SUM = "runtime_sum"
 """Field of the counters hash: seconds the finished tasks ran, summed."""
 

@@ -31,13 +31,14 @@ ACK_AND_STORE = """
 -- ARGV[8] the runtime histogram field of their mean runtime
 -- ARGV[9] seconds they ran, together
 -- ARGV[10] their span "started finished first-last", or "" (recorded as each batch ran)
--- ARGV[11] n, the number of batches the message covers
--- ARGV[12..11+n] their numbers
--- ARGV[12+n..] entry ids
+-- ARGV[11] what their tasks counted, as a JSON object name -> amount, or ""
+-- ARGV[12] n, the number of batches the message covers
+-- ARGV[13..12+n] their numbers
+-- ARGV[13+n..] entry ids
 -- Returns 1 if the result was stored, 0 if the entries were re-queued, 2 if they were dropped.
-local first_id = 12 + tonumber(ARGV[11])
+local first_id = 13 + tonumber(ARGV[12])
 local ran = false
-for i = 12, first_id - 1 do
+for i = 13, first_id - 1 do
   if redis.call('HEXISTS', KEYS[3], ARGV[i]) == 1 then ran = true end
 end
 local held = {}
@@ -59,14 +60,22 @@ if ran then return 2 end
 if not complete then return 0 end
 redis.call('XADD', KEYS[1], '*', 'm', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-for i = 12, first_id - 1 do
+for i = 13, first_id - 1 do
   redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[5])
 end
 local tasks, failed, retried = tonumber(ARGV[4]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local counts = {}
+if ARGV[11] ~= '' then counts = cjson.decode(ARGV[11]) end
 if redis.call('EXISTS', KEYS[2]) == 1 then
   redis.call('HINCRBY', KEYS[2], 'done', tasks)
   if failed > 0 then redis.call('HINCRBY', KEYS[2], 'failed', failed) end
   if retried > 0 then redis.call('HINCRBY', KEYS[2], 'retried', retried) end
+  for name, amount in pairs(counts) do
+    redis.call('HINCRBYFLOAT', KEYS[2], 'count:' .. name, amount)
+  end
+end
+for name, amount in pairs(counts) do
+  redis.call('HINCRBYFLOAT', KEYS[5], 'count:' .. name, amount)
 end
 redis.call('HINCRBY', KEYS[5], 'succeeded', tasks - failed)
 if failed > 0 then redis.call('HINCRBY', KEYS[5], 'failed', failed) end

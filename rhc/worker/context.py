@@ -16,7 +16,7 @@ class WorkerContext:
 
     ``cache`` keeps values in memory within a budget; ``cache_dir`` is where copies of remote
     data may go, within ``disk_cache_bytes``; ``local`` is where libraries keep per-worker
-    objects (open files, readers, their disk caches).
+    objects (open files, readers, their disk caches); count() adds to the job's counts.
     """
 
     name: str
@@ -27,6 +27,13 @@ class WorkerContext:
     cache_dir: Path
     disk_cache_bytes: int
     local: dict[str, object] = field(default_factory=dict)
+    counts: dict[str, float] = field(default_factory=dict)
+    """What the current batch's tasks counted (count()): sent with its results."""
+
+    def count(self, name: str, amount: float = 1) -> None:
+        """Add to a count of the current job people watch (the dashboard, /metrics), e.g.
+        count("events", n): a NanoAOD run counts its events and the bytes it read."""
+        self.counts[name] = self.counts.get(name, 0) + amount
 
 
 # One per task process, set once when it starts: user functions reach their worker's caches

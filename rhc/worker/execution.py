@@ -44,6 +44,8 @@ class Outcome:
     failures: list[Failure]
     started: float
     finished: float
+    counts: dict[str, float] = field(default_factory=dict)
+    """What its tasks counted (rhc.get_worker().count)."""
 
     def message(self, kind: str, batch: TaskBatch, worker: str) -> ResultMessage:
         """What a worker reports of this outcome: per-task values, or progress of a merge."""
@@ -61,7 +63,8 @@ class Outcome:
 
     def ran(self, batch: TaskBatch, entry: TaskEntry) -> Ran:
         """What its tasks cost: a redelivered entry's tasks all ran again."""
-        return Ran(self.finished - self.started, batch.count if entry.redeliveries else 0)
+        retried = batch.count if entry.redeliveries else 0
+        return Ran(self.finished - self.started, retried, self.counts)
 
 
 @dataclass
@@ -200,10 +203,10 @@ class Executor:
     def _outcome(self, run: Run, reply: tuple) -> Outcome | None:
         if reply[0] == "interrupted":
             return None
-        _, body, child_failures, started, finished = reply
+        _, body, child_failures, started, finished, counts = reply
         self._forget_attempts(run.batch)
         failures = sorted(run.failures + child_failures, key=lambda failure: failure.task)
-        outcome = Outcome(body, failures, started, finished)
+        outcome = Outcome(body, failures, started, finished, counts)
         self._record_speed(run.batch, outcome)
         return outcome
 

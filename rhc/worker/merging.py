@@ -87,7 +87,7 @@ class Mergings:
         merging.batches.append(batch.batch)
         merging.failures.extend(failures)
         merging.finished = finished
-        merging.ran = Ran(merging.ran.seconds + ran.seconds, merging.ran.retried + ran.retried)
+        merging.ran += ran
 
     def want(self, job: str) -> None:
         """The job's manager asked for partial results: all its tasks ran."""

@@ -4,9 +4,10 @@ acknowledgements, handing entries back. (How it leaves is the Reaper's.)"""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 
@@ -168,6 +169,7 @@ class TaskStore:
             runtime_bucket(ran.seconds / max(tasks, 1)),
             repr(ran.seconds),
             "" if span is None else f"{span.started!r} {span.finished!r} {span.tasks}",
+            json.dumps(ran.counts) if ran.counts else "",
             len(message.batches),
             *message.batches,
             *(entry.entry_id for entry in entries),
@@ -309,11 +311,18 @@ class TaskStore:
 
 @dataclass(frozen=True)
 class Ran:
-    """What a stored result's tasks cost: seconds they ran together, and how many of them ran
-    again because the worker running them before was lost."""
+    """What a stored result's tasks cost: seconds they ran together, how many of them ran
+    again because the worker running them before was lost, and what they counted."""
 
     seconds: float
     retried: int = 0
+    counts: dict[str, float] = field(default_factory=dict)
+
+    def __add__(self, other: Ran) -> Ran:
+        counts = dict(self.counts)
+        for name, amount in other.counts.items():
+            counts[name] = counts.get(name, 0) + amount
+        return Ran(self.seconds + other.seconds, self.retried + other.retried, counts)
 
 
 def _span(message: ResultMessage) -> Span:

@@ -181,17 +181,16 @@ class _Runner:
         self.merged: dict[str, object] = {}
         self.running = False
         self.interrupted = False
-        context.activate(
-            context.WorkerContext(
-                name=config["name"],
-                host=config["host"],
-                namespace=config["namespace"],
-                condor_id=config["condor_id"],
-                cache=MemoryCache(config["cache_bytes"]),
-                cache_dir=Path(config["cache_dir"]),
-                disk_cache_bytes=config["disk_cache_bytes"],
-            )
+        self.context = context.WorkerContext(
+            name=config["name"],
+            host=config["host"],
+            namespace=config["namespace"],
+            condor_id=config["condor_id"],
+            cache=MemoryCache(config["cache_bytes"]),
+            cache_dir=Path(config["cache_dir"]),
+            disk_cache_bytes=config["disk_cache_bytes"],
         )
+        context.activate(self.context)
 
     def on_interrupt(self, signum: int, frame: object) -> None:
         self.interrupted = True
@@ -230,6 +229,7 @@ class _Runner:
             return ("interrupted",)
         batch = TaskBatch.from_header(header)
         started = time.time()
+        self.context.counts = {}
         loaded = self.functions.get(batch.function, KeyError("function not sent"))
         try:
             if isinstance(loaded, Exception):
@@ -241,7 +241,7 @@ class _Runner:
             failures = [
                 _failure(task, "unloadable", exc) for task in batch.tasks if task not in skip
             ]
-            return ("done", None, failures, started, time.time())
+            return ("done", None, failures, started, time.time(), {})
         self.running = True
         try:
             done, values, failures = self._call_each(batch, function, reducer, arguments, skip)
@@ -256,7 +256,7 @@ class _Runner:
             body = None
             if done:
                 self._merge_batch(batch.job, reducer, values[0], done, failures)
-        return ("done", body, failures, started, time.time())
+        return ("done", body, failures, started, time.time(), self.context.counts)
 
     def _call_each(
         self,

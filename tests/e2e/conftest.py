@@ -45,6 +45,7 @@ class Stack:
             line.split("=", 1) for line in self.env_file.read_text().splitlines() if "=" in line
         )
         self.jupyter_url = f"http://127.0.0.1:{self.environment['RHC_JUPYTER_PORT']}"
+        self.dashboard_url = f"http://127.0.0.1:{self.environment['RHC_DASHBOARD_PORT']}/"
 
     @property
     def command(self) -> list[str]:
@@ -94,11 +95,12 @@ class Stack:
         return json.loads(done.stdout.strip().splitlines()[-1])
 
     def secrets(self) -> dict[str, str]:
-        """The generated secrets, by what they are: the Jupyter token, the pool's token, the rhc
+        """The generated secrets, by what they are: the Jupyter, pool and dashboard tokens, the rhc
         secret, the task key, the password of every Redis user, and the TLS key."""
         directory = self.state / "secrets"
         found = {"jupyter_token": (directory / "jupyter_token").read_text().strip()}
         found["pool token"] = (directory / "pool_token").read_text().strip()
+        found["dashboard token"] = self.dashboard_token
         for name in ("rhc.toml", "worker.toml", "monitor.toml", "admin.toml"):
             found[f"Redis password in {name}"] = self.settings(name)["redis_password"]
         found["rhc secret"] = self.settings("rhc.toml")["secret"]
@@ -106,6 +108,10 @@ class Stack:
         key = (directory / "redis" / "tls" / "redis.key").read_text()
         found["TLS key"] = "".join(key.strip().splitlines()[1:-1])
         return found
+
+    @property
+    def dashboard_token(self) -> str:
+        return (self.state / "secrets" / "dashboard_token").read_text().strip()
 
     def settings(self, name: str) -> dict:
         """A generated config file's settings (read as the test's uid, whoever owns it)."""
@@ -153,6 +159,7 @@ def stack_state(engine, tmp_path_factory: pytest.TempPathFactory) -> Stack:
         tmp_path_factory.mktemp("stack"),
         f"rhc-e2e-{os.getpid()}",
         RHC_JUPYTER_PORT=str(free_port()),
+        RHC_DASHBOARD_PORT=str(free_port()),
         RHC_POOL_EVICT_EVERY=str(EVICT_EVERY),
     )
 

@@ -81,18 +81,20 @@ def http_status(url: str, token: str | None = None) -> int:
         return error.code
 
 
-def test_every_service_is_healthy_and_only_jupyter_is_published_on_loopback(stack, engine):
+def test_every_service_is_healthy_and_only_jupyter_and_the_dashboard_are_on_loopback(stack, engine):
     services = {
         container.labels["com.docker.compose.service"]: container
         for container in stack.containers(engine)
         if "com.docker.compose.service" in container.labels
     }
-    assert set(services) == {"redis", "nginx", "minicondor", "jupyter"}
+    assert set(services) == {"redis", "nginx", "minicondor", "jupyter", "dashboard"}
+    loopback_only = {"jupyter": "8888/tcp", "dashboard": "8787/tcp"}
     for name, container in services.items():
         assert container.attrs["State"]["Health"]["Status"] == "healthy", name
         published = container.attrs["HostConfig"]["PortBindings"] or {}
-        if name == "jupyter":
-            assert [bind["HostIp"] for bind in published["8888/tcp"]] == ["127.0.0.1"]
+        if name in loopback_only:
+            port = loopback_only[name]
+            assert [bind["HostIp"] for bind in published[port]] == ["127.0.0.1"], name
         else:
             assert published == {}, f"{name} publishes {published}"
 

@@ -212,3 +212,33 @@ def test_nothing_the_dashboard_serves_holds_a_secret(cluster, dashboard_of):
     for text in served:
         for what, secret in secrets.items():
             assert secret not in text, f"{what} served"
+
+
+def test_a_nanoaod_run_shows_its_events_and_bytes_read(cluster, dashboard_of, samples):
+    # Given two workers and the dashboard
+    from rhc.nanoaod import Dimuon, run
+
+    cluster.start_workers(2)
+    dashboard = dashboard_of(cluster)
+    # When the dimuon analysis runs over the samples
+    with cluster.manager() as manager:
+        result = run(manager, Dimuon(), samples, chunksize=20, progress=False)
+    # Then its job counts the events and the bytes the chunks read, as the run does
+    def finished_job() -> dict | None:
+        jobs = dashboard.namespace(cluster.namespace)["jobs"]
+        return jobs[0] if jobs and jobs[0]["state"] != "running" else None
+
+    job = wait_for(finished_job, 10, "the run's job, ended")
+    assert job["counts"]["events"] == result.events
+    assert job["counts"]["bytes_read"] == result.bytes_read > 0
+    metrics = dashboard.metrics()
+    key = ("rhc_counted_total", (("name", "events"), ("namespace", cluster.namespace)))
+    assert metrics[key] == result.events
+
+
+def test_the_managers_notebook_repr_links_the_dashboard_without_its_token(cluster):
+    with cluster.manager(dashboard_url="http://127.0.0.1:8787/") as manager:
+        shown = manager._repr_html_()
+    assert '<a href="http://127.0.0.1:8787/"' in shown and "token" not in shown
+    with cluster.manager() as manager:
+        assert "<a " not in manager._repr_html_()

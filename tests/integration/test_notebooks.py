@@ -118,7 +118,7 @@ def test_the_example_notebook_runs_on_generated_events_alone_without_samples(
     assert_no_secret(cluster, executed)
 
 
-def test_the_monitoring_notebook_draws_rolling_rates_of_every_worker(cluster, tmp_path):
+def test_the_monitoring_notebook_draws_rolling_rates_of_every_worker_and_job(cluster, tmp_path):
     # Given two workers
     cluster.start_workers(2)
     # When the monitoring notebook watches them for a few seconds while a demo job runs
@@ -130,4 +130,11 @@ def test_the_monitoring_notebook_draws_rolling_rates_of_every_worker(cluster, tm
     assert any("image/png" in output.get("data", {}) for output in outputs)
     assert any("<table>" in output.get("data", {}).get("text/html", "") for output in outputs)
     assert "workers seen: w0, w1" in text_outputs(executed)
+    # and the demo job as the dashboard sees it: its 100 tasks done
+    jobs = [
+        output["data"]["text/html"]
+        for output in outputs
+        if "events/s" in output.get("data", {}).get("text/html", "")
+    ]
+    assert jobs and "100/100" in jobs[-1], jobs[-1:]
     assert_no_secret(cluster, executed)

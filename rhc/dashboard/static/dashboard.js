@@ -96,9 +96,20 @@ function jobRows(ns, canCancel) {
       el("td", {}, job.id), el("td", {}, job.owner), el("td", { className: "state" }, job.state),
       el("td", {}, el("span", { className: "progress" }, el("div", { style: `width:${(share * 100).toFixed(1)}%` })), " ",
         el("span", { className: "done" }, job.done), ` / ${job.total ?? "?"}`),
-      el("td", { className: "rate" }, job.rate), el("td", { className: "failed" }, job.failed), el("td", {}, job.retried),
+      el("td", { className: "rate" }, job.rate), el("td", { className: "counts" }, counted(job)),
+      el("td", { className: "failed" }, job.failed), el("td", {}, job.retried),
       el("td", { className: "wrap" }, job.reason), el("td", {}, cancel));
   });
+}
+
+function counted(job) {
+  // what the job's tasks counted (a NanoAOD run: events and bytes read), with its rate
+  return Object.entries(job.counts).map(([name, amount]) => {
+    const rate = job.count_rates[name] ?? 0;
+    return name.startsWith("bytes")
+      ? `${name.replace(/_/g, " ")} ${bytes(amount)} (${bytes(rate)}/s)`
+      : `${name} ${Math.round(amount)} (${rate}/s)`;
+  }).join(" · ");
 }
 
 function departureRows(ns) {
@@ -132,7 +143,7 @@ function namespaceSection(ns, canCancel) {
     el("h3", {}, "workers"),
     table(["name", "condor id", "host", "state", "job", "done", "failed", "tasks/s", "rss MB", "cpu %", "heartbeat", "rhc", "python", "cloudpickle", "last warning"], workerRows(ns), `workers-${ns.name}`),
     el("h3", {}, "jobs"),
-    table(["job", "owner", "state", "progress", "tasks/s", "failed", "retried", "reason", ""], jobRows(ns, canCancel), `jobs-${ns.name}`),
+    table(["job", "owner", "state", "progress", "tasks/s", "counted", "failed", "retried", "reason", ""], jobRows(ns, canCancel), `jobs-${ns.name}`),
     el("h3", {}, "workers that left, and why"),
     table(["time", "worker", "condor id", "host", "reason", "last warning"], departureRows(ns), `departures-${ns.name}`),
     el("h3", {}, "latest failures"),
