@@ -223,6 +223,7 @@ def test_a_nanoaod_run_shows_its_events_and_bytes_read(cluster, dashboard_of, sa
     # When the dimuon analysis runs over the samples
     with cluster.manager() as manager:
         result = run(manager, Dimuon(), samples, chunksize=20, progress=False)
+
     # Then its job counts the events and the bytes the chunks read, as the run does
     def finished_job() -> dict | None:
         jobs = dashboard.namespace(cluster.namespace)["jobs"]
