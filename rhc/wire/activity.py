@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
+import redis
+
 SUBMITTED, STARTED, SUCCEEDED, FAILED, RETRIED = (
     "submitted",
     "started",
@@ -64,7 +66,12 @@ def bucket_bound(field_name: str) -> float | None:
 
 
 class _Fields:
-    """A record stored as the fields of a stream entry."""
+    """A record stored as the fields of an entry of a capped stream."""
+
+    def append_to(self, pipe: redis.client.Pipeline, stream: str, kept: int) -> None:
+        """Queue adding it to `stream`, which keeps about its last `kept` entries (a log:
+        trimming it loses nothing)."""
+        pipe.xadd(stream, self.to_fields(), maxlen=kept, approximate=True)
 
     def to_fields(self) -> dict[str, str]:
         return {name: str(value) for name, value in asdict(self).items()}

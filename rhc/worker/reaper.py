@@ -134,12 +134,7 @@ class Reaper:
             pipe.delete(self._keys.alive(name))
             pipe.hdel(self._keys.workers, name)
             if departure is not None:
-                pipe.xadd(
-                    self._keys.departures,
-                    departure.to_fields(),
-                    maxlen=DEPARTURES_KEPT,
-                    approximate=True,
-                )
+                departure.append_to(pipe, self._keys.departures, DEPARTURES_KEPT)
             pipe.execute()
         return moved
 

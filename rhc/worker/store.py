@@ -213,12 +213,7 @@ class TaskStore:
         def record() -> None:
             with self._client.pipeline(transaction=False) as pipe:
                 for notice in notices:
-                    pipe.xadd(
-                        self._keys.failures,
-                        notice.to_fields(),
-                        maxlen=FAILURES_KEPT,
-                        approximate=True,
-                    )
+                    notice.append_to(pipe, self._keys.failures, FAILURES_KEPT)
                 pipe.execute()
 
         self.reconnect.call(record, doing="recording failures")
@@ -228,7 +223,9 @@ class TaskStore:
         key = self._keys.departures
 
         def record() -> None:
-            self._client.xadd(key, departure.to_fields(), maxlen=DEPARTURES_KEPT, approximate=True)
+            with self._client.pipeline(transaction=False) as pipe:
+                departure.append_to(pipe, key, DEPARTURES_KEPT)
+                pipe.execute()
 
         self.reconnect.call(record, doing="recording a lost task process")
 
@@ -243,7 +240,7 @@ class TaskStore:
             with self._client.pipeline(transaction=False) as pipe:
                 pipe.xadd(results, {RESULT_FIELD: sealed})
                 pipe.pexpire(results, int(ttl * 1000))
-                pipe.xadd(spans, _span(message).to_fields(), maxlen=SPANS_KEPT, approximate=True)
+                _span(message).append_to(pipe, spans, SPANS_KEPT)
                 pipe.pexpire(spans, int(ttl * 1000))
                 pipe.sadd(merged, merged_member(entry.stream, entry.entry_id))
                 pipe.execute()
