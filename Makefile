@@ -19,6 +19,8 @@ define apt_install
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }
 endef
 
+# chromium: Debian's, for the dashboard's browser tests (playwright drives it; its own browser
+# download needs the internet)
 setup:
 	$(call apt_install,redis-server:redis-server nginx:nginx chromium:chromium)
 	$(PIP) -e '.[test]'
@@ -48,8 +50,8 @@ run-local: setup
 
 # ruff, and the architecture: the import contracts in pyproject.toml ([tool.importlinter])
 lint:
-	$(PYTHON) -m ruff check rhc tests benchmarks examples
-	$(PYTHON) -m ruff format --check rhc tests benchmarks examples
+	$(PYTHON) -m ruff check rhc tests benchmarks examples docs
+	$(PYTHON) -m ruff format --check rhc tests benchmarks examples docs
 	$(LINT_IMPORTS)
 
 # Every tier once: unit, integration (real redis-server and workers), e2e (the compose stack).
@@ -80,4 +82,4 @@ bench-nanoaod: setup
 	$(PYTHON) benchmarks/nanoaod.py
 
 clean:
-	rm -rf .cache .pytest_cache .ruff_cache build *.egg-info benchmarks/results
+	rm -rf .cache .pytest_cache .ruff_cache build *.egg-info benchmarks/results test-artifacts

@@ -77,8 +77,8 @@ class Dashboard:
         return f"Dashboard(namespaces={self.namespaces!r}, url={self._settings.masked_url!r})"
 
     @property
-    def heartbeat_ttl(self) -> float:
-        return self._settings.heartbeat_ttl
+    def heartbeat_interval(self) -> float:
+        return self._settings.heartbeat_interval
 
     def refresh(self) -> Snapshot:
         """Read a snapshot (in a thread: redis-py blocks); a failure is a snapshot too."""
@@ -189,14 +189,14 @@ async def _health(request: web.Request) -> web.Response:
 async def _metrics(request: web.Request) -> web.Response:
     dashboard: Dashboard = request.app["dashboard"]
     dashboard.access.check(request)
-    body = exposition(lambda: dashboard.latest, dashboard.heartbeat_ttl)
+    body = exposition(lambda: dashboard.latest, dashboard.heartbeat_interval)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 async def _overview(request: web.Request) -> web.Response:
     dashboard: Dashboard = request.app["dashboard"]
     dashboard.access.check(request)
-    data = overview(dashboard.latest, dashboard.history, dashboard.heartbeat_ttl)
+    data = overview(dashboard.latest, dashboard.history, dashboard.heartbeat_interval)
     data["can_cancel"] = dashboard.canceller is not None
     return web.json_response(data)
 

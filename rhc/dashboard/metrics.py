@@ -33,9 +33,9 @@ _COUNTERS = (
 class SnapshotCollector:
     """A prometheus-client collector of whatever snapshot `latest` returns."""
 
-    def __init__(self, latest: Callable[[], Snapshot], heartbeat_ttl: float) -> None:
+    def __init__(self, latest: Callable[[], Snapshot], heartbeat_interval: float) -> None:
         self._latest = latest
-        self._ttl = heartbeat_ttl
+        self._interval = heartbeat_interval
 
     def collect(self) -> Iterator[Metric]:
         snapshot = self._latest()
@@ -128,7 +128,7 @@ class SnapshotCollector:
             labels=["namespace", "worker", "host", "condor_id"],
         )
         for view in snapshot.namespaces:
-            states = [worker_state(info, snapshot.taken, self._ttl) for info in view.workers]
+            states = [worker_state(info, snapshot.taken, self._interval) for info in view.workers]
             for state in (IDLE, BUSY, LOST, LEAVING):
                 counts.add_metric([view.name, state], states.count(state))
             for info, state in zip(view.workers, states, strict=True):
@@ -137,10 +137,10 @@ class SnapshotCollector:
         yield from (counts, up)
 
 
-def exposition(latest: Callable[[], Snapshot], heartbeat_ttl: float) -> bytes:
+def exposition(latest: Callable[[], Snapshot], heartbeat_interval: float) -> bytes:
     """The text /metrics serves."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(latest, heartbeat_ttl))
+    registry.register(SnapshotCollector(latest, heartbeat_interval))
     return generate_latest(registry)
 
 

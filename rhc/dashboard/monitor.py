@@ -34,7 +34,7 @@ class Monitor:
         jobs (progress, rates, counts, failures), departures and latest failures."""
         snapshot = self._reader.read()
         self._history.add(snapshot)
-        return overview(snapshot, self._history, self.settings.heartbeat_ttl)
+        return overview(snapshot, self._history, self.settings.heartbeat_interval)
 
     def close(self) -> None:
         self._client.close()

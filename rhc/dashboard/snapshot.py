@@ -100,10 +100,14 @@ class Snapshot:
     """How many Redis commands reading it took: bounded by workers and jobs, not tasks."""
 
 
-def worker_state(info: WorkerInfo, now: float, heartbeat_ttl: float) -> str:
-    """Idle, busy, leaving, or lost: registered, but its heartbeat is older than its TTL (it is
-    swept soon, and then listed among the departures)."""
-    if now - info.heartbeat > heartbeat_ttl:
+LATE_BEATS = 3
+"""How many heartbeat intervals a worker's last beat may be old before it shows as lost: well
+before its TTL runs out and a live worker sweeps it (it then shows among the departures)."""
+
+
+def worker_state(info: WorkerInfo, now: float, heartbeat_interval: float) -> str:
+    """Idle, busy, leaving, or lost: registered, but LATE_BEATS heartbeats overdue."""
+    if now - info.heartbeat > LATE_BEATS * heartbeat_interval:
         return LOST
     if info.state == "stopping":
         return LEAVING

@@ -22,7 +22,7 @@ from rhc.wire.protocol import WorkerInfo
 _VERSIONS = ("rhc", "python", "cloudpickle")
 
 
-def overview(snapshot: Snapshot, history: History, heartbeat_ttl: float) -> dict:
+def overview(snapshot: Snapshot, history: History, heartbeat_interval: float) -> dict:
     """The page's data: Redis, then each namespace."""
     return {
         "taken": snapshot.taken,
@@ -35,13 +35,14 @@ def overview(snapshot: Snapshot, history: History, heartbeat_ttl: float) -> dict
             "commands": snapshot.commands,
         },
         "namespaces": [
-            _namespace(view, snapshot.taken, history, heartbeat_ttl) for view in snapshot.namespaces
+            _namespace(view, snapshot.taken, history, heartbeat_interval)
+            for view in snapshot.namespaces
         ],
     }
 
 
-def _namespace(view: NamespaceView, now: float, history: History, ttl: float) -> dict:
-    states = {info.name: worker_state(info, now, ttl) for info in view.workers}
+def _namespace(view: NamespaceView, now: float, history: History, interval: float) -> dict:
+    states = {info.name: worker_state(info, now, interval) for info in view.workers}
     usual = {
         name: Counter(info.versions.get(name, "") for info in view.workers).most_common(1)
         for name in _VERSIONS

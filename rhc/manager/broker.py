@@ -239,12 +239,14 @@ class Broker:
         )
         return [entry for _, entries in reply or [] for entry in entries]
 
-    def mark_active(self, job_id: str) -> None:
-        """Tell re-attached jobs that the sender of this one is alive; keep its records."""
+    def mark_active(self, job_id: str, function: str) -> None:
+        """Tell re-attached jobs that the sender of this one is alive; keep its records and
+        its function (queued tasks may wait long for a worker)."""
 
         def mark() -> None:
             with self._client.pipeline(transaction=False) as pipe:
                 pipe.zadd(self._keys.jobs, {job_id: time.time()})
+                pipe.expire(self._keys.function(function), self._ttl)
                 self._keep(pipe, job_id)
                 pipe.execute()
 

@@ -135,9 +135,10 @@ class Sender:
         what Redis lost; receive() reads the results stored meanwhile."""
         now = time.monotonic()
         dispatcher = self.dispatcher
-        if now - self._last_activity >= ACTIVITY_REFRESH:
+        # often enough that nothing it keeps expires: a third of their time to live
+        if now - self._last_activity >= min(ACTIVITY_REFRESH, self._broker.settings.result_ttl / 3):
             self._last_activity = now
-            self._broker.mark_active(self._job_id)
+            self._broker.mark_active(self._job_id, self._record.function)
         if (
             merged
             and dispatcher.sending_done
