@@ -65,6 +65,7 @@ def _namespace(view: NamespaceView, now: float, history: History, interval: floa
                 "state": job.record.state,
                 "created": job.record.created,
                 "total": job.record.total,
+                "expected": job.record.expected,
                 "submitted": job.record.submitted,
                 "done": job.record.done,
                 "failed": job.failed,

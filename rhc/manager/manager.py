@@ -165,6 +165,7 @@ class Manager:
             owner=_owner(),
             created=time.time(),
             reduce=options.reduce is not None,
+            expected=len(iterable) if isinstance(iterable, Sized) else None,
         )
         spec = JobSpec(
             namespace=settings.namespace,

@@ -225,6 +225,9 @@ class JobRecord:
     submitted: int = 0
     done: int = 0
     reason: str = ""
+    expected: int | None = None
+    """How many tasks its sender expects (the len() of its arguments), for people to see
+    before the total is known; None for an iterator."""
     signed: bytes = field(default=b"", repr=False)
     """The JobStatus signed by the sender (JOB_SIGNED), as read: not yet verified."""
 
@@ -233,6 +236,7 @@ class JobRecord:
         del values[JOB_SIGNED]
         values["reduce"] = int(self.reduce)
         values["total"] = "" if self.total is None else self.total
+        values["expected"] = "" if self.expected is None else self.expected
         return {key: str(value) for key, value in values.items()}
 
     @classmethod
@@ -253,6 +257,7 @@ class JobRecord:
             submitted=int(text.get(JOB_SUBMITTED, 0)),
             done=int(text.get(JOB_DONE, 0)),
             reason=text.get(JOB_REASON, ""),
+            expected=int(text["expected"]) if text.get("expected") else None,
             signed=data.get(JOB_SIGNED.encode(), b""),
         )
 

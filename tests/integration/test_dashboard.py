@@ -92,6 +92,7 @@ def test_the_dashboard_shows_failures_with_traceback_and_argument(cluster, dashb
     assert "fail_on_three" in failure["traceback"] and failure["error"] == "ValueError"
     job = dashboard.namespace(cluster.namespace)["jobs"][0]
     assert (job["done"], job["failed"], job["state"]) == (5, 1, "delivered")
+    assert job["expected"] == job["total"] == 5
 
 
 def test_requests_without_the_right_token_are_refused(cluster, dashboard_of):

@@ -136,6 +136,7 @@ def test_a_job_record_round_trips_through_the_fields_redis_returns():
             total=total,
             submitted=12,
             done=7,
+            expected=total,
         )
         fields = record.to_fields()
         assert all(isinstance(value, str) for value in fields.values())

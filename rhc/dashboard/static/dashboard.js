@@ -140,13 +140,16 @@ function workerRows(ns) {
 }
 
 function progress(job) {
-  // The total is known once the sender has sent every task; until then, what it sent so far.
+  // The total is known once the sender has sent every task; until then, the len() of its
+  // arguments if they had one, else what it sent so far.
   const known = job.total !== null && job.total !== undefined;
-  const of = known ? job.total : job.submitted;
-  const bar = el("span", { className: known ? "progress" : "progress unknown" }, el("span"));
+  const expected = job.expected ?? null;
+  const of = known ? job.total : (expected ?? job.submitted);
+  const bar = el("span", { className: known || expected !== null ? "progress" : "progress unknown" }, el("span"));
   bar.firstChild.style.width = `${(of ? Math.min(1, job.done / of) * 100 : 0).toFixed(1)}%`;
-  return el("td", { title: known ? "" : `total not known yet: ${job.submitted} tasks sent so far` },
-    bar, " ", el("span", { className: "done" }, job.done), ` / ${known ? job.total : `${job.submitted}+`}`);
+  const shown = known ? job.total : (expected ?? `${job.submitted}+`);
+  return el("td", { title: known ? "" : `${job.submitted} tasks sent so far` },
+    bar, " ", el("span", { className: "done" }, job.done), ` / ${shown}`);
 }
 
 function jobRows(ns, canCancel) {
