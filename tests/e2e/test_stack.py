@@ -167,10 +167,13 @@ def test_pool_workers_are_confined_sibling_containers_on_the_workers_network(
 ):
     # Given the two workers submitted through the mini pool (docker universe, 2 GB, 1 cpu)
     assert len(pool_workers) >= 2 and all(worker["condor_id"] for worker in pool_workers)
-    # Then each runs in a container the pool labelled, on the workers' network, not as root,
-    # with the limits of its job
+    # Then each runs in a container the pool labelled and named after its job (a -runN suffix
+    # once evicted and run again), on the workers' network, not as root, with the limits of
+    # its job
     for worker in pool_workers:
         container = engine.containers.get(worker["host"])
+        job_name = re.escape(f"{stack.project}-job-{worker['condor_id']}")
+        assert re.fullmatch(rf"{job_name}(-run\d+)?", container.name), container.name
         assert container.labels["rhc.minipool"] == stack.project
         assert container.labels["rhc.minipool.job"] == worker["condor_id"]
         assert list(container.attrs["NetworkSettings"]["Networks"]) == [f"{stack.project}-workers"]
