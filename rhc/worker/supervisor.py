@@ -40,12 +40,7 @@ from rhc.worker.control import Controls
 from rhc.worker.execution import Executor, Outcome, Run, failed_outcome
 from rhc.worker.fetcher import Fetcher
 from rhc.worker.heartbeat import Heartbeat
-from rhc.worker.identity import (
-    cache_budget,
-    condor_job_id,
-    default_worker_name,
-    job_memory_bytes,
-)
+from rhc.worker.identity import cache_budget, condor_job_id, default_worker_name, job_memory_bytes
 from rhc.worker.merging import Mergings
 from rhc.worker.reaper import Reaper
 from rhc.worker.store import TaskStore
@@ -198,7 +193,9 @@ class Worker:
     # -- the loop -------------------------------------------------------------------------
 
     def _idle(self) -> None:
-        self._state, self._job = "idle", None
+        if self._state != "idle":  # its batches are done: their count shows now, not a beat late
+            self._state, self._job = "idle", None
+            self._heartbeat.beat_now()
         self._fetcher.want()
         self.wait([], timeout=1.0)
         self._process_controls()
