@@ -3,7 +3,7 @@
 # The local rhc cluster: `up` (the first time: generate the secrets), `down`, `token`, `status`,
 # and `init` (secrets and .env only). Secrets go to compose/secrets/ (mode 0600, never committed):
 # the Jupyter token, the mini pool's API token, and what follows. Nothing here prints them,
-# except `token`, which shows the Jupyter token when asked. The
+# except the Jupyter token, to whoever runs `up` (in the URL to open) or `token`. The
 # Redis's TLS material, ACL users and client config files come from `rhc redis setup`, run in
 # the manager image (the images must exist: `make images`).
 # RHC_STATE_DIR moves the secrets, .env and the pool's job directories elsewhere (the e2e tests
@@ -82,7 +82,9 @@ case "${1:-}" in
         compose up -d --wait --wait-timeout 180
         echo "healthy in $(($(date +%s) - started)) s"
         port=$(sed -n 's/^RHC_JUPYTER_PORT=//p' "$state/.env")
-        echo "JupyterLab: http://127.0.0.1:$port/lab (the token: compose/stack.sh token)"
+        echo "JupyterLab: http://127.0.0.1:$port/lab?token=$(cat "$state/secrets/jupyter_token")"
+        echo "  (this machine only; from another: ssh -L $port:127.0.0.1:$port" \
+            "$(id -un 2>/dev/null || echo you)@$(hostname), then open the URL there)"
         echo "workers: in a JupyterLab terminal, rhc condor submit -n 2"
         port=$(sed -n 's/^RHC_DASHBOARD_PORT=//p' "$state/.env")
         echo "dashboard: http://127.0.0.1:$port/?token=$(cat "$state/secrets/dashboard_token")"

@@ -2,6 +2,7 @@
 # JupyterLab in the rhc manager image: never an open server. The token comes from a file (a
 # compose secret), never from the command line or the environment, which `docker inspect` shows.
 import os
+import shutil
 from pathlib import Path
 
 TOKEN_FILE = Path("/run/secrets/jupyter_token")
@@ -17,3 +18,10 @@ c.ServerApp.open_browser = False
 # The stack runs Jupyter as the host user, so the mounted notebooks stay theirs; that is root
 # only when the host user is root, and then the container holds nothing but this server.
 c.ServerApp.allow_root = os.getuid() == 0
+# Terminals: bash when the image has it (Debian's does), as a login shell like Jupyter's own
+# default; /etc/profile.d/rhc.sh keeps the venv, and `rhc`, on its PATH.
+bash = shutil.which("bash")
+if bash:
+    c.ServerApp.terminado_settings = {"shell_command": [bash, "-l"]}
+# jupyter-server-proxy: /proxy/dashboard:8787/ reaches the stack's dashboard service
+c.ServerProxy.host_allowlist = ["localhost", "127.0.0.1", "dashboard"]

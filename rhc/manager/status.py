@@ -51,6 +51,10 @@ class Table:
             for line in lines
         )
 
+    def __repr__(self) -> str:
+        """The aligned text: what a plain Python prompt shows for m.workers()."""
+        return str(self)
+
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{html.escape(cell)}</th>" for cell in self.headers)
         body = "".join(

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 class Heartbeat(threading.Thread):
-    """Publishes WorkerInfo and refreshes the alive key every interval."""
+    """Publishes WorkerInfo and refreshes the alive key every interval, and when asked."""
 
     def __init__(
         self,
@@ -51,19 +51,30 @@ class Heartbeat(threading.Thread):
         self._stopped = threading.Event()
         self._usage = _Usage()
         self._counted = 0
+        self._beating = threading.Lock()
 
     def beat(self) -> None:
-        """Announce the worker now: called once before it reads any task, then every interval."""
-        info = self._describe()
-        info.heartbeat = time.time()
-        self._usage.update(info)
-        with self._client.pipeline(transaction=True) as pipe:
-            pipe.set(self._keys.alive(self._name), info.heartbeat, px=int(self._ttl * 1000))
-            pipe.hset(self._keys.workers, self._name, info.encode())
-            if info.taken > self._counted:  # the tasks it took since: counted here, for free
-                pipe.hincrby(self._keys.counters, STARTED, info.taken - self._counted)
-            pipe.execute()
-        self._counted = info.taken
+        """Announce the worker now: called once before it reads any task, then every interval
+        (from this thread), and when the worker goes idle (from the supervisor's)."""
+        with self._beating:  # one at a time: the usage and counts it keeps are between beats
+            info = self._describe()
+            info.heartbeat = time.time()
+            self._usage.update(info)
+            with self._client.pipeline(transaction=True) as pipe:
+                pipe.set(self._keys.alive(self._name), info.heartbeat, px=int(self._ttl * 1000))
+                pipe.hset(self._keys.workers, self._name, info.encode())
+                if info.taken > self._counted:  # the tasks it took since: counted here, for free
+                    pipe.hincrby(self._keys.counters, STARTED, info.taken - self._counted)
+                pipe.execute()
+            self._counted = info.taken
+
+    def beat_now(self) -> None:
+        """Publish the worker's state and counts at once, not at the next interval (a job's
+        last batch just ended); if Redis refuses, the next interval's beat publishes them."""
+        try:
+            self.beat()
+        except redis.RedisError as exc:
+            log.debug("early heartbeat failed: %s", exc)
 
     def stop(self) -> None:
         self._stopped.set()

@@ -197,7 +197,9 @@ class Worker:
     # -- the loop -------------------------------------------------------------------------
 
     def _idle(self) -> None:
-        self._state, self._job = "idle", None
+        if self._state != "idle":  # its batches are done: their count shows now, not a beat late
+            self._state, self._job = "idle", None
+            self._heartbeat.beat_now()
         self._fetcher.want()
         self.wait([], timeout=1.0)
         self._process_controls()

@@ -22,6 +22,7 @@ import tomllib
 from rhc import __version__
 from rhc.local import free_port
 from tests.conftest import REPOSITORY
+from tests.e2e.terminal import Typed, type_in_terminal
 
 COMPOSE_FILE = REPOSITORY / "compose" / "compose.yaml"
 STACK_SCRIPT = REPOSITORY / "compose" / "stack.sh"
@@ -30,6 +31,8 @@ IMAGES = ("worker", "manager", "minicondor", "redis", "nginx")
 STACK_LABEL = "org.rhc.stack"
 POOL_LABEL = "rhc.minipool"  # rhc.condor.minipool.execution.POOL_LABEL; its value: the project
 EVICT_EVERY = 30  # seconds: containers take seconds to start on the vfs storage driver
+README_COMMAND = "rhc condor submit -n 2"
+"""What the README has a newcomer type in a JupyterLab terminal to get workers."""
 FIGURES: dict[str, object] = {}
 """What the e2e run measured, printed at the end of the run."""
 
@@ -200,10 +203,16 @@ def stack(stack_state: Stack, request: pytest.FixtureRequest) -> Stack:
 
 
 @pytest.fixture(scope="session")
-def pool_workers(stack: Stack) -> list[dict]:
-    """Two workers, submitted through the mini pool as an analyst would."""
-    submitted = stack.exec("rhc", "condor", "submit", "-n", "2")
-    assert submitted.returncode == 0, submitted.stderr
+def terminal_submission(stack: Stack) -> Typed:
+    """The README's command for workers, typed in a JupyterLab terminal as an analyst does."""
+    return type_in_terminal(stack.jupyter_url, stack.secrets()["jupyter_token"], README_COMMAND)
+
+
+@pytest.fixture(scope="session")
+def pool_workers(stack: Stack, terminal_submission: Typed) -> list[dict]:
+    """Two workers, submitted through the mini pool as an analyst would: the README's command
+    in a JupyterLab terminal."""
+    assert terminal_submission.status == 0, terminal_submission.output
     started = time.monotonic()
     workers = stack.probe("workers", "2", "180")
     FIGURES["2 pool workers registered after, s"] = round(time.monotonic() - started, 1)

@@ -23,7 +23,7 @@ from rhc import __version__
 from rhc.config import samples_directory
 from rhc.nanoaod.dimuon import direct
 from tests.conftest import REPOSITORY
-from tests.e2e.conftest import FIGURES, STACK_LABEL, Stack
+from tests.e2e.conftest import FIGURES, README_COMMAND, STACK_LABEL, Stack
 
 POOL_URL = "http://minicondor:9618"
 GENERATED = "/srv/data/generated/physics-1000000.root"  # the notebook's default generated file
@@ -72,10 +72,10 @@ def expected_bins(plain_run, stack: Stack, tmp_path_factory) -> list[float]:
     return histogram.values().tolist()
 
 
-def http_status(url: str, token: str | None = None) -> int:
+def http_status(url: str, token: str | None = None, timeout: float = 10) -> int:
     headers = {"Authorization": f"token {token}"} if token else {}
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10):
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout):
             return 200
     except urllib.error.HTTPError as error:
         return error.code
@@ -155,6 +155,25 @@ def test_jupyter_refuses_requests_without_the_token(stack):
     assert http_status(f"{stack.jupyter_url}/api/contents", token=token) == 200
 
 
+def test_jupyterlab_greets_without_the_news_pop_up_and_proxies_only_to_the_dashboard(stack):
+    token = stack.secrets()["jupyter_token"]
+    # Given the page JupyterLab serves, its page config lists the announcements plugin as off
+    request = urllib.request.Request(
+        f"{stack.jupyter_url}/lab", headers={"Authorization": f"token {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        page = response.read().decode()
+    found = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>',
+                      page, re.S)  # fmt: skip
+    assert found, "no page config in /lab"
+    disabled = json.loads(found.group(1))["disabledExtensions"]
+    assert "@jupyterlab/apputils-extension:announcements" in disabled, disabled
+    # And jupyter-server-proxy may reach the dashboard service's host, and no other
+    dashboard = f"{stack.jupyter_url}/proxy/dashboard:8787/"
+    assert http_status(dashboard, token=token, timeout=60) != 403  # (absent so far: 5xx)
+    assert http_status(f"{stack.jupyter_url}/proxy/minicondor:9618/", token=token) == 403
+
+
 def test_the_manager_image_refuses_to_start_jupyter_without_a_token(engine):
     container = engine.containers.run(f"rhc/manager:{__version__}", detach=True)
     try:
@@ -164,15 +183,31 @@ def test_the_manager_image_refuses_to_start_jupyter_without_a_token(engine):
         container.remove(force=True)
 
 
+def test_the_readmes_command_typed_in_a_jupyterlab_terminal_brings_two_workers(
+    stack, terminal_submission, pool_workers
+):
+    # Given the README's way to get workers: this command, in a terminal of the JupyterLab
+    assert README_COMMAND in (REPOSITORY / "README.md").read_text()
+    # When typed there (JupyterLab's login shell, not `docker exec`), then the shell finds rhc
+    # and the command succeeds
+    assert "not found" not in terminal_submission.output, terminal_submission.output
+    assert terminal_submission.status == 0, terminal_submission.output
+    # And two workers of the pool register
+    assert len([worker for worker in pool_workers if worker["condor_id"]]) >= 2
+
+
 def test_pool_workers_are_confined_sibling_containers_on_the_workers_network(
     stack, engine, pool_workers
 ):
     # Given the two workers submitted through the mini pool (docker universe, 2 GB, 1 cpu)
     assert len(pool_workers) >= 2 and all(worker["condor_id"] for worker in pool_workers)
-    # Then each runs in a container the pool labelled, on the workers' network, not as root,
-    # with the limits of its job
+    # Then each runs in a container the pool labelled and named after its job (a -runN suffix
+    # once evicted and run again), on the workers' network, not as root, with the limits of
+    # its job
     for worker in pool_workers:
         container = engine.containers.get(worker["host"])
+        job_name = re.escape(f"{stack.project}-job-{worker['condor_id']}")
+        assert re.fullmatch(rf"{job_name}(-run\d+)?", container.name), container.name
         assert container.labels["rhc.minipool"] == stack.project
         assert container.labels["rhc.minipool.job"] == worker["condor_id"]
         assert list(container.attrs["NetworkSettings"]["Networks"]) == [f"{stack.project}-workers"]

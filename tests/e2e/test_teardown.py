@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""`compose/stack.sh down` (what `make down` runs) leaves nothing of the stack: not the services,
-not the worker containers its mini pool started, not its networks or volumes, and no copy of a
-secret in the pool's directory (its jobs' scratch directories held their config files). A stack
-of its own, so that the other e2e tests keep theirs."""
+"""`compose/stack.sh up` (what `make run` runs) prints the URL to open, with its token;
+`compose/stack.sh down` (what `make down` runs) lets the pool's workers leave while Redis still
+runs, and leaves nothing of the stack: not the services, not the worker containers its mini pool
+started, not its networks or volumes, and no copy of a secret in the pool's directory (its jobs'
+scratch directories held their config files). A stack of its own, so that the other e2e tests
+keep theirs."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from tests.e2e.conftest import (
     POOL_LABEL,
     STACK_LABEL,
     STACK_SCRIPT,
+    Stack,
     init_stack,
 )
 
@@ -50,18 +53,41 @@ def files_holding(directory: Path, secrets: dict[str, str]) -> dict[str, list[st
     return found
 
 
-def test_down_leaves_no_container_network_volume_or_secret_of_the_stack(engine, tmp_path):
-    # Given a stack of its own, up, with a worker started by its pool and one scaled directly
-    stack = init_stack(tmp_path, f"rhc-e2e-down-{os.getpid()}", RHC_JUPYTER_PORT=str(free_port()))
+def stack_command(command: str, stack: Stack, **environment: str) -> subprocess.CompletedProcess:
+    """compose/stack.sh COMMAND for this stack, as `make run` and `make down` run it."""
+    return subprocess.run(
+        [str(STACK_SCRIPT), command],
+        env={**os.environ, "RHC_STATE_DIR": str(stack.state), **environment},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_up_prints_the_url_with_its_token_and_down_lets_workers_leave_and_leaves_nothing(
+    engine, tmp_path
+):
+    # Given a stack of its own, brought up as `make run` does
+    port = str(free_port())
+    stack = init_stack(tmp_path, f"rhc-e2e-down-{os.getpid()}", RHC_JUPYTER_PORT=port)
     started = time.monotonic()
-    with get_docker_services(
+    with get_docker_services(  # only its cleanup: should the test fail before `down`
         f"docker compose --env-file {stack.env_file}",
         str(COMPOSE_FILE),
         stack.project,
-        ["up --detach --wait --wait-timeout 180"],
+        [],
         ["--profile workers down --volumes --remove-orphans --timeout 60"],
     ):
+        up = stack_command("up", stack, RHC_PROJECT=stack.project, RHC_JUPYTER_PORT=port)
+        assert up.returncode == 0, up.stderr
         FIGURES["second stack healthy after, s"] = round(time.monotonic() - started, 1)
+        # Then it printed the URL to open, token included, and how to reach it from elsewhere
+        # (checked with the token masked: a failure's message shows no secret)
+        secrets = stack.secrets()
+        shown = up.stdout.replace(secrets["jupyter_token"], "<the token>")
+        assert f"JupyterLab: http://127.0.0.1:{port}/lab?token=<the token>\n" in shown, shown
+        assert f"ssh -L {port}:127.0.0.1:{port} " in shown, shown
+        # Given a worker started by its pool and one scaled directly
         assert stack.exec("rhc", "condor", "submit", "-n", "1").returncode == 0
         scaled = stack.compose("--profile", "workers", "up", "--detach", "--scale", "worker=1")
         assert scaled.returncode == 0, scaled.stderr
@@ -72,19 +98,20 @@ def test_down_leaves_no_container_network_volume_or_secret_of_the_stack(engine, 
         assert len(held["volumes"]) == 2
         # (the pool's worker has its config file, with its Redis password, in its scratch)
         pool = Path(stack.environment["RHC_POOL_DIR"])
-        secrets = stack.secrets()
         assert "Redis password in worker.toml" in files_holding(pool, secrets)
         # When it is brought down as `make down` does
-        down = subprocess.run(
-            [str(STACK_SCRIPT), "down"],
-            env={**os.environ, "RHC_STATE_DIR": str(stack.state)},
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
+        down = stack_command("down", stack)
         assert down.returncode == 0, down.stderr
     # Then nothing of it is left: no container, network or volume
     assert leftovers(engine, stack.project) == {"containers": [], "networks": [], "volumes": []}
     # And no scratch directory, and no copy of any secret, in the pool's directory
     assert sorted(path.name for path in pool.iterdir()) == ["output"]
     assert files_holding(pool, secrets) == {}
+    # And the pool's worker left while Redis ran: its log (kept by the pool) ends with its
+    # stop, and never says it could not deregister
+    logs = {path.name: path.read_text(errors="replace") for path in pool.rglob("rhc-worker.*")}
+    assert logs, f"the pool kept no worker log: {sorted(pool.rglob('*'))}"
+    for name, text in logs.items():
+        assert "could not deregister" not in text, f"{name}:\n{text[-2000:]}"
+    errors = [text for name, text in logs.items() if name.endswith(".err")]
+    assert errors and all("stopped after" in text for text in errors), errors

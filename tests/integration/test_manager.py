@@ -146,6 +146,25 @@ def test_workers_table_lists_busy_workers_with_versions(cluster):
     job.results(timeout=30)
 
 
+@pytest.mark.parametrize("reduce", [None, operator.add], ids=["results", "merged"])
+def test_the_workers_table_counts_a_jobs_tasks_done_as_soon_as_the_job_ends(make_cluster, reduce):
+    # Given two workers whose heartbeat (what m.workers() reads) comes every 4 s
+    cluster = make_cluster(heartbeat_interval=4.0, heartbeat_ttl=12.0)
+    cluster.start_workers(2)
+    manager = Manager()
+    # When a job of 200 tasks ends
+    manager.remote_map(fixtures.sleep_square, range(200), reduce=reduce, progress=False)
+    ended = time.monotonic()
+    # Then the table counts all 200 done well within one heartbeat: workers publish their
+    # count when they go idle, not at their next beat
+    wait_for(
+        lambda: sum(info.done for info in manager.workers().workers) == 200,
+        4.0,
+        "the workers table to count the 200 tasks done",
+    )
+    assert time.monotonic() - ended < 1.0
+
+
 def test_keyboard_interrupt_during_remote_map_cancels_the_job(cluster):
     cluster.start_workers(1)
     manager = Manager()

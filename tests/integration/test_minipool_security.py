@@ -361,7 +361,9 @@ def test_a_container_the_pool_starts_is_confined(make_cluster, tmp_path):
             60,
             "the worker's container to run",
         )
-        # Then docker inspect shows it confined
+        # Then it is named after its condor job, for `docker ps`
+        assert container.name == f"{settings.name}-job-1.0"
+        # And docker inspect shows it confined
         host = container.attrs["HostConfig"]
         assert host["Memory"] == 512 * 2**20
         assert host["MemorySwap"] == 512 * 2**20

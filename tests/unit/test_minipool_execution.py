@@ -8,6 +8,7 @@ records the calls; the end-to-end tests run real containers.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -21,8 +22,9 @@ from rhc.condor.minipool.execution import DockerRunner, Launch, VanillaRunner
 class FakeContainer:
     id = "0123456789abcdef"
 
-    def __init__(self) -> None:
+    def __init__(self, labels: dict[str, str] | None = None) -> None:
         self.calls: list[tuple] = []
+        self.labels = labels or {}
 
     def wait(self) -> dict:
         self.calls.append(("wait",))
@@ -98,6 +100,7 @@ def test_a_docker_job_runs_as_a_labelled_sibling_container_in_its_scratch_direct
     assert client.runs == [
         {
             "image": "rhc/worker:0.1.0",
+            "name": "ci-job-12.3",
             "command": ["rhc", "worker", "redis://redis:6379", "--config", "rhc.toml"],
             "detach": True,
             "working_dir": str(scratch),
@@ -126,6 +129,55 @@ def test_a_docker_job_runs_as_a_labelled_sibling_container_in_its_scratch_direct
     assert (scratch / "out").read_bytes() == b"out\n"
     assert (scratch / "err").read_bytes() == b"err\n"
     assert client.container.calls == [("wait",), ("remove", True)]
+
+
+def test_a_job_that_runs_again_after_an_eviction_names_a_container_of_its_own(tmp_path):
+    runner = DockerRunner(pool_name="ci", user="1:1", work_dir=tmp_path, client=FakeClient())
+    again = dataclasses.replace(launch(tmp_path / "12.3"), run=2)
+    assert runner.run_arguments(again)["name"] == "ci-job-12.3-run2"
+
+
+class TakenNameClient(FakeClient):
+    """The job's container name is taken by a container with these labels."""
+
+    def __init__(self, labels: dict[str, str]) -> None:
+        super().__init__()
+        self.holder = FakeContainer(labels)
+
+    def get(self, name: str) -> object:  # client.images.get and client.containers.get
+        return self.holder if name == "ci-job-12.3" else super().get(name)
+
+    def run(self, **arguments: object) -> FakeContainer:
+        if ("remove", True) not in self.holder.calls:
+            explanation = 'the container name "/ci-job-12.3" is already in use'
+            raise docker.errors.APIError("", response=Conflict(), explanation=explanation)
+        return super().run(**arguments)
+
+
+class Conflict:
+    """The engine's answer to a create whose name is taken."""
+
+    status_code, reason, url = 409, "Conflict", "http+docker://localhost/v1.41/containers/create"
+
+
+def test_a_container_a_pool_of_the_same_name_left_behind_is_replaced(tmp_path):
+    # Given a container named after the job, left by a pool of this name that did not stop
+    client = TakenNameClient({"rhc.minipool": "ci", "rhc.minipool.job": "12.3"})
+    runner = DockerRunner(pool_name="ci", user="1:1", work_dir=tmp_path, client=client)
+    (tmp_path / "12.3").mkdir()
+    # When the job starts, then the leftover is removed and the job's container runs
+    runner.start(launch(tmp_path / "12.3"))
+    assert client.holder.calls == [("remove", True)]
+    assert [arguments["name"] for arguments in client.runs] == ["ci-job-12.3"]
+
+
+def test_a_container_of_anyone_else_holding_the_name_is_left_alone_and_the_job_held(tmp_path):
+    client = TakenNameClient({"rhc.minipool": "another-pool"})
+    runner = DockerRunner(pool_name="ci", user="1:1", work_dir=tmp_path, client=client)
+    (tmp_path / "12.3").mkdir()
+    with pytest.raises(HoldError, match=r"could not start rhc/worker:0\.1\.0: 409 .*in use"):
+        runner.start(launch(tmp_path / "12.3"))
+    assert client.holder.calls == [] and client.runs == []
 
 
 def test_removal_stops_the_container_with_the_grace_as_docker_stop_timeout(tmp_path):

@@ -40,6 +40,17 @@ def test_a_table_aligns_its_columns_as_text():
     assert len(table) == 3
 
 
+def test_a_worker_table_shows_as_its_aligned_text_at_a_python_prompt():
+    # Given the table m.workers() returns
+    table = WorkerTable([worker("w1", state="busy")], compat=COMPAT)
+    # When a plain Python prompt echoes it (repr), not Jupyter (HTML)
+    shown = repr(table)
+    # Then it reads as the text table, not as <rhc...WorkerTable object at ...>
+    assert shown == str(table)
+    assert shown.splitlines()[0].startswith("name")
+    assert "w1" in shown.splitlines()[2] and "busy" in shown.splitlines()[2]
+
+
 def test_a_table_escapes_html_in_its_cells():
     table = Table(("<b>name</b>",), [("<script>alert('x')</script> & co",)])
 

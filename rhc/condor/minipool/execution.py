@@ -47,7 +47,8 @@ class Launch:
 
     ``command`` is the argv (empty: the image's own command); ``environment`` is the job's own
     (its description's and the _CONDOR_* variables), without the pool's; ``output`` and
-    ``error`` are paths relative to ``scratch``.
+    ``error`` are paths relative to ``scratch``; ``run`` counts the job's starts (an evicted
+    job starts again).
     """
 
     job_id: str
@@ -60,6 +61,13 @@ class Launch:
     cpus: int = 1
     memory_mb: int = 128
     labels: dict[str, str] = field(default_factory=dict)
+    run: int = 1
+
+
+def container_name(pool_name: str, job_id: str, run: int) -> str:
+    """The Docker name of a job's container, after the condor job, so that `docker ps` tells
+    which job a worker is: <pool>-job-<cluster>.<proc>, and -run<N> when it runs again."""
+    return f"{pool_name}-job-{job_id}" + (f"-run{run}" if run > 1 else "")
 
 
 class Execution(Protocol):
@@ -214,6 +222,7 @@ class DockerRunner:
         memory = f"{launch.memory_mb}m"
         arguments: dict[str, Any] = {
             "image": launch.image,
+            "name": container_name(self.pool_name, launch.job_id, launch.run),
             "command": list(launch.command) or None,
             "detach": True,
             "working_dir": str(launch.scratch),
@@ -248,8 +257,14 @@ class DockerRunner:
         except errors.DockerException as exc:
             raise HoldError(f"the Docker engine failed to look up {launch.image}: {exc}") from exc
         self._hand_over(launch.scratch)
+        arguments = self.run_arguments(launch)
         try:
-            container = client.containers.run(**self.run_arguments(launch))
+            try:
+                container = client.containers.run(**arguments)
+            except errors.APIError as exc:  # 409: the name is taken
+                if exc.status_code != 409 or not self._remove_leftover(client, arguments["name"]):
+                    raise
+                container = client.containers.run(**arguments)
         except errors.DockerException as exc:
             raise HoldError(f"docker could not start {launch.image}: {exc}") from exc
         log.info("job %s: container %s from %s", launch.job_id, container.id[:12], launch.image)
@@ -268,6 +283,19 @@ class DockerRunner:
             except _sdk().errors.NotFound:
                 pass  # it was removed when its job ended
         return len(containers)
+
+    def _remove_leftover(self, client: Any, name: str) -> bool:
+        """Remove the container holding name if a pool of this name left it (one that did not
+        stop: job ids start again with a new work directory); whether it did."""
+        try:
+            container = client.containers.get(name)
+            if container.labels.get(POOL_LABEL) != self.pool_name:
+                return False
+            log.warning("removing container %s, left by a pool that did not stop", name)
+            container.remove(force=True)
+        except _sdk().errors.NotFound:
+            pass  # it went meanwhile
+        return True
 
     def _engine(self) -> Any:
         with self._lock:

@@ -170,6 +170,7 @@ def prepare_launch(job: Job, slot: Slot) -> Launch:
         image=spec.docker_image,
         cpus=spec.request_cpus,
         memory_mb=spec.request_memory_mb,
+        run=job.starts,
     )
 
 
