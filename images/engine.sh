@@ -18,7 +18,9 @@ case "${1:-}" in
         fi
         command -v dockerd >/dev/null || { echo "dockerd is missing: apt-get install docker.io" >&2; exit 1; }
         mkdir -p "$state"
-        dockerd --storage-driver=vfs >"$state/dockerd.log" 2>&1 &
+        # It outlives whoever started it: it must not keep their open files (a lock) too.
+        dockerd --storage-driver=vfs </dev/null >"$state/dockerd.log" 2>&1 \
+            3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
         echo $! >"$pidfile"
         waited=0
         until answers; do
