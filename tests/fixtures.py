@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections import Counter
 
@@ -35,6 +36,13 @@ def fail_on(item: tuple[int, list[int]]) -> int:
     x, failing = item
     if x in failing:
         raise ValueError(f"{x} is among the failing values")
+    return x
+
+
+def killed_on_two(x: int) -> int:
+    """As the OOM killer would: SIGKILL to the task process."""
+    if x == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
     return x
 
 

@@ -137,6 +137,8 @@ class TaskProcess:
 
     def exit_reason(self) -> str:
         code = self.process.exitcode
+        if code == -signal.SIGKILL:
+            return "the task process was killed by signal SIGKILL (out of memory, or killed)"
         if code is not None and code < 0:
             return f"the task process was killed by signal {signal.Signals(-code).name}"
         return f"the task process exited with code {code}"

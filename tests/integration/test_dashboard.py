@@ -244,3 +244,28 @@ def test_the_managers_notebook_repr_links_the_dashboard_without_its_token(cluste
     assert '<a href="http://127.0.0.1:8787/"' in shown and "token" not in shown
     with cluster.manager() as manager:
         assert "<a " not in manager._repr_html_()
+
+
+def test_a_task_process_killed_is_shown_with_its_signal_and_the_worker_lives_on(
+    cluster, dashboard_of
+):
+    # Given a worker
+    (name,) = cluster.start_workers(1)
+    dashboard = dashboard_of(cluster)
+    # When a task's process is killed as the OOM killer would (retried, then failed)
+    with cluster.manager() as manager:
+        results = manager.remote_map(
+            fixtures.killed_on_two, range(4), return_exceptions=True, progress=False, retries=0
+        )
+    assert isinstance(results[2], TaskError)
+    # Then the page lists it under "workers that left" as its task process's, with the signal,
+    # and the worker itself is still there
+    ns = wait_for(
+        lambda: (ns := dashboard.namespace(cluster.namespace))["departures"] and ns,
+        10,
+        "the task process's death shown",
+    )
+    (death,) = ns["departures"]
+    assert death["worker"] == name and death["left"] == "0"
+    assert "SIGKILL (out of memory, or killed)" in death["reason"], death
+    assert [worker["name"] for worker in ns["workers"]] == [name]
