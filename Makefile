@@ -7,7 +7,7 @@ PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
 LINT_IMPORTS = $(PYTHON) -c 'import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())'
 
 .PHONY: setup setup-docker images run down run-local test test-fast test-e2e chaos lint bench \
-	bench-nanoaod clean
+	bench-nanoaod bench-dashboard clean
 
 # apt packages the tools need, installed when missing (as root) or named (otherwise)
 define apt_install
@@ -71,15 +71,22 @@ chaos: setup
 	for run in 1 2 3 4 5; do echo "chaos run $$run of 5"; $(PYTEST) tests/chaos || exit 1; done
 
 bench: setup
-	$(PIP) -e '.[bench]'
+	$(PIP) -e '.[bench,dashboard]'
 	$(PYTHON) benchmarks/core.py
 	$(PYTHON) benchmarks/scale.py
 	$(PYTHON) benchmarks/nanoaod.py
+	$(PYTHON) benchmarks/dashboard.py
 
 # The NanoAOD benchmark: rhc against a local loop and coffea, and cold/warm reads over HTTP.
 bench-nanoaod: setup
 	$(PIP) -e '.[bench]'
 	$(PYTHON) benchmarks/nanoaod.py
+
+# The dashboard with 200 registered workers and a 1M-task job queued: latency of /api/overview
+# and /metrics, and the Redis commands one refresh costs.
+bench-dashboard: setup
+	$(PIP) -e '.[bench,dashboard]'
+	$(PYTHON) benchmarks/dashboard.py
 
 clean:
 	rm -rf .cache .pytest_cache .ruff_cache build *.egg-info benchmarks/results test-artifacts

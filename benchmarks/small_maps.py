@@ -1,58 +1,238 @@
-"""Small maps, A/B: the latency of a 10-task no-op map and the throughput of 10,000 no-op tasks,
-for the rhc that PYTHONPATH names, so that two checkouts can be compared run by run.
+"""Small maps, A/B: benchmarks/core.py's two rhc figures — the latency of a 10-task no-op map
+and the throughput of 10,000 no-op tasks — for the rhc that PYTHONPATH names, so that two
+checkouts can be compared:
 
-    for i in 1 2 3; do for tree in ../before .; do
-      PYTHONPATH=$tree python benchmarks/small_maps.py; done; done
+    git worktree add ../before <commit>
+    for i in 1 2 3 4 5 6 7; do for tree in ../before .; do
+      PYTHONPATH=$PWD/$tree python benchmarks/small_maps.py; done; done
+    PYTHONPATH=$PWD python benchmarks/small_maps.py --against ../before
 
-Each run starts a LocalCluster of 2 workers, warms it with 20 maps, then times 300 small maps
-and 10 large ones, and prints one JSON line (which rhc, medians). Interleave runs: single runs
-on a shared machine scatter by ±20 %.
+Each run starts a LocalCluster of 2 workers, warms it with 3 maps of each size, then times
+core.py's maps (200 small, 20 large, tasks.noop from benchmarks/tasks.py), and prints one JSON
+line: which rhc, and per size the median wall time, and per map the CPU time of the manager (this
+process), the workers (with their task processes) and redis-server, and the commands Redis ran
+(INFO commandstats, its scripts' own included). Interleave runs: on a shared machine the wall
+times of single runs scatter by ±50 %, and even CPU times drift with the load.
+
+With --against, both checkouts run at once, each with a cluster of its own, taking turns map by
+map (1,000 small maps and 200 large ones each): two adjacent maps meet the same load, and the
+median of their differences is the figure. It prints one JSON line.
+
+The workers start in a scratch directory: `python -m rhc worker` puts its working directory
+first on sys.path, so started from a checkout they would import that checkout's rhc whatever
+PYTHONPATH says; the run checks that they run the manager's rhc.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import redis
+import tasks
 
 import rhc
 from rhc.config import read_config_file
 from rhc.local import LocalCluster
 
+HERE = Path(__file__).resolve().parent
 SMALL, LARGE = list(range(10)), list(range(10_000))
+WARMUP, SMALL_REPEATS, LARGE_REPEATS = 3, 200, 20
+"""As benchmarks/core.py times rhc."""
+SMALL_PAIRS, LARGE_PAIRS = 1000, 200
+"""Maps of each size per checkout with --against."""
 
 
-def noop(x: int) -> int:
-    return x
+def where(_: object) -> str:
+    """The rhc a worker runs (sent by value: the task module is not asked for)."""
+    import rhc
+
+    return rhc.__file__
 
 
-def timed(run: object, items: list, repeats: int) -> float:
-    """The median seconds of repeats calls of run(items)."""
+def family(pids: list[int]) -> list[int]:
+    """The processes and all their descendants."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    found, todo = [], list(pids)
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time of every thread of the processes so far, in ns resolution (schedstat)."""
+    nanoseconds = 0
+    for pid in pids:
+        for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+            try:
+                nanoseconds += int(stat.read_text().split()[0])
+            except (OSError, IndexError):
+                continue
+    return nanoseconds / 1e9
+
+
+def redis_calls(admin: redis.Redis) -> int:
+    """Commands Redis ran so far, those its scripts ran included."""
+    return sum(stats["calls"] for stats in admin.info("commandstats").values())
+
+
+def phase(
+    run: Callable[[list], list],
+    items: list,
+    repeats: int,
+    workers: list[int],
+    server: int,
+    admin: redis.Redis,
+) -> dict[str, float]:
+    """Time `repeats` maps of items: the median wall, and per map CPU and Redis work."""
     seconds = []
+    before = (time.process_time(), cpu_seconds(workers), cpu_seconds([server]))
+    calls = redis_calls(admin)
     for _ in range(repeats):
         started = time.perf_counter()
-        run(items)
+        if run(items) != items:
+            raise RuntimeError(f"a map of {len(items)} no-op tasks returned wrong results")
         seconds.append(time.perf_counter() - started)
-    return statistics.median(seconds)
+    after = (time.process_time(), cpu_seconds(workers), cpu_seconds([server]))
+    calls = redis_calls(admin) - calls
+    manager, worker, server_cpu = (
+        1e3 * (b - a) / repeats for a, b in zip(before, after, strict=True)
+    )
+    return {
+        "wall_ms": 1e3 * statistics.median(seconds),
+        "manager_cpu_ms": manager,
+        "workers_cpu_ms": worker,
+        "redis_cpu_ms": server_cpu,
+        "redis_calls": calls / repeats,
+    }
+
+
+@contextlib.contextmanager
+def warm_cluster(scratch: Path) -> Iterator[tuple[LocalCluster, Callable[[list], list]]]:
+    """A LocalCluster of 2 workers and a map on it, checked to run this process's rhc, warm."""
+    os.chdir(scratch)  # the workers' working directory: no rhc there
+    cluster = LocalCluster(scratch / "cluster", workers=2).start()
+    try:
+        with rhc.Manager(**read_config_file(cluster.config_file)) as manager:
+
+            def run(items: list) -> list:
+                return manager.remote_map(tasks.noop, items, progress=False)
+
+            workers_run = set(manager.remote_map(where, range(20), progress=False))
+            if workers_run != {rhc.__file__}:
+                raise RuntimeError(f"workers run {workers_run}, this process {rhc.__file__}")
+            for items in (SMALL, LARGE):
+                for _ in range(WARMUP):
+                    run(items)
+            yield cluster, run
+    finally:
+        cluster.stop()
+        os.chdir(HERE)
+
+
+def measure(scratch: Path) -> dict[str, object]:
+    """One run: its medians, and per map its CPU time and Redis commands."""
+    with warm_cluster(scratch) as (cluster, run):
+        admin = cluster.redis.client()
+        workers = family([process.pid for process in cluster.workers])
+        server = cluster.redis.process.pid
+        small = phase(run, SMALL, SMALL_REPEATS, workers, server, admin)
+        large = phase(run, LARGE, LARGE_REPEATS, workers, server, admin)
+        admin.close()
+    return {
+        "rhc": rhc.__file__,
+        "latency_ms": small["wall_ms"],
+        "throughput": len(LARGE) / (large["wall_ms"] / 1e3),
+        "small": small,
+        "large": large,
+    }
+
+
+def serve(scratch: Path) -> None:
+    """For --against: warm, say "ready", then time one map per line read ("small"/"large")."""
+    with warm_cluster(scratch) as (_, run):
+        print("ready", flush=True)
+        for line in sys.stdin:
+            items = SMALL if line.strip() == "small" else LARGE
+            started = time.perf_counter()
+            if run(items) != items:
+                raise RuntimeError(f"a map of {len(items)} no-op tasks returned wrong results")
+            print(time.perf_counter() - started, flush=True)
+
+
+def against(other: Path) -> dict[str, object]:
+    """Both checkouts side by side, each with its own cluster, taking turns map by map (the
+    first of each pair alternates): adjacent maps share the machine's load of the moment."""
+    mine = Path(rhc.__file__).resolve().parent.parent
+    trees = {"before": other.resolve(), "after": mine}
+    servers = {
+        name: subprocess.Popen(
+            [sys.executable, __file__, "--serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(tree)},
+        )
+        for name, tree in trees.items()
+    }
+    try:
+        for name, server in servers.items():
+            if server.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"the {name} side did not start (its error is above)")
+        seconds: dict[str, dict[str, list[float]]] = {"small": {}, "large": {}}
+        for size, count in (("small", SMALL_PAIRS), ("large", LARGE_PAIRS)):
+            seconds[size] = {name: [] for name in servers}
+            for i in range(count):
+                for name in list(servers)[:: 1 if i % 2 else -1]:
+                    servers[name].stdin.write(f"{size}\n")
+                    servers[name].stdin.flush()
+                    seconds[size][name].append(float(servers[name].stdout.readline()))
+    finally:
+        for server in servers.values():
+            server.stdin.close()
+            server.wait(60)
+    figures: dict[str, object] = {"before": str(trees["before"]), "after": str(mine)}
+    for size, times in seconds.items():
+        pairs = list(zip(times["before"], times["after"], strict=True))
+        figures[size] = {
+            "before_ms": 1e3 * statistics.median(times["before"]),
+            "after_ms": 1e3 * statistics.median(times["after"]),
+            "paired_difference_ms": 1e3 * statistics.median(b - a for a, b in pairs),
+            "paired_ratio": statistics.median(b / a for a, b in pairs),
+            "after_slower_in": sum(b > a for a, b in pairs) / len(pairs),
+        }
+    return figures
 
 
 def main() -> None:
+    # The workers import tasks.py by name, from this directory.
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), os.getenv("PYTHONPATH")]))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--against", type=Path, help="a checkout to take turns with, map by map")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rhc-small-maps-") as scratch:
-        cluster = LocalCluster(Path(scratch), workers=2).start()
-        try:
-            with rhc.Manager(**read_config_file(cluster.config_file)) as manager:
-
-                def run(items: list) -> list:
-                    return manager.remote_map(noop, items, progress=False)
-
-                timed(run, SMALL, 20)
-                latency = timed(run, SMALL, 300)
-                throughput = len(LARGE) / timed(run, LARGE, 10)
-        finally:
-            cluster.stop()
-    figures = {"rhc": rhc.__file__, "latency_ms": 1e3 * latency, "throughput": throughput}
+        if arguments.serve:
+            serve(Path(scratch))
+            return
+        figures = against(arguments.against) if arguments.against else measure(Path(scratch))
     print(json.dumps(figures))
 
 

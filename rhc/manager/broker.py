@@ -195,7 +195,9 @@ class Broker:
                     record, sealed_function = created
                     self._queue_function(pipe, record.function, sealed_function)
                     pipe.hset(job_key, mapping=record.to_fields())
-                    pipe.zadd(self._keys.recent_jobs, {job_id: record.created})
+                    # integer milliseconds: a small sorted set stores its scores as text, and
+                    # every insert reads them all back; integers read back 4x faster than floats
+                    pipe.zadd(self._keys.recent_jobs, {job_id: int(record.created * 1000)})
                     pipe.zremrangebyrank(self._keys.recent_jobs, 0, -RECENT_JOBS_KEPT - 1)
                     # the marks of batches run exist from now on, to expire with the job
                     pipe.hsetnx(self._keys.ran(job_id), "job", job_id)

@@ -14,8 +14,8 @@ Keys, all under ``rhc:<namespace>:``::
     fn:<digest>            string  a job's function, sealed, content addressed: stored once
     fnstats                hash    function digest -> mean task seconds measured last time
     jobs                   zset    running job id -> its sender's last sign of life
-    jobs:recent            zset    job id -> creation time: the latest jobs, running or ended,
-                                   for the dashboard; capped
+    jobs:recent            zset    job id -> creation time in integer milliseconds: the latest
+                                   jobs, running or ended, for the dashboard; capped
     affinity               hash    data key (e.g. a chunk's) -> worker that last processed it
     job:<id>               hash    JobRecord fields, including the `done` counter, and `signed`:
                                    the JobStatus its sender signed (all a reader trusts)
