@@ -21,9 +21,11 @@ from rhc.wire.activity import (
     COUNTED,
     JOB_FAILED,
     JOB_RETRIED,
+    SUCCEEDED,
     Departure,
     FailureNotice,
     bucket_bound,
+    succeeded_from,
 )
 from rhc.wire.keys import Keys
 from rhc.wire.protocol import GROUP, RUNNING, JobRecord, WorkerInfo
@@ -157,7 +159,7 @@ class SnapshotReader:
         view = NamespaceView(
             name=keys.namespace,
             workers=_workers(workers),
-            counters={key.decode(): float(value) for key, value in counters.items()},
+            counters=_counters(counters),
             departures=[Departure.from_fields(fields) for _, fields in departures],
             failures=[FailureNotice.from_fields(fields) for _, fields in failures],
         )
@@ -273,3 +275,9 @@ def _job(job_id: str, raw: dict[bytes, bytes], active: float | None) -> JobView 
             if key.startswith(COUNTED.encode())
         },
     )
+
+
+def _counters(raw: dict[bytes, bytes]) -> dict[str, float]:
+    counters = {key.decode(): float(value) for key, value in raw.items()}
+    counters[SUCCEEDED] = succeeded_from(counters)
+    return counters

@@ -16,7 +16,7 @@ from rhc import defaults
 from rhc.config import Settings
 from rhc.manager.registry import WorkerRegistry
 from rhc.manager.statements import Statements
-from rhc.wire.activity import RECENT_JOBS_KEPT, SUBMITTED
+from rhc.wire.activity import RECENT_JOBS_KEPT, RECENT_JOBS_TRIM_EVERY, SUBMITTED
 from rhc.wire.connection import Reconnector, connect
 from rhc.wire.keys import Keys
 from rhc.wire.protocol import (
@@ -84,6 +84,7 @@ class Broker:
         self._stream = self._keys.task_stream(self.registry.compat)
         self._drain = self._client.register_script(DRAIN)
         self._stored_functions: set[str] = set()
+        self._jobs_created = 0  # by this broker: the recent-jobs list is trimmed now and then
         self._speeds: dict[str, float] = {}
         self._ttl = int(settings.result_ttl)
 
@@ -198,7 +199,9 @@ class Broker:
                     # integer milliseconds: a small sorted set stores its scores as text, and
                     # every insert reads them all back; integers read back 4x faster than floats
                     pipe.zadd(self._keys.recent_jobs, {job_id: int(record.created * 1000)})
-                    pipe.zremrangebyrank(self._keys.recent_jobs, 0, -RECENT_JOBS_KEPT - 1)
+                    self._jobs_created += 1
+                    if self._jobs_created % RECENT_JOBS_TRIM_EVERY == 1:  # a few over: fine
+                        pipe.zremrangebyrank(self._keys.recent_jobs, 0, -RECENT_JOBS_KEPT - 1)
                     # the marks of batches run exist from now on, to expire with the job
                     pipe.hsetnx(self._keys.ran(job_id), "job", job_id)
                 for route, fields in batches:

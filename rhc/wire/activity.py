@@ -22,9 +22,10 @@ SUBMITTED, STARTED, SUCCEEDED, FAILED, RETRIED = (
     "failed",
     "retried",
 )
-"""Fields of the counters hash: tasks sent by senders; taken by workers (flushed with their
+"""Counts of the counters hash: tasks sent by senders; taken by workers (flushed with their
 heartbeat); finished without and with an error (counted where results are stored); and run
-again because the worker running them was lost."""
+again because the worker running them was lost. Succeeded is not stored: it is every task the
+runtime histogram counts, less the failed ones (succeeded_from)."""
 
 COUNTED = "count:"
 """The prefix of the counters (namespace and job hash) of what tasks counted
@@ -42,8 +43,9 @@ JOB_FAILED, JOB_RETRIED = "failed", "retried"
 SPANS_KEPT, FAILURES_KEPT, DEPARTURES_KEPT = 10_000, 200, 500
 """How many entries each capped stream keeps (approximately: MAXLEN ~)."""
 
-RECENT_JOBS_KEPT = 100
-"""How many of the latest jobs the recent-jobs list keeps."""
+RECENT_JOBS_KEPT, RECENT_JOBS_TRIM_EVERY = 100, 10
+"""How many of the latest jobs the recent-jobs list keeps; a sender trims it at its first job,
+then every tenth (a command less on the path of most small maps)."""
 
 TEXT_KEPT = 4_000
 """How much of a traceback or an argument's repr a failure keeps."""
@@ -56,6 +58,13 @@ def runtime_bucket(seconds: float) -> str:
         if seconds <= bound:
             return f"le:{bound:g}"
     return "le:+Inf"
+
+
+def succeeded_from(counters: dict[str, float]) -> float:
+    """The tasks that finished without an error: all the histogram's buckets hold, less the
+    failed ones (one command less per stored batch than a counter of its own)."""
+    finished = sum(value for name, value in counters.items() if bucket_bound(name) is not None)
+    return finished - counters.get(FAILED, 0.0)
 
 
 def bucket_bound(field_name: str) -> float | None:

@@ -77,7 +77,6 @@ end
 for name, amount in pairs(counts) do
   redis.call('HINCRBYFLOAT', KEYS[5], 'count:' .. name, amount)
 end
-redis.call('HINCRBY', KEYS[5], 'succeeded', tasks - failed)
 if failed > 0 then redis.call('HINCRBY', KEYS[5], 'failed', failed) end
 if retried > 0 then redis.call('HINCRBY', KEYS[5], 'retried', retried) end
 redis.call('HINCRBY', KEYS[5], ARGV[8], tasks)
