@@ -169,8 +169,8 @@ def test_jupyterlab_greets_without_the_news_pop_up_and_proxies_only_to_the_dashb
     disabled = json.loads(found.group(1))["disabledExtensions"]
     assert "@jupyterlab/apputils-extension:announcements" in disabled, disabled
     # And jupyter-server-proxy may reach the dashboard service's host, and no other
-    dashboard = f"{stack.jupyter_url}/proxy/dashboard:8787/"
-    assert http_status(dashboard, token=token, timeout=60) != 403  # (absent so far: 5xx)
+    dashboard = f"{stack.jupyter_url}/proxy/dashboard:8787/health"  # wants no token of its own
+    assert http_status(dashboard, token=token, timeout=60) == 200
     assert http_status(f"{stack.jupyter_url}/proxy/minicondor:9618/", token=token) == 403
 
 
