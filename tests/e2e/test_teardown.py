@@ -68,8 +68,9 @@ def test_up_prints_the_url_with_its_token_and_down_lets_workers_leave_and_leaves
     engine, tmp_path
 ):
     # Given a stack of its own, brought up as `make run` does
-    port = str(free_port())
-    stack = init_stack(tmp_path, f"rhc-e2e-down-{os.getpid()}", RHC_JUPYTER_PORT=port)
+    ports = {"RHC_JUPYTER_PORT": str(free_port()), "RHC_DASHBOARD_PORT": str(free_port())}
+    port, dashboard_port = ports["RHC_JUPYTER_PORT"], ports["RHC_DASHBOARD_PORT"]
+    stack = init_stack(tmp_path, f"rhc-e2e-down-{os.getpid()}", **ports)
     started = time.monotonic()
     with get_docker_services(  # only its cleanup: should the test fail before `down`
         f"docker compose --env-file {stack.env_file}",
@@ -78,15 +79,17 @@ def test_up_prints_the_url_with_its_token_and_down_lets_workers_leave_and_leaves
         [],
         ["--profile workers down --volumes --remove-orphans --timeout 60"],
     ):
-        up = stack_command("up", stack, RHC_PROJECT=stack.project, RHC_JUPYTER_PORT=port)
+        up = stack_command("up", stack, RHC_PROJECT=stack.project, **ports)
         assert up.returncode == 0, up.stderr
         FIGURES["second stack healthy after, s"] = round(time.monotonic() - started, 1)
         # Then it printed the URL to open, token included, and how to reach it from elsewhere
         # (checked with the token masked: a failure's message shows no secret)
         secrets = stack.secrets()
         shown = up.stdout.replace(secrets["jupyter_token"], "<the token>")
+        shown = shown.replace(secrets["dashboard token"], "<its token>")
         assert f"JupyterLab: http://127.0.0.1:{port}/lab?token=<the token>\n" in shown, shown
         assert f"ssh -L {port}:127.0.0.1:{port} " in shown, shown
+        assert f"dashboard: http://127.0.0.1:{dashboard_port}/?token=<its token>\n" in shown, shown
         # Given a worker started by its pool and one scaled directly
         assert stack.exec("rhc", "condor", "submit", "-n", "1").returncode == 0
         scaled = stack.compose("--profile", "workers", "up", "--detach", "--scale", "worker=1")
@@ -94,7 +97,7 @@ def test_up_prints_the_url_with_its_token_and_down_lets_workers_leave_and_leaves
         workers = stack.probe("workers", "2", "120")
         assert sorted(worker["condor_id"] is not None for worker in workers) == [False, True]
         held = leftovers(engine, stack.project)
-        assert len(held["containers"]) == 6 and len(held["networks"]) == 3
+        assert len(held["containers"]) == 7 and len(held["networks"]) == 3
         assert len(held["volumes"]) == 2
         # (the pool's worker has its config file, with its Redis password, in its scratch)
         pool = Path(stack.environment["RHC_POOL_DIR"])
