@@ -7,6 +7,7 @@ from __future__ import annotations
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import wait_for
 from tests.e2e.conftest import Stack
 
 NAMESPACE = "analysis"
@@ -32,10 +33,14 @@ def test_the_dashboard_on_its_published_port_wants_its_token_and_shows_the_pool_
     # the URL `make run` prints opens a session; the page then reads the overview
     session = requests.Session()
     assert session.get(f"{url}?token={stack.dashboard_token}", timeout=10).ok
-    overview = session.get(url + "api/overview", timeout=10).json()
-    assert overview["redis"]["up"], overview["redis"]
-    shown = {worker["name"] for ns in overview["namespaces"] for worker in ns["workers"]}
-    assert {worker["name"] for worker in pool_workers} & shown, (pool_workers, shown)
+    pool = {worker["name"] for worker in pool_workers}
+
+    def shown() -> set[str]:  # the page's data is refreshed every second
+        overview = session.get(url + "api/overview", timeout=10).json()
+        assert overview["redis"]["up"], overview["redis"]
+        return {worker["name"] for ns in overview["namespaces"] for worker in ns["workers"]}
+
+    wait_for(lambda: pool & shown(), 30, f"the pool's workers {pool} on the page")
     # and Prometheus, with the token as a bearer, sees them too
     bearer = {"Authorization": f"Bearer {stack.dashboard_token}"}
     metrics = requests.get(url + "metrics", headers=bearer, timeout=10)
