@@ -56,6 +56,7 @@ import rhc
 from rhc.config import read_config_file, resolve_settings, write_config_file
 from rhc.dashboard.snapshot import SnapshotReader
 from rhc.local import RedisServer
+from rhc.local.cluster import stop_workers
 from rhc.local.ports import free_port
 from rhc.local.setup import client_config, write_namespace_configs
 from rhc.wire.activity import DEPARTURES_KEPT, FAILURES_KEPT, Departure, FailureNotice
@@ -213,6 +214,7 @@ class _Dashboard:
                 stderr=subprocess.STDOUT,
                 cwd=directory,
                 env={**os.environ, "PYTHONPATH": path, "RHC_CONFIG_FILE": str(monitor_file)},
+                start_new_session=True,
             )
         _wait(self._answers, f"the dashboard to answer (log: {self.log_file})")
         self.token = token_file.read_text().strip()
@@ -249,13 +251,7 @@ class _Dashboard:
 
     def stop(self) -> None:
         self.connection.close()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_workers([self.process], timeout=10)
 
 
 def _wait(predicate: Callable[[], bool], what: str) -> None:

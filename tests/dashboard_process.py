@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from rhc.config import write_config_file
+from rhc.local.cluster import stop_workers
 from rhc.local.redis_server import RedisServer
 from rhc.local.setup import client_config
 from tests.conftest import REPOSITORY, wait_for
@@ -117,10 +117,4 @@ class DashboardProcess:
         }
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_workers([self.process], timeout=10)

@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import asdict
 from importlib.resources import files
 
@@ -236,8 +236,9 @@ async def _cancel(request: web.Request) -> web.Response:
 
 
 def _job_of(source: object, dashboard: Dashboard) -> tuple[str, str]:
-    namespace = source.get("namespace", "") if hasattr(source, "get") else ""
-    job = source.get("job", "") if hasattr(source, "get") else ""
+    """The namespace and job a request names (its query, or its JSON body)."""
+    fields = source if isinstance(source, Mapping) else {}
+    namespace, job = fields.get("namespace", ""), fields.get("job", "")
     if namespace not in dashboard.namespaces or not isinstance(job, str) or not job.isalnum():
         raise web.HTTPBadRequest(text="name a namespace this dashboard shows, and a job id\n")
     return namespace, job
