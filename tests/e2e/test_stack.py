@@ -204,8 +204,7 @@ def test_pool_workers_are_confined_sibling_containers_on_the_workers_network(
     # Then each runs in a container the pool labelled and named after its job (a -runN suffix
     # once evicted and run again), on the workers' network, not as root, with the limits of
     # its job
-    for worker in pool_workers:
-        container = engine.containers.get(worker["host"])
+    for worker, container in pool_worker_containers(stack, engine, count=2):
         job_name = re.escape(f"{stack.project}-job-{worker['condor_id']}")
         assert re.fullmatch(rf"{job_name}(-run\d+)?", container.name), container.name
         assert container.labels["rhc.minipool"] == stack.project
@@ -247,14 +246,23 @@ def reachable(container, *addresses: str) -> dict[str, bool]:
     return {host: state == "open" for host, state, *_ in lines}
 
 
+def pool_worker_containers(stack: Stack, engine, count: int) -> list[tuple[dict, object]]:
+    """The pool's registered workers now, with their containers; asked again when the pool
+    evicted one between the two questions (it evicts one every 30 s)."""
+    for _ in range(3):
+        workers = [w for w in stack.probe("workers", str(count), "180") if w["condor_id"]]
+        with contextlib.suppress(docker.errors.NotFound):  # evicted since it registered
+            return [(worker, engine.containers.get(worker["host"])) for worker in workers]
+    raise AssertionError("the pool's workers kept leaving before they could be inspected")
+
+
 def from_a_pool_worker(stack: Stack, engine, *addresses: str) -> dict[str, bool]:
     """reachable() from a worker container the pool started; another one if the pool evicts
-    it meanwhile (it evicts one every 30 s)."""
+    it meanwhile."""
     for _ in range(3):
-        workers = stack.probe("workers", "1", "180")
-        worker = next(worker for worker in workers if worker["condor_id"])
+        _, container = pool_worker_containers(stack, engine, count=1)[0]
         with contextlib.suppress(docker.errors.APIError, Stopped):  # gone, or going
-            return reachable(engine.containers.get(worker["host"]), *addresses)
+            return reachable(container, *addresses)
     raise AssertionError("no pool worker stayed long enough to be asked")
 
 
