@@ -20,9 +20,9 @@ define apt_install
 endef
 
 # chromium: Debian's, for the dashboard's browser tests (playwright drives it; its own browser
-# download needs the internet)
+# download needs the internet); xrootd: a real XRootD server for the root:// tests
 setup:
-	$(call apt_install,redis-server:redis-server nginx:nginx chromium:chromium)
+	$(call apt_install,redis-server:redis-server nginx:nginx chromium:chromium xrootd:xrootd-server)
 	$(PIP) -e '.[test]'
 
 # A Docker engine (started here when none answers), compose v2, debootstrap for the offline base.

@@ -43,8 +43,8 @@ extras = [req for extra in sys.argv[1:] for req in project["optional-dependencie
 print("\n".join([*project["dependencies"], *extras]))
 PY
 }
-requirements worker
-requirements manager notebook condor dashboard
+requirements worker xrootd
+requirements manager notebook condor dashboard xrootd
 requirements minicondor minipool
 
 build() {  # name base: rhc/<name> from images/<name>/Dockerfile

@@ -78,6 +78,9 @@ class Settings:
     """The mini pool's API token, or its 0600 file (`rhc minicondor serve --token-file`)."""
     dashboard_url: str = ""
     """Where people open the namespace's dashboard (`rhc dashboard`), for notebooks to link."""
+    xrootd_redirectors: tuple[str, ...] = ()
+    """XRootD redirectors (root://host/) a NanoAOD run tries a file at in turn, when its own
+    location does not answer: e.g. root://cmsxrootd.fnal.gov/, root://xrootd-cms.infn.it/."""
 
     def __post_init__(self) -> None:
         if not _NAMESPACE_PATTERN.match(self.namespace):

@@ -47,6 +47,16 @@ def positive(kind: Callable[[object], float]) -> Callable[[object], float]:
     return parse
 
 
+def redirectors(value: object) -> tuple[str, ...]:
+    """A list (config file) or comma-separated text (environment) of root:// URLs."""
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    found = tuple(str(item).strip() for item in items if str(item).strip())
+    wrong = [item for item in found if not item.startswith("root://")]
+    if wrong:
+        raise ArgumentError(f"redirectors must be root:// URLs, not {', '.join(map(repr, wrong))}")
+    return found
+
+
 PARSERS: dict[str, Callable[[object], object]] = {
     "redis_url": str,
     "redis_username": str,
@@ -69,4 +79,5 @@ PARSERS: dict[str, Callable[[object], object]] = {
     "pool_token": str,
     "pool_token_file": str,
     "dashboard_url": str,
+    "xrootd_redirectors": redirectors,
 }

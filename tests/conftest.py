@@ -299,3 +299,13 @@ def live_worker_info(name: str, **fields: object) -> WorkerInfo:
     return WorkerInfo(
         name=name, host="h", pid=1, started=now, heartbeat=now, **environment, **fields
     )
+
+
+def own_cache(tmp_path: Path, memory: int | None = None) -> Callable[[str], list[str]]:
+    """Worker options giving each worker its own disk cache, as on separate condor nodes."""
+
+    def options(name: str) -> list[str]:
+        given = ["--cache-dir", str(tmp_path / f"cache-{name}")]
+        return given + (["--cache-bytes", str(memory)] if memory is not None else [])
+
+    return options

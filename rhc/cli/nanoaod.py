@@ -27,11 +27,18 @@ def generate() -> None:
 @_OUTPUT
 @_EVENTS
 @_SEED
-def physics(output: Path, events: int, seed: int) -> None:
+@click.option(
+    "--extra-branches",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Float branches no analysis reads, as in a wide NanoAOD file (e.g. 500).",
+)
+def physics(output: Path, events: int, seed: int, extra_branches: int) -> None:
     """Z/Drell-Yan to two muons with extra muons, jets and MET, written to OUTPUT."""
     from rhc.nanoaod.generate import generate_physics
 
-    _wrote(events, generate_physics(output, events, seed=seed))
+    _wrote(events, generate_physics(output, events, seed=seed, extra_branches=extra_branches))
 
 
 @generate.command()

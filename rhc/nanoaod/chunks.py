@@ -11,9 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import uproot
-
 from rhc.errors import ArgumentError, RhcError
+from rhc.nanoaod.locations import FileOpenError, describe_read_error, open_file
 
 DEFAULT_CHUNKSIZE = 100_000
 DEFAULT_TREE = "Events"
@@ -94,6 +93,7 @@ def make_chunks(
     tree: str = DEFAULT_TREE,
     branches: Iterable[str] = (),
     skip_bad_files: bool = False,
+    redirectors: Sequence[str] = (),
     parallel: int = 8,
 ) -> Chunking:
     """Cut every file into chunks of `chunksize` entries (the last one shorter, none empty).
@@ -101,6 +101,7 @@ def make_chunks(
     Parameters:
       branches: branches every file must have; a file without one is a bad file.
       skip_bad_files: leave unreadable files out (listed in the result) instead of raising.
+      redirectors: XRootD redirectors to try a root:// file (or a /store/ name) at, in turn.
       parallel: how many files are opened at once to count their entries.
 
     Raises:
@@ -115,7 +116,9 @@ def make_chunks(
         )
     needed = tuple(branches)
     with ThreadPoolExecutor(max(1, min(parallel, len(files)))) as pool:
-        counts = list(pool.map(lambda item: count_entries(item[1], tree, needed), files))
+        counts = list(
+            pool.map(lambda item: count_entries(item[1], tree, needed, redirectors), files)
+        )
     chunks: list[Chunk] = []
     bad: list[BadFile] = []
     for (dataset, path), (entries, problem) in zip(files, counts, strict=True):
@@ -131,10 +134,12 @@ def make_chunks(
     return Chunking(chunks, bad)
 
 
-def count_entries(path: str, tree: str, branches: Sequence[str] = ()) -> tuple[int, str | None]:
+def count_entries(
+    path: str, tree: str, branches: Sequence[str] = (), redirectors: Sequence[str] = ()
+) -> tuple[int, str | None]:
     """The number of entries of path's tree, or (0, why it cannot be used)."""
     try:
-        with uproot.open(path) as root_file:
+        with open_file(path, redirectors) as root_file:
             if tree not in root_file:
                 found = ", ".join(sorted({key.split(";")[0] for key in root_file})) or "nothing"
                 return 0, f"no '{tree}' tree (it has: {found})"
@@ -143,16 +148,7 @@ def count_entries(path: str, tree: str, branches: Sequence[str] = ()) -> tuple[i
             if missing:
                 return 0, f"no branch {', '.join(map(repr, missing))} in '{tree}'"
             return events.num_entries, None
-    except FileNotFoundError:
-        return 0, "file not found"
+    except FileOpenError as exc:
+        return 0, exc.reason
     except Exception as exc:  # uproot raises many types for corrupt or foreign files
         return 0, describe_read_error(exc)
-
-
-def describe_read_error(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if isinstance(exc, OSError) and "expected Chunk" in str(exc):
-        return "not a ROOT file, or truncated"
-    if isinstance(exc, (ValueError, uproot.deserialization.DeserializationError)):
-        return f"corrupt: its ROOT structures do not decode ({type(exc).__name__}: {text})"
-    return f"cannot be read ({type(exc).__name__}: {text})"

@@ -48,16 +48,26 @@ _JAGGED = {
 _Slice = Callable[[np.random.Generator, int], dict[str, object]]
 
 
-def generate_physics(path: str | PathLike[str], events: int, *, seed: int = 0) -> Path:
+def generate_physics(
+    path: str | PathLike[str], events: int, *, seed: int = 0, extra_branches: int = 0
+) -> Path:
     """Write ``events`` Z/Drell-Yan → μμ events with extra muons, jets and MET to ``path``.
 
     About a third of the events pass the reference dimuon selection, most of them near the Z peak.
+    ``extra_branches`` adds that many float branches (Extra_0, ...) that no analysis reads, their
+    baskets between the others' as in a real NanoAOD file of ~1,600 branches: a "wide" file, to
+    measure what reading only some branches of a remote file costs.
 
     Raises:
-      ValueError: if ``events`` is not positive.
+      ValueError: if ``events`` is not positive, or ``extra_branches`` negative.
     """
     _check_events(events)
-    return _write(Path(path), events, np.random.default_rng(seed), _physics_slice)
+    if extra_branches < 0:
+        raise ArgumentError(f"extra_branches must not be negative, got {extra_branches}")
+    make_slice = _physics_slice
+    if extra_branches:
+        make_slice = _with_extra_branches(_physics_slice, extra_branches)
+    return _write(Path(path), events, np.random.default_rng(seed), make_slice, extra_branches)
 
 
 def generate_resampled(
@@ -112,9 +122,21 @@ def _read(source: str | PathLike[str], names: list[str]) -> ak.Array:
         return file["Events"].arrays(names)
 
 
-def _write(path: Path, events: int, rng: np.random.Generator, make_slice: _Slice) -> Path:
+def _with_extra_branches(make_slice: _Slice, count: int) -> _Slice:
+    def wide_slice(rng: np.random.Generator, n: int) -> dict[str, object]:
+        found = make_slice(rng, n)  # drawn first: the same seed gives the same physics
+        extra = {f"Extra_{i}": rng.normal(size=n).astype(np.float32) for i in range(count)}
+        return {**found, **extra}
+
+    return wide_slice
+
+
+def _write(
+    path: Path, events: int, rng: np.random.Generator, make_slice: _Slice, extra_branches: int = 0
+) -> Path:
+    types = _BRANCH_TYPES | {f"Extra_{i}": "float32" for i in range(extra_branches)}
     with uproot.recreate(path) as file:
-        tree = file.mktree("Events", _BRANCH_TYPES)
+        tree = file.mktree("Events", types)
         _make_counters_unsigned(tree)
         for start in range(0, events, DEFAULT_SLICE_EVENTS):
             stop = min(start + DEFAULT_SLICE_EVENTS, events)

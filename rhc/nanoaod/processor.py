@@ -71,19 +71,22 @@ class ChunkTask:
     """The function a run maps over its chunks.
 
     With branches, `process(events, chunk)` gets them as one record array; without, the
-    function gets the chunk alone and reads what it wants (rhc.nanoaod.read).
+    function gets the chunk alone and reads what it wants (rhc.nanoaod.read). A file that
+    cannot be opened is tried at each of `redirectors` in turn.
     """
 
     process: Callable
     branches: tuple[str, ...]
     skip_bad_files: bool
+    redirectors: tuple[str, ...] = ()
 
     def __call__(self, chunk: Chunk, reader: Reader | None = None) -> RunOutput:
         started = time.time()
         read_bytes = 0
         try:
             if self.branches:
-                events, read_bytes = (reader or current_reader()).read(chunk, self.branches)
+                reader = reader or current_reader()
+                events, read_bytes = reader.read(chunk, self.branches, self.redirectors)
                 value = self.process(events, chunk)
             else:
                 value = self.process(chunk)

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Reading a chunk's branches through the worker's caches: decompressed arrays stay in memory,
-remote files are copied to local disk once. What had to be read from storage is counted."""
+the byte ranges read from remote files stay on local disk. What had to be read from storage is
+counted."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import awkward as ak
 import uproot
 
 from rhc.errors import NotInWorkerError, RhcError
-from rhc.nanoaod.chunks import Chunk, describe_read_error
-from rhc.nanoaod.diskcache import DiskCache, is_remote
+from rhc.nanoaod.chunks import Chunk
+from rhc.nanoaod.locations import FileOpenError, describe_read_error, open_file
+from rhc.nanoaod.rangecache import RangeCache
+from rhc.nanoaod.source import worker_range_cache
 from rhc.worker import MemoryCache, get_worker
 
 _OPEN_TREES = 8
@@ -32,14 +35,19 @@ class FileReadError(RhcError):
 class Reader:
     """Reads chunks for one process. Without caches (outside a worker) it reads every time."""
 
-    def __init__(self, memory: MemoryCache | None = None, disk: DiskCache | None = None) -> None:
+    def __init__(self, memory: MemoryCache | None = None, ranges: RangeCache | None = None) -> None:
         self._memory = memory
-        self._disk = disk
+        self._ranges = ranges
         self._trees: OrderedDict[tuple[str, str], uproot.TTree] = OrderedDict()
 
-    def read(self, chunk: Chunk, branches: Sequence[str]) -> tuple[ak.Array, int]:
+    def read(
+        self, chunk: Chunk, branches: Sequence[str], redirectors: Sequence[str] = ()
+    ) -> tuple[ak.Array, int]:
         """The chunk's branches as one record array (fields named as the branches), and the
-        bytes read from storage for them (0 when all came from the memory cache).
+        bytes read from storage for them (0 when all came from the caches).
+
+        Parameters:
+          redirectors: XRootD redirectors to try a root:// file (or a /store/ name) at, in turn.
 
         Raises:
           FileReadError: the file cannot be opened or lacks a branch.
@@ -54,15 +62,17 @@ class Reader:
                 arrays[branch] = cached
         read_bytes = 0
         if missing:
-            fresh, read_bytes = self._read_storage(chunk, missing)
+            fresh, read_bytes = self._read_storage(chunk, missing, redirectors)
             for branch, array in fresh.items():
                 arrays[branch] = array
                 if self._memory is not None:
                     self._memory[_key(chunk, branch)] = array
         return ak.zip({branch: arrays[branch] for branch in branches}, depth_limit=1), read_bytes
 
-    def _read_storage(self, chunk: Chunk, branches: list[str]) -> tuple[dict, int]:
-        tree = self._tree(chunk)
+    def _read_storage(
+        self, chunk: Chunk, branches: list[str], redirectors: Sequence[str]
+    ) -> tuple[dict, int]:
+        tree = self._tree(chunk, redirectors)
         absent = [name for name in branches if name not in tree]
         if absent:
             listed = ", ".join(map(repr, absent))
@@ -73,29 +83,23 @@ class Reader:
             arrays = tree.arrays(
                 branches, entry_start=chunk.entry_start, entry_stop=chunk.entry_stop, how=dict
             )
-        except Exception as exc:  # corrupt baskets surface as many exception types
-            raise FileReadError(chunk, describe_read_error(exc)) from exc
+        except Exception as exc:  # corrupt baskets and lost servers surface as many types
+            self._forget(chunk)  # a retry opens it again, at another redirector if need be
+            where = "" if source.file_path == chunk.file else f" (read at {source.file_path})"
+            raise FileReadError(chunk, describe_read_error(exc) + where) from exc
         return arrays, source.num_requested_bytes - before
 
-    def _tree(self, chunk: Chunk) -> uproot.TTree:
+    def _tree(self, chunk: Chunk, redirectors: Sequence[str]) -> uproot.TTree:
         """The chunk's tree, kept open: parsing a NanoAOD tree's ~1,600 branches takes ~0.1 s."""
         key = (chunk.file, chunk.tree)
         tree = self._trees.get(key)
         if tree is not None:
             self._trees.move_to_end(key)
             return tree
-        path = chunk.file
-        if self._disk is not None and is_remote(path):
-            try:
-                path = str(self._disk.path(chunk.file) or chunk.file)
-            except (OSError, ValueError) as exc:
-                raise FileReadError(chunk, describe_read_error(exc)) from exc
         try:
-            root_file = uproot.open(path)
-        except FileNotFoundError as exc:
-            raise FileReadError(chunk, "file not found") from exc
-        except Exception as exc:
-            raise FileReadError(chunk, describe_read_error(exc)) from exc
+            root_file = open_file(chunk.file, redirectors, self._ranges)
+        except FileOpenError as exc:
+            raise FileReadError(chunk, exc.reason) from exc
         try:
             tree = root_file[chunk.tree]
         except uproot.KeyInFileError as exc:
@@ -108,6 +112,12 @@ class Reader:
                 oldest.file.close()
         return tree
 
+    def _forget(self, chunk: Chunk) -> None:
+        tree = self._trees.pop((chunk.file, chunk.tree), None)
+        if tree is not None:
+            with contextlib.suppress(Exception):
+                tree.file.close()
+
 
 def current_reader() -> Reader:
     """The reader of the worker running this task (its caches outlive tasks), or a reader
@@ -118,14 +128,13 @@ def current_reader() -> Reader:
         return Reader()
     reader = worker.local.get(_READER)
     if reader is None:
-        disk = DiskCache(worker.cache_dir, worker.disk_cache_bytes)
-        reader = worker.local[_READER] = Reader(worker.cache, disk)
+        reader = worker.local[_READER] = Reader(worker.cache, worker_range_cache())
     return reader
 
 
-def read(chunk: Chunk, branches: Sequence[str]) -> ak.Array:
+def read(chunk: Chunk, branches: Sequence[str], redirectors: Sequence[str] = ()) -> ak.Array:
     """A chunk's branches, through the worker's caches: for processors that take the chunk."""
-    events, _ = current_reader().read(chunk, branches)
+    events, _ = current_reader().read(chunk, branches, redirectors)
     return events
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from rhc.errors import ArgumentError
@@ -70,12 +70,16 @@ class RunOptions:
       tree: the tree to read.
       skip_bad_files: leave out files that cannot be read, listing them in the result,
         instead of raising.
+      redirectors: XRootD redirectors (root://host/) to try a root:// file, or a CMS logical
+        file name (/store/...), at in turn when it cannot be opened; run() takes the
+        `xrootd_redirectors` setting when none are given.
     """
 
     chunksize: int = DEFAULT_CHUNKSIZE
     branches: Sequence[str] | None = None
     tree: str = DEFAULT_TREE
     skip_bad_files: bool = False
+    redirectors: Sequence[str] = ()
 
     @classmethod
     def split(
@@ -119,6 +123,8 @@ def run(
       plot_timeline() show how the run went.
     """
     plan, job_options = RunOptions.split(options, caller="run", job_options=JOB_OPTIONS)
+    if not plan.redirectors:
+        plan = replace(plan, redirectors=manager.settings.xrootd_redirectors)
     task, chunking = _plan(processor, fileset, plan)
     chunks = chunking.chunks
     output = manager.remote_map(
@@ -150,13 +156,17 @@ def _plan(
     processor: Processor | Callable, fileset: Fileset, plan: RunOptions
 ) -> tuple[ChunkTask, Chunking]:
     """The task to map and the chunks to map it over (bad files found on the way)."""
-    task = chunk_task(processor, plan.branches, plan.skip_bad_files)
+    task = replace(
+        chunk_task(processor, plan.branches, plan.skip_bad_files),
+        redirectors=tuple(plan.redirectors),
+    )
     chunking = make_chunks(
         fileset,
         plan.chunksize,
         tree=plan.tree,
         branches=task.branches,
         skip_bad_files=plan.skip_bad_files,
+        redirectors=plan.redirectors,
     )
     return task, chunking
 

@@ -7,20 +7,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from rhc import Manager
-from rhc.local import Nginx
 from rhc.nanoaod import Dimuon, run
 from rhc.nanoaod.dimuon import direct
 from rhc.nanoaod.generate import generate_physics, generate_resampled
 from rhc.wire.keys import Keys
 from rhc.wire.protocol import PARTIAL, WorkerInfo
-from tests.conftest import wait_for
+from tests.conftest import own_cache, wait_for
 
 
 def assert_same_analysis(result: dict, expected: dict) -> None:
@@ -136,16 +134,6 @@ def test_the_timeline_of_a_real_run_renders_with_its_efficiency(cluster, generat
     assert summary.events == 1_000_000
 
 
-def own_cache(tmp_path: Path, memory: int | None = None) -> Callable[[str], list[str]]:
-    """Worker options giving each worker its own disk cache, as on separate condor nodes."""
-
-    def options(name: str) -> list[str]:
-        given = ["--cache-dir", str(tmp_path / f"cache-{name}")]
-        return given + (["--cache-bytes", str(memory)] if memory is not None else [])
-
-    return options
-
-
 def test_a_second_run_sends_chunks_back_to_the_workers_that_cached_them(
     cluster, generated, tmp_path
 ):
@@ -159,26 +147,3 @@ def test_a_second_run_sends_chunks_back_to_the_workers_that_cached_them(
     assert same >= 0.9 * len(second.chunks), (same, len(second.chunks))
     assert second.bytes_read * 5 <= first.bytes_read
     assert_same_analysis(second.value, first.value)
-
-
-def test_remote_files_are_fetched_once_and_read_from_the_workers_disks(
-    cluster, generated, tmp_path, samples
-):
-    # Given the files served by nginx, and workers whose memory cache is too small to help
-    server = Nginx(generated["physics"].parent, tmp_path / "nginx").start()
-    try:
-        cluster.start_workers(2, options=own_cache(tmp_path, memory=1))
-        manager = Manager()
-        urls = [server.url(generated["physics"])]
-        # When the same analysis runs twice over the URL
-        first = run(manager, Dimuon(), urls, chunksize=100_000, progress=False)
-        cold = server.bytes_sent()
-        second = run(manager, Dimuon(), urls, chunksize=100_000, progress=False)
-        warm = server.bytes_sent() - cold
-    finally:
-        server.stop()
-    # Then the second run reads at least 5x fewer bytes over the network, with the same result
-    assert warm * 5 <= cold, (warm, cold)
-    expected = direct([str(generated["physics"])])
-    assert np.array_equal(first.value["mass"].values(), expected["mass"].values())
-    assert np.array_equal(second.value["mass"].values(), expected["mass"].values())

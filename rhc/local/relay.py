@@ -1,0 +1,73 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""A TCP relay on loopback that counts the bytes a server sends through it: what a remote read
+costs, counted the same way for any protocol (HTTP, XRootD)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+
+from rhc.local.ports import free_port
+
+_BUFFER = 256 * 1024
+
+
+class CountingRelay:
+    """Listens on 127.0.0.1:port and relays every connection to target_port, counting the bytes
+    that come back from the target. Threads, stopped by stop()."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self._received = 0
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._connections: list[socket.socket] = []
+        self._accepting = threading.Thread(target=self._accept, daemon=True)
+
+    def start(self) -> CountingRelay:
+        self._accepting.start()
+        return self
+
+    @property
+    def bytes_from_server(self) -> int:
+        with self._lock:
+            return self._received
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:  # stopped
+                return
+            try:
+                server = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:  # the target is down: so is the relay, for this client
+                client.close()
+                continue
+            with self._lock:
+                self._connections += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket, counted: bool) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(_BUFFER):
+                if counted:
+                    with self._lock:
+                        self._received += len(data)
+                target.sendall(data)
+        for end in (source, target):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        self._listener.close()
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+        self._accepting.join(5)

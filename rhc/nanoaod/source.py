@@ -1,0 +1,118 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""An uproot source that reads remote files (http(s)://, root://) through a worker's range
+cache: the byte ranges uproot asks for are served from local disk when a task read them before,
+and fetched from the server (in uproot's coalesced requests) and kept when not.
+
+    uproot.open(url, handler=CachedSource)            # in a task: the worker's cache
+    uproot.open(url, handler=CachedSource, range_cache=RangeCache(directory, max_bytes))
+
+It is also what a coffea processor run through rhc reads with: pass
+`uproot_options={"handler": CachedSource}` to coffea's Runner.
+"""
+
+from __future__ import annotations
+
+import queue
+
+import uproot
+import uproot.source.chunk
+import uproot.source.fsspec
+
+from rhc.errors import NotInWorkerError
+from rhc.nanoaod.rangecache import RangeCache
+from rhc.worker import get_worker
+
+RANGE_CACHE_OPTION = "range_cache"
+"""The uproot.open option naming the RangeCache to read through (else the worker's)."""
+_WORKER_CACHE = "rhc.nanoaod.range_cache"
+
+
+def worker_range_cache() -> RangeCache | None:
+    """The range cache of the worker running this task (shared by its task processes through
+    the disk), or None outside a worker."""
+    try:
+        worker = get_worker()
+    except NotInWorkerError:
+        return None
+    cache = worker.local.get(_WORKER_CACHE)
+    if cache is None:
+        cache = worker.local[_WORKER_CACHE] = RangeCache(worker.cache_dir, worker.disk_cache_bytes)
+    return cache
+
+
+def is_remote(path: str) -> bool:
+    """A URL read over the network (not a local path or file://)."""
+    return "://" in path and not path.startswith("file://")
+
+
+class CachedSource(uproot.source.chunk.Source):
+    """Reads through a RangeCache what uproot's fsspec source would read from the server.
+
+    Its counters (num_requested_bytes, ...) count what went to the server: cache hits cost
+    nothing there.
+    """
+
+    def __init__(self, file_path: str, **options: object) -> None:
+        super().__init__()
+        cache = options.pop(RANGE_CACHE_OPTION, None)
+        self._cache = cache if cache is not None else worker_range_cache()
+        self._server = uproot.source.fsspec.FSSpecSource(file_path, **options)
+        self._file_path = file_path
+        self._size: int | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self._server.closed
+
+    @property
+    def num_bytes(self) -> int:
+        if self._size is None:
+            self._size = self._server.num_bytes
+        return self._size
+
+    def chunk(self, start: int, stop: int) -> uproot.source.chunk.Chunk:
+        return self._read([(start, stop)])[0]
+
+    def chunks(
+        self, ranges: list[tuple[int, int]], notifications: queue.Queue
+    ) -> list[uproot.source.chunk.Chunk]:
+        chunks = self._read(ranges)
+        for chunk in chunks:
+            notifications.put(chunk)
+        return chunks
+
+    def _read(self, ranges: list[tuple[int, int]]) -> list[uproot.source.chunk.Chunk]:
+        """Every range as a filled chunk: from the cache where it holds them, the rest from the
+        server in one request."""
+        found: dict[tuple[int, int], bytes] = {}
+        if self._cache is not None:
+            for start, stop in ranges:
+                data = self._cache.get(self._file_path, self.num_bytes, start, stop)
+                if data is not None:
+                    found[start, stop] = data
+        missing = sorted({span for span in ranges if span not in found})
+        if missing:
+            found.update(self._fetch(missing))
+        return [uproot.source.chunk.Chunk.wrap(self, found[span], span[0]) for span in ranges]
+
+    def _fetch(self, ranges: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        if len(ranges) == 1:  # one request, whose errors (e.g. file not found) raise as such
+            fetched = [self._server.chunk(*ranges[0])]
+        else:
+            fetched = self._server.chunks(ranges, queue.Queue())
+        self._num_requests += 1
+        self._num_requested_chunks += len(ranges)
+        self._num_requested_bytes += sum(stop - start for start, stop in ranges)
+        data = {}
+        for chunk in fetched:
+            chunk.wait(insist=False)  # the last range may reach past the end of the file
+            data[chunk.start, chunk.stop] = got = bytes(chunk.raw_data)
+            if self._cache is not None:
+                self._cache.put(self._file_path, self.num_bytes, chunk.start, got)
+        return data
+
+    def __enter__(self) -> CachedSource:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.__exit__(*exc_info)
