@@ -76,6 +76,10 @@ class Settings:
     pool_token: str | None = field(default=None, repr=False)
     pool_token_file: str = ""
     """The mini pool's API token, or its 0600 file (`rhc minicondor serve --token-file`)."""
+    x509_proxy: str = ""
+    bearer_token_file: str = ""
+    """Grid credentials `rhc condor submit` sends with each worker job: an x509 proxy, a WLCG
+    bearer token; files (0600), never values."""
     dashboard_url: str = ""
     """Where people open the namespace's dashboard (`rhc dashboard`), for notebooks to link."""
     xrootd_redirectors: tuple[str, ...] = ()

@@ -49,3 +49,7 @@ DEFAULT_DISK_CACHE_BYTES = 20 * 2**30
 
 MIN_SECRET_BYTES = 16
 """The shortest secret accepted: HMAC keys shorter than this are guessable."""
+
+DEFAULT_CREDENTIAL_LIFETIME = 2 * 3600.0
+"""How long `rhc condor submit` wants a worker's grid credentials (x509 proxy, bearer token) to
+stay valid: a notebook session; one that expires sooner is refused (`--lifetime`)."""

@@ -4,10 +4,15 @@ config file) becomes its value, or the error that says what is wrong with it."""
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 
 from rhc import defaults
 from rhc.errors import ArgumentError
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def secret(value: object) -> bytes:
@@ -35,6 +40,27 @@ def key_text(prefix: str) -> Callable[[object], str]:
         return text
 
     return parse
+
+
+def duration(value: object) -> float:
+    """Seconds, from a number of seconds, parts such as 90m, 4h or 1h30m (s, m, h, d), or
+    voms-proxy-init's HH:MM."""
+    text = str(value).strip().lower()
+    hours, colon, minutes = text.partition(":")
+    if colon and hours.isdigit() and minutes.isdigit() and len(minutes) == 2:
+        return int(hours) * 3600.0 + int(minutes) * 60.0
+    try:
+        seconds = float(text)
+    except ValueError:
+        parts = _DURATION_PART.findall(text)
+        if not parts or "".join(number + unit for number, unit in parts) != text:
+            raise ArgumentError(
+                f"{value!r} is not a duration: give seconds, or e.g. 90m, 4h, 1h30m, 2d, 12:00"
+            ) from None
+        seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ArgumentError(f"{value!r}: a duration is a finite number of seconds, not negative")
+    return seconds
 
 
 def positive(kind: Callable[[object], float]) -> Callable[[object], float]:
@@ -78,6 +104,8 @@ PARSERS: dict[str, Callable[[object], object]] = {
     "condor_pool": str,
     "pool_token": str,
     "pool_token_file": str,
+    "x509_proxy": str,
+    "bearer_token_file": str,
     "dashboard_url": str,
     "xrootd_redirectors": redirectors,
 }

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import time
 from collections import Counter
+from pathlib import Path
 
 from rhc import get_worker
 
@@ -92,3 +94,19 @@ def record_run(argument: tuple[str, int]) -> int:
     with open(path, "a") as handle:
         handle.write(f"{x}\n")
     return x
+
+
+def grid_credentials(_: object) -> dict:
+    """What a task sees of its job's grid credentials: for X509_USER_PROXY and BEARER_TOKEN_FILE
+    the file named, its mode and bytes; and the job's scratch directory, job ad, environment and
+    its worker's command line, where no secret may be."""
+    found: dict = {}
+    for variable in ("X509_USER_PROXY", "BEARER_TOKEN_FILE"):
+        path = Path(os.environ[variable])
+        mode = stat.S_IMODE(path.stat().st_mode)
+        found[variable] = {"path": str(path), "mode": mode, "content": path.read_bytes()}
+    found["scratch"] = os.environ["_CONDOR_SCRATCH_DIR"]
+    found["job_ad"] = Path(os.environ["_CONDOR_JOB_AD"]).read_text()
+    found["environment"] = dict(os.environ)
+    found["command_line"] = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().replace(b"\0", b" ")
+    return found

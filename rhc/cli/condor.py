@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 
-from rhc.cli.options import REDIS_URL
+from rhc import defaults
+from rhc.cli.options import DURATION, REDIS_URL
+from rhc.condor.credentials import check_proxy, check_token
 from rhc.condor.description import UNIVERSES
 from rhc.config import (
     Settings,
@@ -54,7 +57,26 @@ def condor() -> None:
 @click.option("--request-disk", default="4GB", show_default=True)
 @click.option("--requirements", help="An extra ClassAd requirements expression.")
 @click.option("--site", "sites", multiple=True, help="A +DESIRED_Sites entry (repeatable).")
-@click.option("--x509-proxy", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--x509-proxy",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="An x509 proxy (voms-proxy-init) sent with each job; the workers' X509_USER_PROXY "
+    "(default: the x509_proxy setting).",
+)
+@click.option(
+    "--bearer-token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A WLCG bearer token file sent with each job; the workers' BEARER_TOKEN_FILE "
+    "(default: the bearer_token_file setting).",
+)
+@click.option(
+    "--lifetime",
+    type=DURATION,
+    default=f"{defaults.DEFAULT_CREDENTIAL_LIFETIME / 3600:g}h",
+    show_default=True,
+    help="How long the workers must be able to read data: a proxy or token that expires "
+    "sooner is refused. Seconds, or e.g. 90m, 8h, 2d; 0 refuses only what has expired.",
+)
 @click.option("--batch-name", default=BATCH_NAME, show_default=True)
 @click.option("--dry-run", is_flag=True, help="Print the submit description; submit nothing.")
 @click.argument("worker_options", nargs=-1, type=click.UNPROCESSED)
@@ -72,6 +94,8 @@ def submit(
     requirements: str | None,
     sites: tuple[str, ...],
     x509_proxy: Path | None,
+    bearer_token_file: Path | None,
+    lifetime: float,
     batch_name: str,
     dry_run: bool,
     worker_options: tuple[str, ...],
@@ -81,7 +105,15 @@ def submit(
     from rhc.condor.description import WorkerJob, describe
     from rhc.condor.schedd import scheduler
 
-    settings = resolve_settings(require_secret=False, namespace=namespace)
+    settings = resolve_settings(
+        require_secret=False,
+        namespace=namespace,
+        x509_proxy=str(x509_proxy) if x509_proxy else None,
+        bearer_token_file=str(bearer_token_file) if bearer_token_file else None,
+    )
+    proxy = Path(settings.x509_proxy) if settings.x509_proxy else None
+    token = Path(settings.bearer_token_file) if settings.bearer_token_file else None
+    _check_credentials(proxy, token, lifetime)
     job = WorkerJob(
         redis_url=strip_password(redis_url or settings.redis_url),
         config_file=_worker_config(config_file, settings),
@@ -95,7 +127,8 @@ def submit(
         request_disk=request_disk,
         requirements=requirements,
         desired_sites=sites,
-        x509_proxy=x509_proxy,
+        x509_proxy=proxy,
+        bearer_token_file=token,
         batch_name=batch_name,
         worker_options=worker_options,
     )
@@ -103,7 +136,7 @@ def submit(
     if dry_run:
         click.echo(str(description), nl=False)
         return
-    ids = scheduler(settings).submit(description, job.input_files)
+    ids = scheduler(settings).submit(description, job.sent_files)
     click.echo(f"{len(ids)} worker job(s) submitted: {', '.join(ids)}")
 
 
@@ -145,6 +178,16 @@ def bindings() -> None:
 
 def _settings() -> Settings:
     return resolve_settings(require_secret=False)
+
+
+def _check_credentials(proxy: Path | None, token: Path | None, lifetime: float) -> None:
+    """Refuse credentials that are not the user's alone or expire within lifetime seconds; say
+    (on stderr, so that a dry run's output stays a description) until when the others last."""
+    now = datetime.now(timezone.utc)
+    checked = [check_proxy(proxy, lifetime=lifetime, now=now)] if proxy else []
+    checked += [check_token(token, lifetime=lifetime, now=now)] if token else []
+    for credential in checked:
+        click.echo(credential.describe(now), err=True)
 
 
 def _worker_config(given: Path | None, settings: Settings) -> Path:

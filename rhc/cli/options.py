@@ -6,7 +6,9 @@ from __future__ import annotations
 import click
 
 from rhc.config import CONFIG_FILE_VARIABLE
+from rhc.errors import ArgumentError
 from rhc.urls import mask_url, url_has_password
+from rhc.values import duration
 
 
 class RedisUrl(click.ParamType):
@@ -31,3 +33,22 @@ class RedisUrl(click.ParamType):
 
 
 REDIS_URL = RedisUrl()
+
+
+class Duration(click.ParamType):
+    """A duration in seconds, written as seconds or with units (90m, 8h, 1h30m, 2d, 12:00)."""
+
+    name = "duration"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, float):
+            return value
+        try:
+            return duration(value)
+        except ArgumentError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+DURATION = Duration()

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 
 import click
 
 from rhc.cli.options import REDIS_URL
 from rhc.config import resolve_settings
+
+log = logging.getLogger(__name__)
 
 PRELOAD = ("rhc.nanoaod",)
 """What `rhc worker` imports before taking tasks: the NanoAOD stack takes about half a second to
@@ -48,6 +52,13 @@ import, which would otherwise delay each worker's first chunk."""
     "--disk-cache-bytes", type=int, default=None, help="Disk for local copies of remote files."
 )
 @click.option(
+    "--bearer-token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A bearer token file sent with the job (relative to where it starts: its scratch); "
+    "tasks find its absolute path in BEARER_TOKEN_FILE.",
+)
+@click.option(
     "--preload",
     multiple=True,
     default=PRELOAD,
@@ -60,10 +71,18 @@ def worker(
     name: str | None,
     namespace: str | None,
     config_file: Path | None,
+    bearer_token_file: Path | None,
     **options: object,
 ) -> None:
     """Run a worker. The password and secret come from the config file (RHC_CONFIG_FILE)."""
+    from rhc.condor.credentials import job_token_file
     from rhc.worker import Worker
+
+    if bearer_token_file is not None:
+        # A path, not the token: the worker's task processes inherit it, as readers of
+        # root:// and https:// data look for it (the WLCG bearer token discovery).
+        os.environ["BEARER_TOKEN_FILE"] = str(job_token_file(bearer_token_file))
+        log.info("bearer token file: %s", os.environ["BEARER_TOKEN_FILE"])
 
     given = {key: value for key, value in options.items() if value is not None}
     settings = resolve_settings(redis_url=redis_url, namespace=namespace, config_file=config_file)

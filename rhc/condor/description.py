@@ -6,8 +6,8 @@ Three kinds: the docker universe (`docker_image`), the container universe for Ap
 universe with a shipped Python environment. htcondor2.Submit accepts anything (`universe = bogus`
 parses), so rhc checks what it writes itself.
 
-Secrets reach the job only inside the config file sent with transfer_input_files: never in
-`arguments` or `environment`, which anyone can read in the job ad (`condor_q -l`).
+Secrets reach the job only inside the files it carries (the config file, grid credentials):
+never in `arguments` or `environment`, which anyone can read in the job ad (`condor_q -l`).
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ class WorkerJob:
     """What `rhc condor submit` asks for: `count` workers of one kind.
 
     The worker command line carries the URL without a password and the config file's name;
-    the password and secret travel inside that file (mode 0600), sent with the job.
+    the password and secret travel inside that file (mode 0600), sent with the job, as grid
+    credentials do (x509_proxy, bearer_token_file; rhc.condor.credentials checks them).
     """
 
     redis_url: str
@@ -58,18 +59,27 @@ class WorkerJob:
     requirements: str | None = None
     desired_sites: tuple[str, ...] = ()
     x509_proxy: Path | None = None
+    bearer_token_file: Path | None = None
     batch_name: str = "rhc-workers"
     worker_options: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def input_files(self) -> list[Path]:
-        """What condor sends to the execute node with each job."""
+        """What transfer_input_files names (and the vanilla wrapper, the executable)."""
         files = [self.config_file]
         if self.universe == "vanilla":
             files = [WRAPPER, *files]
             if self.environment is not None:
                 files.append(self.environment)
+        if self.bearer_token_file is not None:
+            files.append(self.bearer_token_file)
         return files
+
+    @property
+    def sent_files(self) -> list[Path]:
+        """Every file that goes to the execute node with each job: the input files, and the x509
+        proxy, which condor sends on its own (x509userproxy)."""
+        return [*self.input_files, *filter(None, [self.x509_proxy])]
 
 
 def describe(job: WorkerJob) -> htcondor2.Submit:
@@ -83,6 +93,15 @@ def describe(job: WorkerJob) -> htcondor2.Submit:
     arguments = ["worker", job.redis_url, "--config", job.config_file.name, *job.worker_options]
     if job.namespace:
         arguments += ["--namespace", job.namespace]
+    # Credentials, read where both real condor and the mini pool put them. The proxy goes as
+    # x509userproxy: condor sends it itself, into the scratch directory, sets X509_USER_PROXY to
+    # that copy, sends running jobs the proxy again when it is renewed on the submit host, and
+    # puts its expiry in the job ad; the mini pool does the first two. A token has no such
+    # command outside a site's credd (use_oauth_services wants a credmon), and an `environment`
+    # value cannot name the scratch directory, known only on the execute node: the token goes
+    # in transfer_input_files, and the worker, given its name, points BEARER_TOKEN_FILE at it.
+    if job.bearer_token_file is not None:
+        arguments += ["--bearer-token-file", job.bearer_token_file.name]
     lines = [("universe", job.universe)]
     if job.universe == "docker":
         lines += [
@@ -98,8 +117,9 @@ def describe(job: WorkerJob) -> htcondor2.Submit:
         ]
     else:
         lines += [("executable", str(WRAPPER))]
-    # Absolute paths: each file arrives in the job's scratch directory under its own name.
-    transferred = [str(f.resolve()) for f in job.input_files if f != WRAPPER]
+    # Absolute paths, links kept: each file arrives in the job's scratch directory under the
+    # name it was given (which the worker's arguments use), with the content of what it names.
+    transferred = [str(f.absolute()) for f in job.input_files if f != WRAPPER]
     lines += [
         ("arguments", _quote_arguments(arguments)),
         ("transfer_input_files", ", ".join(transferred)),
@@ -120,7 +140,7 @@ def describe(job: WorkerJob) -> htcondor2.Submit:
     if job.desired_sites:
         lines.append(("+DESIRED_Sites", '"' + ",".join(job.desired_sites) + '"'))
     if job.x509_proxy is not None:
-        lines.append(("x509userproxy", str(job.x509_proxy)))
+        lines.append(("x509userproxy", str(job.x509_proxy.absolute())))
     text = "\n".join(f"{key} = {value}" for key, value in lines) + f"\nqueue {job.count}\n"
     import htcondor2  # only here: workers import this package without the bindings
 
@@ -160,6 +180,15 @@ def validate(job: WorkerJob) -> None:
         raise SubmitDescriptionError(f"site names {bad_sites} are not of the form T2_US_UCSD")
     if job.x509_proxy is not None and not job.x509_proxy.is_file():
         raise SubmitDescriptionError(f"x509 proxy {job.x509_proxy} does not exist")
+    if job.bearer_token_file is not None and not job.bearer_token_file.is_file():
+        raise SubmitDescriptionError(f"bearer token file {job.bearer_token_file} does not exist")
+    names = [path.name for path in job.sent_files]
+    clashes = sorted({name for name in names if names.count(name) > 1})
+    if clashes:
+        raise SubmitDescriptionError(
+            f"two files sent with the job are named {', '.join(clashes)}: each lands in the "
+            "job's scratch directory under its own name, so rename one"
+        )
     if '"' in job.batch_name or "\n" in job.batch_name:
         raise SubmitDescriptionError("the batch name may not contain quotes or newlines")
 

@@ -68,7 +68,7 @@ def generate(directory: Path, hosts: Sequence[str], *, days: int = DEFAULT_DAYS)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rhc Redis CA")])
     ca = (
-        _builder(ca_name, ca_name, ca_key.public_key(), now, days)
+        certificate_builder(ca_name, ca_name, ca_key.public_key(), now, days)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(_usage(signs_certificates=True), critical=True)
         .sign(ca_key, hashes.SHA256())
@@ -76,7 +76,7 @@ def generate(directory: Path, hosts: Sequence[str], *, days: int = DEFAULT_DAYS)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])])
     certificate = (
-        _builder(name, ca_name, key.public_key(), now, days)
+        certificate_builder(name, ca_name, key.public_key(), now, days)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_usage(signs_certificates=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -98,13 +98,15 @@ def generate(directory: Path, hosts: Sequence[str], *, days: int = DEFAULT_DAYS)
     return files
 
 
-def _builder(
+def certificate_builder(
     subject: x509.Name,
     issuer: x509.Name,
     public_key: ec.EllipticCurvePublicKey,
     now: datetime.datetime,
     days: int,
 ) -> x509.CertificateBuilder:
+    """A certificate of subject by issuer, valid from a little before now for days, to be
+    given its extensions and signed."""
     return (
         x509.CertificateBuilder()
         .subject_name(subject)

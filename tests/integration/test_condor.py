@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,8 @@ from rhc.condor.minipool.client import MiniPoolClient
 from rhc.config import pool_token
 from rhc.local import free_port
 from tests import fixtures
-from tests.conftest import REPOSITORY, rhc_command, wait_for
+from tests.conftest import REPOSITORY, assert_says, rhc_command, wait_for
+from tests.grid import jwt, now, write_file, write_proxy
 
 
 def rhc(*arguments: str, config_file: Path) -> subprocess.CompletedProcess:
@@ -167,3 +170,60 @@ def test_a_worker_asking_more_memory_than_any_slot_stays_idle_and_q_says_why(poo
     listing = rhc("condor", "q", config_file=cluster.config_file)
     line = next(line for line in listing.stdout.splitlines() if line.startswith(job_id))
     assert "Idle" in line and "16384" in line and "2048" in line
+
+
+def test_a_proxy_and_a_token_reach_the_workers_tasks_as_private_files_and_show_nowhere(
+    pool_cluster, tmp_path
+):
+    # Given a valid x509 proxy and a bearer token (a JWT), each 0600
+    cluster, pool = pool_cluster(slots=1)
+    proxy, token_file = tmp_path / "x509up_u1000", tmp_path / "bt_u1000"
+    key = write_proxy(proxy, expires=now() + timedelta(days=1)).decode()
+    token = jwt(now() + timedelta(days=1))
+    write_file(token_file, token + "\n")
+    credentials = ("--x509-proxy", str(proxy), "--bearer-token-file", str(token_file))
+    # When a worker is submitted with them to the mini pool, as a person would, and runs a task
+    (job_id,) = submit_workers(cluster, 1, *credentials)
+    manager = Manager()
+    wait_for(lambda: live_condor_ids(manager) == {job_id}, 60, "the worker to join")
+    (seen,) = manager.remote_map(fixtures.grid_credentials, [0], progress=False)
+    # Then the task finds each in its environment: a 0600 file in the job's scratch directory
+    # holding the bytes that were sent
+    for variable, sent in (("X509_USER_PROXY", proxy), ("BEARER_TOKEN_FILE", token_file)):
+        found = seen[variable]
+        assert Path(found["path"]).parent == Path(seen["scratch"]), variable
+        assert found["mode"] == 0o600 and found["content"] == sent.read_bytes(), variable
+    # And neither the key nor the token is in the description, the job ad, the job's
+    # environment, the worker's command line or what the pool shows of its jobs
+    description = rhc(
+        "condor", "submit", "--universe", "vanilla", "--dry-run", *credentials,
+        config_file=cluster.config_file,
+    )  # fmt: skip
+    assert "x509userproxy" in description.stdout and "bt_u1000" in description.stdout
+    assert "--bearer-token-file bt_u1000" in seen["command_line"].decode()
+    places = {
+        "description": description.stdout,
+        "job ad": seen["job_ad"],
+        "environment": json.dumps(seen["environment"]),
+        "command line": seen["command_line"].decode(),
+        "the pool's jobs": json.dumps(pool.client.jobs()),
+    }
+    key_body = "".join(key.splitlines()[1:-1])
+    for secret in (key_body, key_body[:24], token, token.split(".")[1], "PRIVATE KEY"):
+        assert not [place for place, text in places.items() if secret in text], secret
+
+
+def test_a_proxy_others_may_read_is_refused_and_nothing_reaches_the_pool(pool_cluster, tmp_path):
+    # Given a valid proxy that its group may read, as a careless copy leaves it
+    cluster, pool = pool_cluster(slots=1)
+    proxy = tmp_path / "x509up_u1000"
+    write_proxy(proxy, expires=now() + timedelta(days=1), mode=0o640)
+    # When workers are submitted with it
+    refused = rhc(
+        "condor", "submit", "--universe", "vanilla", "--x509-proxy", str(proxy),
+        config_file=cluster.config_file,
+    )  # fmt: skip
+    # Then the command says why and what to do, and the pool never saw a job
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert_says(refused.stderr, "is open to others (mode 0640)", f"chmod 600 {proxy}")
+    assert pool.client.jobs() == []

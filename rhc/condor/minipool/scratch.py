@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import classad2
@@ -59,9 +59,13 @@ def check_mode(name: str, mode: object) -> int:
     return mode
 
 
-def prepare(scratch: Path, files: Files, executable_name: str | None) -> None:
+def prepare(
+    scratch: Path, files: Files, executable_name: str | None, private: Collection[str] = ()
+) -> None:
     """Empty scratch and write every transferred file into it with its own mode (umask aside:
-    a 0600 secret stays 0600). The transferred executable is made executable, as condor does."""
+    a 0600 secret stays 0600). The transferred executable is made executable, as condor does;
+    the files named in private (the x509 proxy) are 0600 whatever their mode was, as grid
+    clients demand."""
     if scratch.exists():
         shutil.rmtree(scratch)
     scratch.mkdir(parents=True)
@@ -69,6 +73,8 @@ def prepare(scratch: Path, files: Files, executable_name: str | None) -> None:
     for name, (content, mode) in files.items():
         if name == executable_name:
             mode |= 0o100
+        if name in private:
+            mode = 0o600
         fd = os.open(scratch / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(fd, mode)
@@ -134,7 +140,8 @@ def prepare_launch(job: Job, slot: Slot) -> Launch:
         command = (spec.executable, *spec.arguments)
     else:  # a docker job without executable: the image's entrypoint gets the arguments
         command = spec.arguments
-    prepare(job.scratch, job.files, name)
+    proxy = input_name(spec.x509_proxy) if spec.x509_proxy else None
+    prepare(job.scratch, job.files, name, private=[proxy] if proxy else [])
     sizes = sum(len(content) for content, _ in job.files.values())
     ad = write_job_ad(
         job.scratch,
@@ -158,8 +165,8 @@ def prepare_launch(job: Job, slot: Slot) -> Launch:
         "TMP": directory,
         "TEMP": directory,
     }
-    if spec.x509_proxy:
-        environment["X509_USER_PROXY"] = str(job.scratch / input_name(spec.x509_proxy))
+    if proxy:  # a docker job sees the scratch directory at the same path, bind-mounted
+        environment["X509_USER_PROXY"] = str(job.scratch / proxy)
     return Launch(
         job_id=job.id,
         command=command,
