@@ -14,7 +14,8 @@ if ! docker image inspect rhc/debian:bookworm >/dev/null 2>&1; then
     trap 'rm -rf "$rootfs"' EXIT
     echo "debootstrap bookworm into $rootfs (about a minute) ..."
     debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >/dev/null
-    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin \
+        "$rootfs"/var/lib/apt/lists/*
     chmod 755 "$rootfs"  # mktemp made it 0700: the image's / must be open to any uid
     tar -C "$rootfs" -c . | docker import \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \

@@ -10,6 +10,7 @@
 
 It sits above the manager and the worker and uses only their public faces: Manager.remote_map
 to run, rhc.worker.get_worker() and its memory cache to read through the worker's caches.
+CachedSource reads remote files through the worker's range cache for any uproot.open.
 """
 
 from rhc.nanoaod.accumulate import accumulate, add
@@ -18,10 +19,12 @@ from rhc.nanoaod.dimuon import Dimuon
 from rhc.nanoaod.processor import ChunkReport, Processor
 from rhc.nanoaod.reading import FileReadError, read
 from rhc.nanoaod.runner import RunOptions, RunResult, run, run_locally
+from rhc.nanoaod.source import CachedSource
 
 __all__ = [
     "BadFile",
     "BadFilesError",
+    "CachedSource",
     "Chunk",
     "ChunkReport",
     "Dimuon",

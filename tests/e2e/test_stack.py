@@ -87,7 +87,7 @@ def test_every_service_is_healthy_and_only_jupyter_and_the_dashboard_are_on_loop
         for container in stack.containers(engine)
         if "com.docker.compose.service" in container.labels
     }
-    assert set(services) == {"redis", "nginx", "minicondor", "jupyter", "dashboard"}
+    assert set(services) == {"redis", "nginx", "xrootd", "minicondor", "jupyter", "dashboard"}
     loopback_only = {"jupyter": "8888/tcp", "dashboard": "8787/tcp"}
     for name, container in services.items():
         assert container.attrs["State"]["Health"]["Status"] == "healthy", name
@@ -266,7 +266,7 @@ def from_a_pool_worker(stack: Stack, engine, *addresses: str) -> dict[str, bool]
     raise AssertionError("no pool worker stayed long enough to be asked")
 
 
-def test_a_pool_worker_reaches_redis_and_nginx_but_never_the_pool_or_jupyter(
+def test_a_pool_worker_reaches_redis_and_the_file_servers_but_never_the_pool_or_jupyter(
     stack, engine, pool_workers
 ):
     # Given a worker container the pool started, and the pool's and Jupyter's addresses
@@ -280,15 +280,17 @@ def test_a_pool_worker_reaches_redis_and_nginx_but_never_the_pool_or_jupyter(
         engine,
         "redis:6379",
         "nginx:80",
+        "xrootd:1094",
         "minicondor:9618",
         f"{pool_ip}:9618",
         "jupyter:8888",
         f"{jupyter_ip}:8888",
     )
-    # Then only Redis and nginx answer
+    # Then only Redis and the file servers answer
     assert seen == {
         "redis": True,
         "nginx": True,
+        "xrootd": True,
         "minicondor": False,
         pool_ip: False,
         "jupyter": False,

@@ -97,7 +97,7 @@ def test_up_prints_the_url_with_its_token_and_down_lets_workers_leave_and_leaves
         workers = stack.probe("workers", "2", "120")
         assert sorted(worker["condor_id"] is not None for worker in workers) == [False, True]
         held = leftovers(engine, stack.project)
-        assert len(held["containers"]) == 7 and len(held["networks"]) == 3
+        assert len(held["containers"]) == 8 and len(held["networks"]) == 3
         assert len(held["volumes"]) == 2
         # (the pool's worker has its config file, with its Redis password, in its scratch)
         pool = Path(stack.environment["RHC_POOL_DIR"])
