@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -253,7 +254,9 @@ def test_a_worker_killed_mid_run_changes_nothing_in_the_output(cluster, generate
 
         wait_for(busy, 60, "w0 to have processed chunks")
         cluster.kill_group("w0")
+        killed.append(time.monotonic())
 
+    killed: list[float] = []
     killer = threading.Thread(target=kill_w0_when_busy)
     killer.start()
     # When w0's processes are SIGKILLed mid-run
@@ -263,9 +266,10 @@ def test_a_worker_killed_mid_run_changes_nothing_in_the_output(cluster, generate
         SlowDimuonProcessor(seconds=0.1),
         chunksize=25_000,
     )
+    finished = time.monotonic()
     killer.join()
     # Then the output is exactly coffea's own, every chunk counted once
-    assert cluster.workers["w0"].returncode is not None
+    assert killed and killed[0] < finished and cluster.workers["w0"].returncode is not None
     assert_same_output(output, run_coffea(iterative(), {"DY": [generated]}))
     assert output["DY"]["cutflow"][CUTS[0]] == 1_000_000
 
