@@ -7,7 +7,7 @@ PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
 LINT_IMPORTS = $(PYTHON) -c 'import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())'
 
 .PHONY: setup setup-docker images run down run-local test test-fast test-e2e chaos lint bench \
-	bench-nanoaod bench-dashboard clean
+	bench-nanoaod bench-coffea bench-dashboard clean
 
 # apt packages the tools need, installed when missing (as root) or named (otherwise)
 define apt_install
@@ -75,12 +75,19 @@ bench: setup
 	$(PYTHON) benchmarks/core.py
 	$(PYTHON) benchmarks/scale.py
 	$(PYTHON) benchmarks/nanoaod.py
+	$(PYTHON) benchmarks/coffea_executor.py
 	$(PYTHON) benchmarks/dashboard.py
 
 # The NanoAOD benchmark: rhc against a local loop and coffea, and cold/warm reads over HTTP.
 bench-nanoaod: setup
 	$(PIP) -e '.[bench]'
 	$(PYTHON) benchmarks/nanoaod.py
+
+# A coffea processor through coffea's Runner: rhc.coffea.Executor against coffea's
+# FuturesExecutor and IterativeExecutor, cold and warm.
+bench-coffea: setup
+	$(PIP) -e '.[bench,coffea]'
+	$(PYTHON) benchmarks/coffea_executor.py
 
 # The dashboard with 200 registered workers and a 1M-task job queued: latency of /api/overview
 # and /metrics, and the Redis commands one refresh costs.

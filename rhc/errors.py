@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class RhcError(Exception):
     """Base class for all rhc errors."""
@@ -57,7 +59,8 @@ class SecretMismatchError(RhcError):
 
 
 class VersionMismatchError(RhcError):
-    """Raised when no live worker can run a job: Python minor or cloudpickle major differ."""
+    """Raised when no live worker can run a job: Python minor or cloudpickle major differ, or
+    (rhc.coffea) none has the notebook's coffea; and by a coffea task on a worker with another."""
 
 
 class JobError(RhcError):
@@ -132,7 +135,7 @@ class TaskError(RhcError):
         super().__init__(self._summary())
 
     def _summary(self) -> str:
-        argument = _short_repr(self.argument)
+        argument = short_repr(self.argument)
         head = f"task {self.task} (argument {argument}) failed on worker {self.worker}: "
         head += f"{self.error_type}: {self.message}"
         if self.remote_traceback:
@@ -147,9 +150,11 @@ def _rebuild_task_error(state: dict) -> TaskError:
     return TaskError(**state)
 
 
-def _short_repr(value: object, limit: int = 200) -> str:
+def short_repr(value: object, limit: int = 200, *, render: Callable[[object], str] = repr) -> str:
+    """What render (repr, or str) shows of a value, cut to limit characters, to name it in an
+    error message."""
     try:
-        text = repr(value)
+        text = render(value)
     except Exception as exc:  # a broken __repr__ must not hide the real failure
         text = f"<unrepresentable {type(value).__name__}: {exc}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."

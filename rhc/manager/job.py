@@ -109,6 +109,12 @@ class Job:
         return self._state
 
     @property
+    def partials(self) -> int | None:
+        """Partial results of a merged job (reduce=) taken in so far: about one per worker,
+        however many tasks ran; None for a job that is not merged."""
+        return None if self._collector.merged is None else self._collector.merged.partials
+
+    @property
     def failures(self) -> list[TaskError]:
         """The tasks that failed so far, as exceptions carrying remote tracebacks and arguments."""
         with self._condition:

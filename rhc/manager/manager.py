@@ -142,9 +142,11 @@ class Manager:
         return True
 
     def workers(self) -> WorkerTable:
-        """The live workers: name, host, condor id, state, task, counts, rates and versions."""
+        """The live workers: name, host, condor id, state, task, counts, rates and versions;
+        `.runnable` lists those that can run this notebook's jobs."""
         registry = self._broker.registry
-        return WorkerTable(registry.workers(fresh=True), registry.compat)
+        workers = registry.workers(fresh=True)
+        return WorkerTable(workers, registry.compat, registry.runnable_names())
 
     def _create(self, function: Callable, iterable: Iterable, options: JobOptions) -> Job:
         if not callable(function):

@@ -95,6 +95,8 @@ class MergedResult:
         self.value: object = None
         self.has_value = False
         self.failures: dict[int, Failure] = {}
+        self.partials = 0
+        """How many partial results were merged: about one per worker."""
 
     def add(
         self,
@@ -114,6 +116,7 @@ class MergedResult:
             self.covered.add(first, first + count)
         for failure in failures:
             self.failures.setdefault(failure.task, failure)
+        self.partials += 1
         if has_value:
             self.value = self._merge(self.value, value) if self.has_value else value
             self.has_value = True

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from rhc.wire.protocol import WorkerInfo
 
@@ -26,6 +26,7 @@ _WORKER_COLUMNS = (
     "python",
     "cloudpickle",
     "rhc",
+    "coffea",
 )
 
 
@@ -68,10 +69,17 @@ class Table:
 
 
 class WorkerTable(Table):
-    """The live workers; `.workers` holds the full WorkerInfo records."""
+    """The live workers; `.workers` holds the full WorkerInfo records, `.runnable` those of them
+    that can run this notebook's jobs (runnable: their names; None: all of them)."""
 
-    def __init__(self, workers: Sequence[WorkerInfo], compat: str | None = None) -> None:
+    def __init__(
+        self,
+        workers: Sequence[WorkerInfo],
+        compat: str | None = None,
+        runnable: Collection[str] | None = None,
+    ) -> None:
         self.workers = list(workers)
+        self.runnable = [info for info in self.workers if runnable is None or info.name in runnable]
         now = time.time()
         rows = [
             (
@@ -90,6 +98,7 @@ class WorkerTable(Table):
                 info.versions.get("python"),
                 info.versions.get("cloudpickle"),
                 info.versions.get("rhc"),
+                info.versions.get("coffea") or "-",
             )
             for info in self.workers
         ]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict, dataclass, field
+from importlib import metadata
 from typing import TypeVar
 
 import cloudpickle
@@ -63,13 +64,24 @@ FUNCTION = "function"
 
 
 def versions() -> dict[str, str]:
-    """What a worker advertises and a manager stamps on its jobs."""
+    """What a worker advertises and a manager stamps on its jobs; coffea's version is "" where
+    it is not installed (rhc.coffea runs only on workers with the notebook's)."""
     return {
         "python": ".".join(map(str, sys.version_info[:3])),
         "cloudpickle": cloudpickle.__version__,
         "rhc": __version__,
         "format": str(FORMAT_VERSION),
+        "coffea": installed_version("coffea"),
     }
+
+
+def installed_version(distribution: str) -> str:
+    """The version of an installed distribution, read from its metadata without importing it
+    (a worker must not pay coffea's import to say which it has); "" if it is not installed."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return ""
 
 
 def compat_tag(advertised: dict[str, str]) -> str:

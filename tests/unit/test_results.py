@@ -162,6 +162,8 @@ def test_a_partial_overlapping_what_is_merged_is_refused_and_changes_nothing():
     # And the tasks it covered can still be merged from a disjoint report
     assert merged.add([(10, 15)], 1, True, [])
     assert merged.value == 101 and calls == [(100, 1)]
+    # And only the partials taken in are counted
+    assert merged.partials == 2
 
 
 def test_a_partial_without_a_value_covers_its_tasks_without_calling_the_reducer():
