@@ -44,21 +44,23 @@ print("\n".join([*project["dependencies"], *extras]))
 PY
 }
 requirements worker xrootd
-requirements manager notebook condor dashboard xrootd
+requirements worker-coffea xrootd coffea
+requirements manager notebook condor dashboard xrootd coffea
 requirements minicondor minipool
 
-build() {  # name base: rhc/<name> from images/<name>/Dockerfile
-    name=$1 base=$2
+build() {  # name base [dockerfile dir] [build-arg...]: rhc/<name> from images/<dir>/Dockerfile
+    name=$1 base=$2 dir=${3:-$1}
+    shift $(($# < 3 ? $# : 3))
     # A multi-stage image's build stage is tagged too: untagged, the prune below would delete
     # it, and with it the cache of its dependency layer, reinstalled on every build.
-    if grep -q '^FROM .* AS build$' "images/$name/Dockerfile"; then
-        docker build --quiet -f "images/$name/Dockerfile" --target build \
-            -t "rhc/$name-build:$version" \
-            --build-arg BASE_IMAGE="$base" . >"images/.build/$name-build.log" 2>&1 || return 1
+    if grep -q '^FROM .* AS build$' "images/$dir/Dockerfile"; then
+        docker build --quiet -f "images/$dir/Dockerfile" --target build \
+            -t "rhc/$name-build:$version" --build-arg BASE_IMAGE="$base" "$@" . \
+            >"images/.build/$name-build.log" 2>&1 || return 1
     fi
-    docker build --quiet -f "images/$name/Dockerfile" \
+    docker build --quiet -f "images/$dir/Dockerfile" \
         -t "rhc/$name:$version" -t "rhc/$name:$version-$revision" \
-        --build-arg BASE_IMAGE="$base" \
+        --build-arg BASE_IMAGE="$base" "$@" \
         --label org.opencontainers.image.version="$version" \
         --label org.opencontainers.image.revision="$revision" \
         --label org.opencontainers.image.created="$created" \
@@ -66,7 +68,8 @@ build() {  # name base: rhc/<name> from images/<name>/Dockerfile
 }
 
 # All at once: on the vfs storage driver a build mostly waits on the disk
-echo "building rhc/{worker,manager,minicondor,redis,nginx}:$version (logs in images/.build/) ..."
+echo "building rhc/{worker,worker-coffea,manager,minicondor,redis,nginx,xrootd}:$version" \
+    "(logs in images/.build/) ..."
 started=$(date +%s)
 failed=""
 build worker "$BASE_IMAGE" & worker=$!
@@ -74,12 +77,18 @@ build manager "$BASE_IMAGE" & manager=$!
 build minicondor "$BASE_IMAGE" & minicondor=$!
 build redis "$DEBIAN_IMAGE" & redis=$!
 build nginx "$DEBIAN_IMAGE" & nginx=$!
-for name in worker manager minicondor redis nginx; do
+build xrootd "$DEBIAN_IMAGE" & xrootd=$!
+# the worker with coffea (rhc/worker-coffea): the worker's Dockerfile with more requirements
+build worker-coffea "$BASE_IMAGE" worker --build-arg REQUIREMENTS=worker-coffea.requirements \
+    --label org.opencontainers.image.title="rhc worker with coffea" &
+worker_coffea=$!
+for name in worker worker_coffea manager minicondor redis nginx xrootd; do
     eval "pid=\$$name"
     wait "$pid" || failed="$failed $name"
 done
 if [ -n "$failed" ]; then
     for name in $failed; do
+        name=$(echo "$name" | tr _ -)
         echo "--- rhc/$name failed to build; images/.build/$name.log ends:" >&2
         tail -30 "images/.build/$name.log" >&2
     done

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -32,7 +31,6 @@ from rhc.coffea.task import CoffeaTask, Outcome, merge
 from rhc.errors import ArgumentError, VersionMismatchError
 from rhc.manager import JobOptions, Manager, check_names
 
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,7 +60,7 @@ class Executor(_Fields):
     return with coffea's accumulate, so about one partial result per worker reaches the notebook;
     each item goes to the worker that last read its data (its caches hold it), and idle workers
     take the rest. Workers must have the notebook's coffea: a run is refused before it starts
-    when no live worker has it, and a worker with another refuses its items.
+    when a live worker lacks it, and a worker with another that joins later refuses its items.
 
     Parameters:
       manager: the rhc Manager whose workers run the items.
@@ -140,9 +138,10 @@ def data_key(item: FileMeta | WorkItem) -> str:
 
 
 def check_workers(manager: Manager, version: str) -> None:
-    """Refuse a run that no live worker can compute with this notebook's coffea; warn of the
-    workers with another, which will refuse the items they take. With no live worker, there is
-    nothing to check: a worker that starts later still refuses items if its coffea differs.
+    """Refuse a run that a live worker could not compute with this notebook's coffea: tasks go to
+    any worker of the namespace, and one with another coffea (or none) would fail the items it
+    takes. With no live worker, there is nothing to check: a worker that starts later still
+    refuses items if its coffea differs.
 
     Raises:
       VersionMismatchError: naming each coffea the workers have, and what to do.
@@ -160,14 +159,14 @@ def check_workers(manager: Manager, version: str) -> None:
         f"{f'coffea {theirs}' if theirs else 'no coffea'}"
         for theirs, names in others.items()
     )
-    if sum(map(len, others.values())) == len(workers):
-        raise VersionMismatchError(
-            f"no worker has this notebook's coffea {version}: {found}. A processor runs only "
-            f"with the coffea it was written for: start workers from an environment with coffea "
-            f"{version} (pip install 'coffea=={version}' beside rhc), or run this notebook "
-            "with the workers' coffea"
-        )
-    log.warning("%s, not this notebook's coffea %s: they will refuse its items", found, version)
+    some = "no worker" if sum(map(len, others.values())) == len(workers) else "not every worker"
+    raise VersionMismatchError(
+        f"{some} has this notebook's coffea {version}: {found}. A processor runs only with the "
+        f"coffea it was written for, and any worker may take its items: run coffea workers "
+        f"(the rhc/worker-coffea image: `rhc condor submit --image rhc/worker-coffea:<version>`, "
+        f"or pip install 'coffea=={version}' beside rhc) and stop the others, or run this "
+        "notebook with the workers' coffea"
+    )
 
 
 def _names(names: list[str], shown: int = 5) -> str:

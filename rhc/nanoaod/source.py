@@ -6,8 +6,9 @@ and fetched from the server (in uproot's coalesced requests) and kept when not.
     uproot.open(url, handler=CachedSource)            # in a task: the worker's cache
     uproot.open(url, handler=CachedSource, range_cache=RangeCache(directory, max_bytes))
 
-It is also what a coffea processor run through rhc reads with: pass
-`uproot_options={"handler": CachedSource}` to coffea's Runner.
+It is also what a coffea processor run through rhc reads with: call coffea's Runner with
+`uproot_options={"handler": CachedSource}`. Local files are read as uproot
+reads them, without the cache.
 """
 
 from __future__ import annotations
@@ -55,7 +56,11 @@ class CachedSource(uproot.source.chunk.Source):
     def __init__(self, file_path: str, **options: object) -> None:
         super().__init__()
         cache = options.pop(RANGE_CACHE_OPTION, None)
-        self._cache = cache if cache is not None else worker_range_cache()
+        if not is_remote(file_path):  # a local file is read where it is
+            cache = None
+        elif cache is None:
+            cache = worker_range_cache()
+        self._cache = cache
         self._server = uproot.source.fsspec.FSSpecSource(file_path, **options)
         self._file_path = file_path
         self._size: int | None = None

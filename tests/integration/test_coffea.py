@@ -322,6 +322,25 @@ def test_a_run_is_refused_before_it_starts_when_no_worker_has_the_notebooks_coff
     assert executor.last_run.phases == []
 
 
+def test_a_run_is_refused_when_one_worker_has_another_coffea_as_it_would_fail_its_items(
+    cluster, samples, other_coffea
+):
+    # Given a worker with the notebook's coffea, and one with another
+    cluster.start_workers(1)
+    cluster.start_workers(1, env=with_other_coffea(other_coffea))
+    executor = rhc.coffea.Executor(Manager(), status=False)
+    # When a run starts, then it is refused before anything is sent, naming the odd worker
+    with pytest.raises(VersionMismatchError) as refused:
+        run_coffea(executor, {"data": samples})
+    assert_says(
+        str(refused.value),
+        f"not every worker has this notebook's coffea {coffea.__version__}",
+        f"worker w1 has coffea {OTHER_COFFEA}",
+        "rhc/worker-coffea",
+    )
+    assert executor.last_run.phases == []
+
+
 def test_a_worker_with_another_coffea_that_joins_a_run_refuses_its_items(
     cluster, samples, other_coffea
 ):

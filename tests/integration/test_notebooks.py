@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -14,7 +15,8 @@ import papermill
 import pytest
 
 from rhc.config import samples_directory
-from rhc.local import Nginx
+from rhc.local import Nginx, XRootDServer
+from rhc.nanoaod.generate import generate_physics
 from tests.conftest import REPOSITORY, Cluster
 
 NOTEBOOKS = REPOSITORY / "notebooks"
@@ -55,7 +57,7 @@ def own_caches(tmp_path: Path):
     return lambda name: ["--cache-dir", str(tmp_path / f"cache-{name}")]
 
 
-@pytest.mark.parametrize("name", ["example.ipynb", "monitoring.ipynb"])
+@pytest.mark.parametrize("name", ["example.ipynb", "monitoring.ipynb", "coffea.ipynb"])
 def test_the_committed_notebooks_have_no_outputs_and_a_parameters_cell(name):
     # Given a notebook as committed
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
@@ -138,3 +140,37 @@ def test_the_monitoring_notebook_draws_rolling_rates_of_every_worker_and_job(clu
     ]
     assert jobs and "100/100" in jobs[-1], jobs[-1:]
     assert_no_secret(cluster, executed)
+
+
+def test_the_coffea_notebook_reads_over_root_and_equals_coffeas_own_executor(
+    cluster, tmp_path, monkeypatch
+):
+    # Given two workers, and an XRootD server serving the samples and the generated events
+    served = tmp_path / "served"
+    (served / "nanoaod").mkdir(parents=True)
+    for sample in sorted(samples_directory().glob("*.root")):
+        shutil.copy(sample, served / "nanoaod")
+    generate_physics(served / "generated" / "physics-200000.root", 200_000, seed=1)
+    cluster.start_workers(2, options=own_caches(tmp_path))
+    server = XRootDServer(served).start()
+    report = tmp_path / "report.json"
+    monkeypatch.setenv("RHC_SAMPLES_XROOTD", f"root://127.0.0.1:{server.port}//store/nanoaod")
+    monkeypatch.setenv("RHC_DATA_XROOTD", f"root://127.0.0.1:{server.port}//store/generated")
+    monkeypatch.setenv("RHC_DATA_DIR", str(served / "generated"))
+    monkeypatch.setenv("RHC_NOTEBOOK_REPORT", str(report))
+    # When the coffea notebook runs top to bottom
+    try:
+        executed = execute("coffea.ipynb", tmp_path, generated_events=200_000, chunksize=50_000)
+    finally:
+        server.stop()
+    # Then the workers read every file over root://, and the output equals coffea's own
+    # executor's over the local files, bin for bin and cut for cut
+    result = json.loads(report.read_text())
+    files = [file for files in result["files"].values() for file in files]
+    assert len(files) == 4 and all(file.startswith("root://") for file in files)
+    assert result["equal"] is True and result["bins"] == result["expected_bins"]
+    assert result["entries"] >= 10_000 and result["cutflow"]["events"] == 200_000
+    assert all(partials <= 2 for partials in result["partials"])
+    assert "EQUAL to coffea's IterativeExecutor" in text_outputs(executed)
+    assert_no_secret(cluster, executed)
+
