@@ -59,7 +59,8 @@ import rhc
 from rhc.config import read_config_file
 from rhc.local import LocalCluster, Nginx, start_worker
 from rhc.nanoaod import Dimuon, Processor, RunResult, make_chunks, run, run_locally
-from rhc.nanoaod.dimuon import dimuon_masses, direct, mass_histogram
+from rhc.nanoaod.chunks import datasets
+from rhc.nanoaod.dimuon import direct, fill, mass_histogram
 from rhc.nanoaod.generate import generate_physics
 from rhc.nanoaod.processor import RunOutput, merge_outputs
 from rhc.nanoaod.reading import Reader
@@ -84,14 +85,20 @@ LABEL = 50
 
 
 class CoffeaDimuon(processor.ProcessorABC):
-    """The reference analysis as a coffea processor: the same selection and histogram, and the
-    same MET sums per file as Dimuon, so coffea reads the same 8 branches as rhc."""
+    """The reference analysis as a coffea processor: the same selection, weights and histogram
+    per dataset, and the same MET sums per file as Dimuon, so coffea reads the same 9 branches
+    as rhc (genWeight among them)."""
 
     def process(self, events: object) -> dict:
-        histogram = mass_histogram()
-        histogram.fill(dimuon_masses(events))
+        dataset = events.metadata["dataset"]
+        histogram = mass_histogram([dataset])
+        sumw, _ = fill(histogram, events, dataset)
         met = np.array([float(ak.sum(events.MET_pt)), float(len(events))])
-        return {"mass": histogram, "met": {events.metadata["filename"]: met}}
+        return {
+            "mass": histogram,
+            "sumw": {dataset: sumw},
+            "met": {events.metadata["filename"]: met},
+        }
 
     def postprocess(self, accumulator: dict) -> dict:
         return accumulator
@@ -160,25 +167,29 @@ def run_coffea(path: Path) -> dict:
     executor = processor.FuturesExecutor(workers=WORKERS, status=False)
     runner = processor.Runner(executor=executor, schema=BaseSchema, chunksize=CHUNKSIZE)
     with contextlib.redirect_stdout(io.StringIO()):
-        output = runner({"DY": [str(path)]}, CoffeaDimuon(), treename="Events")
+        # the dataset rhc names a plain list of files, so the histograms compare
+        output = runner(datasets([str(path)]), CoffeaDimuon(), treename="Events")
     total, count = output["met"][str(path)]
-    return {"mass": output["mass"], "met_mean": {str(path): total / count}}
+    return {"mass": output["mass"], "sumw": output["sumw"], "met_mean": {str(path): total / count}}
 
 
 class Checker:
     """Holds every result against the direct computation: histograms equal bin for bin (flow
-    bins included), MET means equal up to float32 summation order."""
+    bins and sums of squares included), sums of weights equal, MET means equal up to float32
+    summation order."""
 
     def __init__(self, expected: dict) -> None:
         self.expected = expected
         self.checked = 0
 
     def __call__(self, what: str, value: dict, events: int | None = None) -> None:
-        want = self.expected["mass"].values(flow=True)
-        got = value["mass"].values(flow=True)
+        want = self.expected["mass"].view(flow=True)
+        got = value["mass"].view(flow=True)
         if not np.array_equal(got, want):
             differ = int(np.count_nonzero(got != want))
             raise RuntimeError(f"{what}: the mass histogram differs from direct in {differ} bins")
+        if value["sumw"] != self.expected["sumw"]:
+            raise RuntimeError(f"{what}: sums of weights {value['sumw']}, not direct's")
         (path, mean), *_ = self.expected["met_mean"].items()
         if not math.isclose(next(iter(value["met_mean"].values())), mean, rel_tol=1e-5):
             raise RuntimeError(f"{what}: mean MET of {path} differs from direct")

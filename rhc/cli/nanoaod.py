@@ -34,11 +34,20 @@ def generate() -> None:
     show_default=True,
     help="Float branches no analysis reads, as in a wide NanoAOD file (e.g. 500).",
 )
-def physics(output: Path, events: int, seed: int, extra_branches: int) -> None:
+@click.option(
+    "--gen-weight/--no-gen-weight",
+    default=True,
+    show_default=True,
+    help="Write a genWeight per event, as simulation has; without it the file reads as data.",
+)
+def physics(output: Path, events: int, seed: int, extra_branches: int, gen_weight: bool) -> None:
     """Z/Drell-Yan to two muons with extra muons, jets and MET, written to OUTPUT."""
     from rhc.nanoaod.generate import generate_physics
 
-    _wrote(events, generate_physics(output, events, seed=seed, extra_branches=extra_branches))
+    path = generate_physics(
+        output, events, seed=seed, extra_branches=extra_branches, gen_weight=gen_weight
+    )
+    _wrote(events, path)
 
 
 @generate.command()

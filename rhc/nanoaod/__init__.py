@@ -4,8 +4,10 @@
     from rhc import Manager
     from rhc.nanoaod import Dimuon, run
 
-    result = run(Manager(), Dimuon(), {"DY": files}, chunksize=100_000)
-    result.value["mass"].plot()
+    result = run(Manager(), Dimuon(), {"DY": dy_files, "data": data_files}, chunksize=100_000)
+    result.value["mass"]["DY", :].plot()        # a histogram per dataset, weighted by genWeight
+    result.value["sumw"]["DY"]                  # the sum of weights, to normalise with
+    result.save("dimuon.root")                  # mass/DY, mass/data, sumw, ... for ROOT or uproot
     result.plot_timeline("timeline.png")
 
 It sits above the manager and the worker and uses only their public faces: Manager.remote_map
@@ -18,6 +20,7 @@ from rhc.nanoaod.chunks import BadFile, BadFilesError, Chunk, make_chunks
 from rhc.nanoaod.dimuon import Dimuon
 from rhc.nanoaod.processor import ChunkReport, Processor
 from rhc.nanoaod.reading import FileReadError, read
+from rhc.nanoaod.rootfile import NothingToSaveError
 from rhc.nanoaod.runner import RunOptions, RunResult, run, run_locally
 from rhc.nanoaod.source import CachedSource
 
@@ -29,6 +32,7 @@ __all__ = [
     "ChunkReport",
     "Dimuon",
     "FileReadError",
+    "NothingToSaveError",
     "Processor",
     "RunOptions",
     "RunResult",

@@ -1,14 +1,14 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """The reference analysis: the original tool's dimuon invariant mass, ported to uproot 5,
-awkward 2 and vector, plus the mean MET per file.
+awkward 2 and vector, per dataset and weighted, plus the mean MET per file.
 
 Muons with mediumId, pfRelIso04_all < 0.35 and pt >= 7; events with exactly two such muons,
-both with pt > 15 and of opposite charge; their invariant mass, 50 to 400 GeV.
+both with pt > 15 and of opposite charge; their invariant mass, 50 to 400 GeV. Each event
+weighs its `genWeight` where the file has one (simulation) and 1 where it has none (collision
+data); the sum of the weights of all events read, per dataset, is there to normalise with.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 import awkward as ak
 import hist
@@ -16,7 +16,7 @@ import numpy as np
 import uproot
 import vector
 
-from rhc.nanoaod.chunks import Chunk
+from rhc.nanoaod.chunks import Chunk, Fileset, datasets
 from rhc.nanoaod.processor import Processor
 
 MUON_BRANCHES = (
@@ -29,16 +29,36 @@ MUON_BRANCHES = (
     "Muon_pfRelIso04_all",
 )
 BRANCHES = (*MUON_BRANCHES, "MET_pt")
+WEIGHT = "genWeight"
+"""The event weight of simulated NanoAOD; collision data has no such branch."""
 FOUR_MOMENTUM = ("pt", "eta", "phi", "mass")
 
 
-def mass_histogram() -> hist.Hist:
-    """1 GeV bins from 50 to 400 GeV."""
-    return hist.Hist.new.Reg(350, 50, 400, name="mass", label=r"$m_{\mu\mu}$ [GeV]").Double()
+def mass_histogram(names: list[str] | tuple[str, ...] = ()) -> hist.Hist:
+    """1 GeV bins from 50 to 400 GeV, per dataset (a category axis that grows as datasets are
+    filled, starting with `names`), holding sums of weights and of their squares."""
+    return (
+        hist.Hist.new.StrCat(list(names), name="dataset", label="Dataset", growth=True)
+        .Reg(350, 50, 400, name="mass", label=r"$m_{\mu\mu}$ [GeV]")
+        .Weight()
+    )
 
 
-def dimuon_masses(events: ak.Array) -> np.ndarray:
-    """The invariant mass of each selected muon pair.
+def event_weights(events: ak.Array) -> np.ndarray:
+    """Each event's genWeight where the events have it, else 1, as float64.
+
+    float32 weights of similar size summed as float64 give sums that do not depend on the order
+    of the terms (for as many events as a run holds), so merging chunks in any order gives the
+    same bins as one pass over the file; so do the sums of squares when the weights are all of
+    one size, as in an NLO sample. Otherwise those may differ in their last bit.
+    """
+    if WEIGHT in events.fields:
+        return ak.to_numpy(events[WEIGHT]).astype(np.float64)
+    return np.ones(len(events))
+
+
+def dimuon_pairs(events: ak.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The event index and the invariant mass of each selected muon pair.
 
     The selection runs on the flat muon columns with numpy, five times faster than masking the
     jagged arrays one by one (and the same masses to the bit); vector adds the four-momenta.
@@ -56,34 +76,97 @@ def dimuon_masses(events: ak.Array) -> np.ndarray:
     def momenta(index: np.ndarray) -> vector.MomentumNumpy4D:
         return vector.array({name: muon[f"Muon_{name}"][index] for name in FOUR_MOMENTUM})
 
-    return np.asarray((momenta(first[keep]) + momenta(second[keep])).mass)
+    mass = np.asarray((momenta(first[keep]) + momenta(second[keep])).mass)
+    return event[first[keep]], mass
+
+
+def dimuon_masses(events: ak.Array) -> np.ndarray:
+    """The invariant mass of each selected muon pair."""
+    return dimuon_pairs(events)[1]
+
+
+def fill(histogram: hist.Hist, events: ak.Array, dataset: str) -> tuple[float, int]:
+    """Fill the masses of the selected pairs of `events` into `histogram` as `dataset`, each
+    with its event's weight; the sum of the weights of all `events`, and the entries filled."""
+    weights = event_weights(events)
+    index, masses = dimuon_pairs(events)
+    histogram.fill(dataset=dataset, mass=masses, weight=weights[index])
+    return float(weights.sum()), len(masses)
 
 
 class Dimuon(Processor):
-    """The reference analysis as a processor: {"mass": hist, "met_mean": {file: mean MET}}."""
+    """The reference analysis as a processor. Its result:
+
+    - "mass": the dimuon mass histogram with a dataset axis: `value["mass"]["DY", :]`;
+    - "sumw": {dataset: sum of the event weights}, every event read, selected or not (the
+      number of events for collision data);
+    - "entries": {dataset: the number of pairs filled}, under- and overflow included;
+    - "met_mean": {file: mean MET}.
+
+    Datasets are in name order, so a result does not depend on the order chunks merged in.
+    """
 
     branches = BRANCHES
+    optional_branches = (WEIGHT,)
 
     def process(self, events: ak.Array, chunk: Chunk) -> dict:
-        histogram = mass_histogram()
-        histogram.fill(dimuon_masses(events))
+        histogram = mass_histogram([chunk.dataset])  # the dataset shows even without entries
+        sumw, entries = fill(histogram, events, chunk.dataset)
         met = np.array([float(ak.sum(events.MET_pt)), float(len(events))])
-        return {"mass": histogram, "met": {chunk.file: met}}
+        return {
+            "mass": histogram,
+            "sumw": {chunk.dataset: sumw},
+            "entries": {chunk.dataset: entries},
+            "met": {chunk.file: met},
+        }
 
     def postprocess(self, merged: dict | None) -> dict:
         if merged is None:
-            return {"mass": mass_histogram(), "met_mean": {}}
+            return {"mass": mass_histogram(), "sumw": {}, "entries": {}, "met_mean": {}}
         means = {file: total / count for file, (total, count) in merged["met"].items() if count}
-        return {"mass": merged["mass"], "met_mean": means}
+        return {
+            "mass": by_dataset(merged["mass"]),
+            "sumw": dict(sorted(merged["sumw"].items())),
+            "entries": dict(sorted(merged["entries"].items())),
+            "met_mean": means,
+        }
 
 
-def direct(files: Iterable[str]) -> dict:
-    """The same analysis in one process over whole files, without chunks or rhc: the check."""
-    histogram = mass_histogram()
+def by_dataset(histogram: hist.Hist) -> hist.Hist:
+    """The histogram with its datasets in name order."""
+    names = list(histogram.axes["dataset"])
+    order = sorted(range(len(names)), key=names.__getitem__)
+    if order == list(range(len(names))):
+        return histogram
+    ordered = mass_histogram([names[i] for i in order])
+    ordered.view(flow=True)[...] = histogram.view(flow=True)[order]
+    return ordered
+
+
+def direct(fileset: Fileset) -> dict:
+    """The same analysis in one process over whole files, without chunks or rhc: the check.
+
+    Parameters:
+      fileset: {dataset: [paths]}, or a list of paths (the dataset "default", as for run).
+    """
+    named = datasets(fileset)
+    histogram = mass_histogram(list(named))
+    sumw: dict[str, float] = {}
+    entries: dict[str, int] = {}
     means = {}
-    for path in files:
-        with uproot.open(path) as root_file:
-            events = root_file["Events"].arrays(list(BRANCHES))
-        histogram.fill(dimuon_masses(events))
-        means[str(path)] = float(ak.mean(events.MET_pt))
-    return {"mass": histogram, "met_mean": means}
+    for dataset, paths in named.items():
+        for path in paths:
+            with uproot.open(path) as root_file:
+                tree = root_file["Events"]
+                weight = [WEIGHT] if WEIGHT in tree else []
+                events = tree.arrays([*BRANCHES, *weight])
+            file_sumw, file_entries = fill(histogram, events, dataset)
+            sumw[dataset] = sumw.get(dataset, 0.0) + file_sumw
+            entries[dataset] = entries.get(dataset, 0) + file_entries
+            means[str(path)] = float(ak.mean(events.MET_pt))
+    return {
+        "mass": by_dataset(histogram),
+        "sumw": dict(sorted(sumw.items())),
+        "entries": dict(sorted(entries.items())),
+        "met_mean": means,
+    }

@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """NanoAOD-shaped files with many events, because the real samples hold only 280 of them.
 
-``generate_physics`` draws events from physics distributions (for clones without the samples);
-``generate_resampled`` resamples and smears the real samples' events. Both write the samples'
-branches with their types, in slices, so memory stays bounded whatever the number of events.
+``generate_physics`` draws events from physics distributions (for clones without the samples),
+simulated events with a ``genWeight``; ``generate_resampled`` resamples and smears the real
+samples' events, without one (as collision data). Both write the samples' branches with their
+types, in slices, so memory stays bounded whatever the number of events.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ DEFAULT_SLICE_EVENTS = 100_000
 
 DEFAULT_SMEAR = 0.01
 """Relative smearing of resampled kinematics: enough to make every event distinct."""
+
+NEGATIVE_WEIGHT_FRACTION = 0.1
+"""The share of generated events with a negative genWeight, as in an NLO sample."""
 
 MUON_MASS = 0.10566
 Z_MASS = 91.1876
@@ -46,17 +50,27 @@ _JAGGED = {
 }
 
 _Slice = Callable[[np.random.Generator, int], dict[str, object]]
+_WEIGHT_STREAM = 1
+"""Seeds genWeight's random stream beside the events' one: default_rng([seed, _WEIGHT_STREAM])."""
 
 
 def generate_physics(
-    path: str | PathLike[str], events: int, *, seed: int = 0, extra_branches: int = 0
+    path: str | PathLike[str],
+    events: int,
+    *,
+    seed: int = 0,
+    extra_branches: int = 0,
+    gen_weight: bool = True,
 ) -> Path:
     """Write ``events`` Z/Drell-Yan → μμ events with extra muons, jets and MET to ``path``.
 
     About a third of the events pass the reference dimuon selection, most of them near the Z peak.
+    Each event has a ``genWeight`` of +1 or, for one event in ten, -1: the weights of an NLO
+    sample, all of one size; ``gen_weight=False`` leaves it out, as collision data has none.
     ``extra_branches`` adds that many float branches (Extra_0, ...) that no analysis reads, their
     baskets between the others' as in a real NanoAOD file of ~1,600 branches: a "wide" file, to
-    measure what reading only some branches of a remote file costs.
+    measure what reading only some branches of a remote file costs. The same seed gives the same
+    events with or without genWeight: it is drawn from a random stream of its own.
 
     Raises:
       ValueError: if ``events`` is not positive, or ``extra_branches`` negative.
@@ -65,9 +79,14 @@ def generate_physics(
     if extra_branches < 0:
         raise ArgumentError(f"extra_branches must not be negative, got {extra_branches}")
     make_slice = _physics_slice
+    extra_types = {}
     if extra_branches:
-        make_slice = _with_extra_branches(_physics_slice, extra_branches)
-    return _write(Path(path), events, np.random.default_rng(seed), make_slice, extra_branches)
+        make_slice = _with_extra_branches(make_slice, extra_branches)
+        extra_types = {f"Extra_{i}": "float32" for i in range(extra_branches)}
+    if gen_weight:
+        make_slice = _with_gen_weight(make_slice, np.random.default_rng([seed, _WEIGHT_STREAM]))
+        extra_types = {"genWeight": "float32", **extra_types}
+    return _write(Path(path), events, np.random.default_rng(seed), make_slice, extra_types)
 
 
 def generate_resampled(
@@ -131,10 +150,25 @@ def _with_extra_branches(make_slice: _Slice, count: int) -> _Slice:
     return wide_slice
 
 
+def _with_gen_weight(make_slice: _Slice, weights: np.random.Generator) -> _Slice:
+    # Not from the events' stream: drawing there would change the events of every later slice.
+    def weighted_slice(rng: np.random.Generator, n: int) -> dict[str, object]:
+        found = make_slice(rng, n)
+        negative = weights.random(n) < NEGATIVE_WEIGHT_FRACTION
+        return {**found, "genWeight": np.where(negative, -1.0, 1.0).astype(np.float32)}
+
+    return weighted_slice
+
+
 def _write(
-    path: Path, events: int, rng: np.random.Generator, make_slice: _Slice, extra_branches: int = 0
+    path: Path,
+    events: int,
+    rng: np.random.Generator,
+    make_slice: _Slice,
+    extra_types: dict[str, str] | None = None,
 ) -> Path:
-    types = _BRANCH_TYPES | {f"Extra_{i}": "float32" for i in range(extra_branches)}
+    """Write the events of make_slice, the samples' branches and then `extra_types`."""
+    types = _BRANCH_TYPES | (extra_types or {})
     with uproot.recreate(path) as file:
         tree = file.mktree("Events", types)
         _make_counters_unsigned(tree)

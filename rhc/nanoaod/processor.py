@@ -27,7 +27,13 @@ class Processor(ABC):
     """
 
     branches: Sequence[str] = ()
-    """The branches process() reads; their arrays arrive as fields of `events`."""
+    """The branches process() reads; their arrays arrive as fields of `events`. A file without
+    one of them is a bad file."""
+
+    optional_branches: Sequence[str] = ()
+    """Branches process() reads where a file has them, such as `genWeight` (simulation has it,
+    collision data does not): a file without one is not a bad file, and `events` lacks that
+    field for its chunks (test with `name in events.fields`)."""
 
     @abstractmethod
     def process(self, events: ak.Array, chunk: Chunk) -> object:
@@ -70,23 +76,29 @@ def merge_outputs(a: RunOutput, b: RunOutput) -> RunOutput:
 class ChunkTask:
     """The function a run maps over its chunks.
 
-    With branches, `process(events, chunk)` gets them as one record array; without, the
-    function gets the chunk alone and reads what it wants (rhc.nanoaod.read). A file that
-    cannot be opened is tried at each of `redirectors` in turn.
+    With branches, `process(events, chunk)` gets them as one record array, with those of
+    `optional_branches` that the chunk's file has; without any, the function gets the chunk
+    alone and reads what it wants (rhc.nanoaod.read). A file that cannot be opened is tried at
+    each of `redirectors` in turn.
     """
 
     process: Callable
     branches: tuple[str, ...]
     skip_bad_files: bool
     redirectors: tuple[str, ...] = ()
+    optional_branches: tuple[str, ...] = ()
 
     def __call__(self, chunk: Chunk, reader: Reader | None = None) -> RunOutput:
         started = time.time()
         read_bytes = 0
         try:
-            if self.branches:
+            if self.branches or self.optional_branches:
                 reader = reader or current_reader()
-                events, read_bytes = reader.read(chunk, self.branches, self.redirectors)
+                branches = self.branches
+                if self.optional_branches:
+                    found = reader.available(chunk, self.optional_branches, self.redirectors)
+                    branches += tuple(name for name in found if name not in branches)
+                events, read_bytes = reader.read(chunk, branches, self.redirectors)
                 value = self.process(events, chunk)
             else:
                 value = self.process(chunk)

@@ -69,6 +69,17 @@ class Reader:
                     self._memory[_key(chunk, branch)] = array
         return ak.zip({branch: arrays[branch] for branch in branches}, depth_limit=1), read_bytes
 
+    def available(
+        self, chunk: Chunk, branches: Sequence[str], redirectors: Sequence[str] = ()
+    ) -> tuple[str, ...]:
+        """Those of `branches` that the chunk's tree has: a processor's optional branches.
+
+        Raises:
+          FileReadError: the file cannot be opened.
+        """
+        tree = self._tree(chunk, redirectors)
+        return tuple(name for name in branches if name in tree)
+
     def _read_storage(
         self, chunk: Chunk, branches: list[str], redirectors: Sequence[str]
     ) -> tuple[dict, int]:

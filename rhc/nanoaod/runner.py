@@ -28,6 +28,7 @@ from rhc.nanoaod.processor import (
     merge_outputs,
 )
 from rhc.nanoaod.reading import Reader
+from rhc.nanoaod.rootfile import save
 from rhc.nanoaod.timeline import Summary, TaskSpan, plot_timeflow, summarize
 
 
@@ -58,6 +59,19 @@ class RunResult:
     def plot_timeline(self, path: str | Path | None = None) -> tuple:
         """One bar per chunk, a row per worker; saved as PNG to path if given."""
         return plot_timeflow(self.spans(), path)
+
+    def save(self, path: str | Path) -> list[str]:
+        """Write the value's histograms (one per dataset where they have a dataset axis:
+        `mass/DY`) and dicts of numbers (`sumw`) to a new ROOT file, read back with
+        `uproot.open(path)["mass/DY"]`; see rhc.nanoaod.rootfile for the names.
+
+        Returns:
+          The names written.
+
+        Raises:
+          NothingToSaveError: the value holds no histogram and no dict of numbers.
+        """
+        return save(self.value, path)
 
 
 @dataclass(frozen=True)
@@ -176,10 +190,17 @@ def chunk_task(
 ) -> ChunkTask:
     """The task a run maps over chunks, for a Processor or a plain function.
 
-    A plain function gets the events of `branches`, or the chunk itself without them.
+    A plain function gets the events of `branches`, or the chunk itself without them. Only the
+    required branches make a file bad when it lacks them (make_chunks checks them), not a
+    Processor's optional_branches.
     """
     if isinstance(processor, Processor):
-        return ChunkTask(processor.process, tuple(branches or processor.branches), skip_bad_files)
+        return ChunkTask(
+            processor.process,
+            tuple(branches or processor.branches),
+            skip_bad_files,
+            optional_branches=tuple(processor.optional_branches),
+        )
     if not callable(processor):
         raise ArgumentError(f"a processor must be a Processor or a function, not {processor!r}")
     if branches:

@@ -76,7 +76,7 @@ def dimuon(namespace: str, url: str) -> dict:
 
     with Manager(namespace=namespace) as manager:
         result = run(manager, Dimuon(), {"sample": [url]}, chunksize=50)
-    return {"entries": int(result.value["mass"].sum()), "events": result.events}
+    return {"entries": sum(result.value["entries"].values()), "events": result.events}
 
 
 def pool_jobs(url: str) -> list[dict]:

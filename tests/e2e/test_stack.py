@@ -59,17 +59,23 @@ def plain_run(stack: Stack, pool_workers) -> dict:
 
 
 @pytest.fixture(scope="module")
-def expected_bins(plain_run, stack: Stack, tmp_path_factory) -> list[float]:
+def expected_bins(plain_run, stack: Stack, tmp_path_factory) -> dict[str, list[float]]:
     """The direct single-process computation, here on the host, over the files the notebook
-    read: the samples and a copy of the file it generated in the stack's volume."""
+    read, in the datasets it made of them (its report names them): the samples and a copy of
+    the file it generated in the stack's volume. The bins of each dataset's histogram."""
     generated = tmp_path_factory.mktemp("generated") / "physics.root"
     copied = stack.compose("cp", f"jupyter:{GENERATED}", str(generated))
     assert copied.returncode == 0, copied.stderr
-    samples = sorted(str(path) for path in samples_directory().glob("*.root"))
-    assert len(samples) == 3, f"the NanoAOD samples are missing from {samples_directory()}"
-    histogram = direct([*samples, str(generated)])["mass"]
-    assert histogram.sum() >= 10_000, "too few entries for the comparison to mean anything"
-    return histogram.values().tolist()
+    local = {path.name: str(path) for path in samples_directory().glob("*.root")}
+    assert len(local) == 3, f"the NanoAOD samples are missing from {samples_directory()}"
+    local[Path(GENERATED).name] = str(generated)
+    fileset = {
+        dataset: [local[name] for name in names] for dataset, names in plain_run["datasets"].items()
+    }
+    expected = direct(fileset)
+    assert sum(expected["entries"].values()) >= 10_000, "too few entries to mean anything"
+    histogram = expected["mass"]
+    return {name: histogram[name, :].values().tolist() for name in histogram.axes["dataset"]}
 
 
 def http_status(url: str, token: str | None = None, timeout: float = 10) -> int:
@@ -390,7 +396,7 @@ def test_the_worker_image_runs_a_real_job_as_uid_12345_on_a_read_only_root(stack
         sample = samples_directory() / "nano_dimuon.root"
         url = f"http://nginx/nanoaod/{sample.name}"
         analysed = stack.probe("dimuon", "read-only", url, config=notebook_config)
-        assert analysed["entries"] == int(direct([str(sample)])["mass"].sum()) > 0
+        assert analysed["entries"] == sum(direct([str(sample)])["entries"].values()) > 0
         assert container.attrs["HostConfig"]["ReadonlyRootfs"] is True
     finally:
         container.remove(force=True)

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """The notebooks run top to bottom, unattended, against a real local cluster: the example's
-histogram equals a direct computation bin for bin, the monitoring notebook draws the workers, and
-neither keeps an output or shows a secret."""
+histograms equal a direct computation bin for bin, dataset by dataset, and read back from the ROOT
+file it saves; the monitoring notebook draws the workers; neither keeps an output or shows a
+secret."""
 
 from __future__ import annotations
 
@@ -88,17 +89,23 @@ def test_the_example_notebook_equals_a_direct_computation_bin_for_bin(
         executed = execute("example.ipynb", tmp_path, generated_events=1_000_000)
     finally:
         server.stop()
-    # Then its histogram equals the direct computation, filled by thousands of entries
+    # Then its histograms equal the direct computation, a dataset each, filled by thousands of
+    # entries, and read back equal from the ROOT file it saved
     result = json.loads(report.read_text())
-    assert result["equal"] is True
-    assert result["bins"] == result["expected_bins"] and len(result["bins"]) == 350
+    assert result["equal"] is True and result["saved_equal"] is True
+    assert result["bins"] == result["expected_bins"]
+    assert set(result["bins"]) == {"generated", "data", "DY", "ttbar"}
+    assert all(len(bins) == 350 for bins in result["bins"].values())
+    assert result["datasets"]["data"] == ["nano_dimuon.root"]
     assert result["entries"] >= 10_000
+    # And the plot of the generated events says they are simulation
+    assert "Simulation" in result["plot_label"]
     assert result["events"] >= 1_000_000
     assert result["workers"] and set(result["workers"]) <= {"w0", "w1"}
     assert result["warm_speedup"] > 0
     # And the workers read the samples over HTTP, and the verdict is plain to see
     assert server.bytes_sent() > 0
-    assert "EQUAL: the workers' histogram" in text_outputs(executed)
+    assert "EQUAL: the workers' histograms" in text_outputs(executed)
     assert_no_secret(cluster, executed)
 
 
@@ -115,6 +122,7 @@ def test_the_example_notebook_runs_on_generated_events_alone_without_samples(
     # Then it falls back to generated events in a temporary folder, and still agrees
     result = json.loads(report.read_text())
     assert result["equal"] is True and result["events"] == 100_000
+    assert list(result["bins"]) == ["generated"] and result["saved_equal"] is True
     assert result["entries"] >= 10_000
     assert "generated events only" in text_outputs(executed)
     assert_no_secret(cluster, executed)

@@ -95,7 +95,7 @@ def test_a_wide_file_moves_only_the_bytes_of_the_branches_read(cluster, files, s
     # branches directly moves
     url = served.url(files["wide"])
     with uproot.open(url) as root_file:
-        root_file["Events"].arrays(BRANCHES, how=dict)
+        root_file["Events"].arrays([*BRANCHES, *Dimuon.optional_branches], how=dict)
     direct_bytes = served.moved()
     cluster.start_workers(2, options=node_cache(tmp_path))
     manager = Manager()

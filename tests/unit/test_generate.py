@@ -97,14 +97,33 @@ def dimuon_masses(events: ak.Array) -> np.ndarray:
 def test_generated_files_have_exactly_the_branches_and_types_of_the_samples(
     sources, physics_file, resampled_file
 ):
-    # Given the reference sample's schema for the branches rhc analyses
+    # Given the reference sample's schema for the branches rhc analyses, and a simulated
+    # sample's genWeight
     expected = schema(sources[0], BRANCHES)
+    gen_weight = schema(sources[1], ["genWeight"])
 
-    # Then both generated files have those branches, no others, with the same types and counters
-    assert schema(physics_file) == expected
+    # Then both generated files have those branches, no others, with the same types and
+    # counters; the simulated events have a genWeight as well, the resampled ones none (as data)
+    assert schema(physics_file) == expected | gen_weight
     assert schema(resampled_file) == expected
     assert expected["nMuon"][0] == "uint32_t"
     assert expected["Muon_pt"] == ("float[]", "Muon_pt[nMuon]")
+    assert gen_weight["genWeight"] == ("float", "genWeight")
+
+
+def test_generated_gen_weights_are_plus_or_minus_one_and_change_no_other_branch(
+    tmp_path, physics_file
+):
+    # Given the same seed with and without genWeight
+    weighted = read(physics_file, [*BRANCHES, "genWeight"])
+    unweighted = generate_physics(tmp_path / "data.root", 200_000, seed=1, gen_weight=False)
+
+    # Then every other branch is the same, and one weight in about ten is negative
+    assert "genWeight" not in schema(unweighted)
+    assert ak.array_equal(weighted[BRANCHES], read(unweighted))
+    weights = ak.to_numpy(weighted.genWeight)
+    assert set(np.unique(weights)) == {-1.0, 1.0}
+    assert np.mean(weights < 0) == pytest.approx(0.1, abs=0.01)
 
 
 def test_a_file_holds_the_requested_number_of_events_numbered_uniquely(tmp_path):
