@@ -32,7 +32,6 @@ from rhc.errors import ArgumentError, VersionMismatchError
 from rhc.manager import JobOptions, Manager, check_names
 
 
-
 @dataclass
 class _Fields(ExecutorBase):
     """The executor's settings: all of them constructor arguments, since coffea's copy()

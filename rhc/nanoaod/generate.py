@@ -50,8 +50,9 @@ _JAGGED = {
 }
 
 _Slice = Callable[[np.random.Generator, int], dict[str, object]]
-_WEIGHT_STREAM = 1
-"""Seeds genWeight's random stream beside the events' one: default_rng([seed, _WEIGHT_STREAM])."""
+_WEIGHT_STREAM, _EXTRA_STREAM = 1, 2
+"""Seed genWeight's and the extra branches' random streams beside the events' one
+(default_rng([seed, stream])): drawing from the events' stream would change every later slice."""
 
 
 def generate_physics(
@@ -70,7 +71,7 @@ def generate_physics(
     ``extra_branches`` adds that many float branches (Extra_0, ...) that no analysis reads, their
     baskets between the others' as in a real NanoAOD file of ~1,600 branches: a "wide" file, to
     measure what reading only some branches of a remote file costs. The same seed gives the same
-    events with or without genWeight: it is drawn from a random stream of its own.
+    events with or without genWeight and extra branches: they are drawn from streams of their own.
 
     Raises:
       ValueError: if ``events`` is not positive, or ``extra_branches`` negative.
@@ -81,7 +82,8 @@ def generate_physics(
     make_slice = _physics_slice
     extra_types = {}
     if extra_branches:
-        make_slice = _with_extra_branches(make_slice, extra_branches)
+        extra = np.random.default_rng([seed, _EXTRA_STREAM])
+        make_slice = _with_extra_branches(make_slice, extra_branches, extra)
         extra_types = {f"Extra_{i}": "float32" for i in range(extra_branches)}
     if gen_weight:
         make_slice = _with_gen_weight(make_slice, np.random.default_rng([seed, _WEIGHT_STREAM]))
@@ -141,17 +143,15 @@ def _read(source: str | PathLike[str], names: list[str]) -> ak.Array:
         return file["Events"].arrays(names)
 
 
-def _with_extra_branches(make_slice: _Slice, count: int) -> _Slice:
+def _with_extra_branches(make_slice: _Slice, count: int, values: np.random.Generator) -> _Slice:
     def wide_slice(rng: np.random.Generator, n: int) -> dict[str, object]:
-        found = make_slice(rng, n)  # drawn first: the same seed gives the same physics
-        extra = {f"Extra_{i}": rng.normal(size=n).astype(np.float32) for i in range(count)}
-        return {**found, **extra}
+        extra = {f"Extra_{i}": values.normal(size=n).astype(np.float32) for i in range(count)}
+        return {**make_slice(rng, n), **extra}
 
     return wide_slice
 
 
 def _with_gen_weight(make_slice: _Slice, weights: np.random.Generator) -> _Slice:
-    # Not from the events' stream: drawing there would change the events of every later slice.
     def weighted_slice(rng: np.random.Generator, n: int) -> dict[str, object]:
         found = make_slice(rng, n)
         negative = weights.random(n) < NEGATIVE_WEIGHT_FRACTION

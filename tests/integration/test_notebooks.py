@@ -181,4 +181,3 @@ def test_the_coffea_notebook_reads_over_root_and_equals_coffeas_own_executor(
     assert all(partials <= 2 for partials in result["partials"])
     assert "EQUAL to coffea's IterativeExecutor" in text_outputs(executed)
     assert_no_secret(cluster, executed)
-

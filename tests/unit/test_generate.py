@@ -126,6 +126,17 @@ def test_generated_gen_weights_are_plus_or_minus_one_and_change_no_other_branch(
     assert np.mean(weights < 0) == pytest.approx(0.1, abs=0.01)
 
 
+def test_extra_branches_make_a_wide_file_of_the_same_events(tmp_path, physics_file):
+    # Given the same seed with 20 extra branches, over more than one slice
+    wide = generate_physics(tmp_path / "wide.root", 200_000, seed=1, extra_branches=20)
+    # Then the file has them, and every other branch holds the same events
+    names = set(schema(wide))
+    assert {f"Extra_{i}" for i in range(20)} <= names and "Extra_20" not in names
+    assert ak.array_equal(
+        read(wide, [*BRANCHES, "genWeight"]), read(physics_file, [*BRANCHES, "genWeight"])
+    )
+
+
 def test_a_file_holds_the_requested_number_of_events_numbered_uniquely(tmp_path):
     # When more events than one slice are generated
     path = generate_physics(tmp_path / "z.root", 100_001, seed=3)
