@@ -11,7 +11,7 @@ docker run --rm -v "$root:/src:ro" -e PIP_CERT=/src/images/.build/ca.crt \
     -e PIP_DISABLE_PIP_VERSION_CHECK=1 "$base" sh -c '
     python3 -m venv /tmp/lock >/dev/null && cp -r /src /tmp/rhc-src && rm -rf /tmp/rhc-src/.git
     /tmp/lock/bin/pip install --quiet "pip>=25"
-    /tmp/lock/bin/pip install --quiet "/tmp/rhc-src[condor,dashboard,minipool,notebook,xrootd]"
+    /tmp/lock/bin/pip install --quiet "/tmp/rhc-src[coffea,condor,dashboard,minipool,notebook,xrootd]"
     echo "# The exact versions the images install, resolved by their own Python ($(python3 -V))."
     echo "# Regenerate with images/lock.sh."
     /tmp/lock/bin/pip freeze --exclude rhc' > "$root/images/constraints.txt.new"

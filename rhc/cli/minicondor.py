@@ -93,7 +93,8 @@ def minicondor() -> None:
     "--allow-image",
     "allowed_images",
     multiple=True,
-    help="An image pattern docker jobs may name (repeatable; default rhc/worker:*).",
+    help="An image pattern docker jobs may name (repeatable; default rhc/worker:*, "
+    "rhc/worker-coffea:*).",
 )
 @click.option("--pids-limit", type=int, default=None, help="Processes per container (1024).")
 @click.option(

@@ -13,10 +13,13 @@ import awkward as ak
 import hist
 from coffea import processor
 
-from rhc.nanoaod.dimuon import mass_histogram
-
 CUTS = ("events", "two good muons", "both pt > 15, opposite charge", "mass 50-400 GeV")
 """The cutflow's steps, in order."""
+
+
+def mass_histogram() -> hist.Hist:
+    """1 GeV bins from 50 to 400 GeV, as rhc.nanoaod.dimuon bins them; a count per bin."""
+    return hist.Hist.new.Reg(350, 50, 400, name="mass", label=r"$m_{\mu\mu}$ [GeV]").Double()
 
 
 class DimuonProcessor(processor.ProcessorABC):

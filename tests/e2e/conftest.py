@@ -27,7 +27,7 @@ from tests.e2e.terminal import Typed, type_in_terminal
 COMPOSE_FILE = REPOSITORY / "compose" / "compose.yaml"
 STACK_SCRIPT = REPOSITORY / "compose" / "stack.sh"
 PROBE = Path(__file__).with_name("probe.py")
-IMAGES = ("worker", "manager", "minicondor", "redis", "nginx", "xrootd")
+IMAGES = ("worker", "worker-coffea", "manager", "minicondor", "redis", "nginx", "xrootd")
 STACK_LABEL = "org.rhc.stack"
 POOL_LABEL = "rhc.minipool"  # rhc.condor.minipool.execution.POOL_LABEL; its value: the project
 EVICT_EVERY = 30  # seconds: containers take seconds to start on the vfs storage driver

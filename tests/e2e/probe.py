@@ -3,6 +3,7 @@
 Redis is reachable only inside the stack, so the tests ask from there. Prints one JSON line.
 
   workers N TIMEOUT          wait until N workers are alive; their names, hosts and condor ids
+  coffea_workers N TIMEOUT   wait until N workers are alive and every live one has coffea
   busy TIMEOUT               wait until a worker is busy with a running job; that worker
   hostnames NAMESPACE N      map N tasks on that namespace's workers; the hosts that ran them
   dimuon NAMESPACE URL       the dimuon analysis of URL on that namespace's workers
@@ -41,6 +42,21 @@ def workers(count: str, timeout: str) -> list[dict]:
         f"{count} workers",
     )
     return [{"name": w.name, "host": w.host, "condor_id": w.condor_id} for w in alive]
+
+
+def coffea_workers(count: str, timeout: str) -> list[dict]:
+    broker = Broker(resolve_settings())
+
+    def ready() -> list | None:
+        found = broker.registry.workers(fresh=True)
+        with_coffea = all(info.versions.get("coffea") for info in found)
+        return found if len(found) >= int(count) and with_coffea else None
+
+    def seen() -> str:
+        return str([(i.name, i.versions.get("coffea")) for i in broker.registry.workers()])
+
+    alive = wait(ready, float(timeout), f"{count} workers, every one with coffea", seen)
+    return [{"name": w.name, "coffea": w.versions["coffea"]} for w in alive]
 
 
 def busy(timeout: str) -> dict:

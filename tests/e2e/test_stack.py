@@ -31,10 +31,12 @@ EXECUTED: dict[str, str] = {}
 """The executed notebooks' text, by run: checked for secrets at the end."""
 
 
-def notebook_command(stack: Stack, run: str, **parameters: object) -> list[str]:
+def notebook_command(
+    stack: Stack, run: str, notebook: str = "example.ipynb", **parameters: object
+) -> list[str]:
     """papermill in the jupyter container, writing the report of the run to /tmp/RUN.json."""
     arguments = [
-        *("papermill", "/home/rhc/notebooks/example.ipynb", f"/tmp/{run}.ipynb"),
+        *("papermill", f"/home/rhc/notebooks/{notebook}", f"/tmp/{run}.ipynb"),
         *("--no-progress-bar", "--cwd", "/tmp"),
     ]
     for name, value in parameters.items():
@@ -48,8 +50,10 @@ def notebook_report(stack: Stack, run: str, papermill: subprocess.CompletedProce
     return json.loads(stack.exec("cat", f"/tmp/{run}.json").stdout)
 
 
-def run_notebook(stack: Stack, run: str, **parameters: object) -> dict:
-    command = notebook_command(stack, run, **parameters)
+def run_notebook(
+    stack: Stack, run: str, notebook: str = "example.ipynb", **parameters: object
+) -> dict:
+    command = notebook_command(stack, run, notebook, **parameters)
     return notebook_report(stack, run, subprocess.run(command, capture_output=True, text=True))
 
 
@@ -492,6 +496,27 @@ def test_a_worker_evicted_mid_run_changes_nothing(stack, expected_bins):
 
 def pool_jobs(stack: Stack) -> list[dict]:
     return stack.probe("pool_jobs", POOL_URL)
+
+
+def test_the_coffea_notebook_reads_over_root_on_coffea_workers_of_the_pool(stack):
+    # Given the pool's workers replaced by two of the coffea image (a run is refused while a
+    # worker without the notebook's coffea could take its items)
+    image = f"rhc/worker-coffea:{__version__}"
+    submitted = stack.exec("rhc", "condor", "submit", "-n", "2", "--image", image,
+                           "--batch-name", "coffea")  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr
+    assert stack.exec("rhc", "condor", "rm").returncode == 0  # the README's workers
+    workers = stack.probe("coffea_workers", "2", "300")
+    # When the coffea notebook runs in JupyterLab's container, over root:// from xrootd
+    report = run_notebook(stack, "coffea", "coffea.ipynb", generated_events=1_000_000)
+    # Then every file was read over root://, and the output equals coffea's own executor's over
+    # the same files read locally, bin for bin and cut for cut, from one partial per worker
+    files = [file for files in report["files"].values() for file in files]
+    assert files and all(file.startswith("root://xrootd//store/") for file in files), files
+    assert report["equal"] is True and report["bins"] == report["expected_bins"]
+    assert report["entries"] >= 10_000 and report["cutflow"]["events"] == 1_000_000
+    # (about one per worker: a worker the pool evicts mid-run sends what it merged so far)
+    assert all(partials <= 2 * len(workers) for partials in report["partials"]), report
 
 
 def test_no_secret_shows_in_config_inspect_logs_committed_files_or_notebooks(

@@ -208,7 +208,7 @@ def test_a_vanilla_job_is_held_with_the_reason_unless_the_pool_allows_them(serve
 
 
 def test_a_docker_job_naming_an_image_off_the_allow_list_is_held_with_the_reason(serve):
-    # Given a pool with the default allow-list (rhc/worker:*)
+    # Given a pool with the default allow-list (rhc/worker:*, rhc/worker-coffea:*)
     _, server = serve()
     client = MiniPoolClient(server.url, token=TOKEN)
     # When jobs name other images: another of rhc's, one made to look like the worker's
@@ -222,8 +222,8 @@ def test_a_docker_job_naming_an_image_off_the_allow_list_is_held_with_the_reason
         held = job(client, job_id)
         assert held["state"] == "Held", image
         assert held["reason"] == (
-            f"docker image {image} is not allowed in this pool (allowed: rhc/worker:*); start "
-            "the pool with --allow-image PATTERN"
+            f"docker image {image} is not allowed in this pool (allowed: rhc/worker:*, "
+            "rhc/worker-coffea:*); start the pool with --allow-image PATTERN"
         )
     assert {slot["state"] for slot in client.status()} == {"Unclaimed"}
 

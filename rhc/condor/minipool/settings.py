@@ -33,8 +33,8 @@ DEFAULT_GRACE = 10.0
 DEFAULT_NAME = "minipool"
 """The pool's name: slot names (slot1@minipool) and the label on the containers it starts."""
 
-DEFAULT_ALLOWED_IMAGES = ("rhc/worker:*",)
-"""The docker images jobs may name (fnmatch patterns): rhc's worker, of any version."""
+DEFAULT_ALLOWED_IMAGES = ("rhc/worker:*", "rhc/worker-coffea:*")
+"""The docker images jobs may name (fnmatch patterns): rhc's workers, of any version."""
 
 DEFAULT_PIDS_LIMIT = 1024
 """Processes and threads a job's container may hold at once (a fork bomb stops there)."""
