@@ -7,7 +7,7 @@ PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
 LINT_IMPORTS = $(PYTHON) -c 'import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())'
 
 .PHONY: setup setup-docker images run down run-local test test-fast test-e2e chaos lint bench \
-	bench-nanoaod bench-coffea bench-dashboard clean
+	bench-nanoaod bench-coffea bench-remote bench-dashboard clean
 
 # apt packages the tools need, installed when missing (as root) or named (otherwise)
 define apt_install
@@ -71,14 +71,15 @@ chaos: setup
 	for run in 1 2 3 4 5; do echo "chaos run $$run of 5"; $(PYTEST) tests/chaos || exit 1; done
 
 bench: setup
-	$(PIP) -e '.[bench,dashboard]'
+	$(PIP) -e '.[bench,dashboard,xrootd]'
 	$(PYTHON) benchmarks/core.py
 	$(PYTHON) benchmarks/scale.py
 	$(PYTHON) benchmarks/nanoaod.py
 	$(PYTHON) benchmarks/coffea_executor.py
+	$(PYTHON) benchmarks/remote.py
 	$(PYTHON) benchmarks/dashboard.py
 
-# The NanoAOD benchmark: rhc against a local loop and coffea, and cold/warm reads over HTTP.
+# The NanoAOD benchmark: rhc against a local loop and coffea.
 bench-nanoaod: setup
 	$(PIP) -e '.[bench]'
 	$(PYTHON) benchmarks/nanoaod.py
@@ -88,6 +89,12 @@ bench-nanoaod: setup
 bench-coffea: setup
 	$(PIP) -e '.[bench,coffea]'
 	$(PYTHON) benchmarks/coffea_executor.py
+
+# Reading remote files: the bytes a wide file's cold and warm runs move over HTTP and root://
+# against a direct uproot read, and events/s over the local path, HTTP and root://.
+bench-remote: setup
+	$(PIP) -e '.[bench,xrootd]'
+	$(PYTHON) benchmarks/remote.py
 
 # The dashboard with 200 registered workers and a 1M-task job queued: latency of /api/overview
 # and /metrics, and the Redis commands one refresh costs.

@@ -35,7 +35,6 @@ import shlex
 import statistics
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import awkward as ak
@@ -44,18 +43,14 @@ import numpy as np
 import uproot
 from coffea import processor
 from coffea.nanoevents import NanoAODSchema
+from harness import CHUNKSIZE, WORKERS, rhc_cluster, timed
 from machine import machine, publish
-from nanoaod import timed
 
 import rhc.coffea
 from rhc.coffea.dimuon import DimuonProcessor
-from rhc.config import read_config_file
-from rhc.local import LocalCluster
 from rhc.nanoaod.generate import generate_physics
 
 EVENTS = 2_000_000
-CHUNKSIZE = 100_000
-WORKERS = 2
 ROUNDS = 5
 """Each round starts a fresh cluster and runs every system cold then warm (~40 s a round)."""
 SEED = 1
@@ -74,19 +69,6 @@ VERSIONS = {
     "awkward": ak.__version__,
     "numpy": np.__version__,
 }
-
-
-@contextlib.contextmanager
-def rhc_cluster(directory: Path) -> Iterator[rhc.Manager]:
-    """A fresh cluster: its own redis-server and WORKERS `rhc worker` processes that have run
-    nothing yet; a Manager on it. Stopped whatever happens."""
-    cluster = LocalCluster(directory, workers=WORKERS)
-    try:
-        cluster.start()
-        with rhc.Manager(**read_config_file(cluster.config_file)) as manager:
-            yield manager
-    finally:
-        cluster.stop()
 
 
 def run_coffea(executor: processor.ExecutorBase, path: Path, **options: object) -> dict:

@@ -1,26 +1,22 @@
 """The NanoAOD benchmark: rhc's analysis runs against a local loop and coffea, in one run.
 
-Two parts, on one generated file of 2,000,000 NanoAOD-shaped events (written to a temporary
-directory and removed afterwards) and the reference analysis, rhc.nanoaod.Dimuon, in chunks of
-100,000 events:
-
-  1. events/s of the analysis, medians of several rounds, each round running every system once:
-       rhc cold    rhc.nanoaod.run on 2 fresh `rhc worker` processes: the first run after starting
-                   the cluster, so the workers have not seen the file (nor imported uproot)
-       rhc warm    a second run on the same workers: their memory caches hold the chunks
-       rhc primed  a fresh cluster whose workers first analysed another (small) file: the file
-                   is new to them but the analysis libraries are imported, as on workers that
-                   stay up between runs (a diagnostic, to separate worker start-up from reading)
-       local loop  rhc.nanoaod.run_locally: the same chunks in this process, one after another
-       coffea      processor.Runner with FuturesExecutor(workers=2) and BaseSchema, the same
-                   selection through rhc.nanoaod.dimuon.dimuon_masses
-       pool        a diagnostic ceiling: the same chunk task in a ProcessPoolExecutor(2) whose
-                   processes were forked from this one (nothing to import, no broker): what
-                   two processes at once can do on this machine, whatever system drives them
-     Targets: rhc cold >= 1.9x the local loop, and >= coffea.
-  2. cold against warm over HTTP: nginx serves the file, 2 workers each with their own, empty
-     --cache-dir analyse its URL twice; bytes nginx sent, wall seconds and events/s of each run.
-     Targets: the warm run reads >= 5x fewer bytes, and is >= 5x faster.
+On one generated file of 2,000,000 NanoAOD-shaped events (written to a temporary directory and
+removed afterwards) and the reference analysis, rhc.nanoaod.Dimuon, in chunks of 100,000 events:
+events/s of the analysis, medians of several rounds, each round running every system once:
+  rhc cold    rhc.nanoaod.run on 2 fresh `rhc worker` processes: the first run after starting
+              the cluster, so the workers have not seen the file (nor imported uproot)
+  rhc warm    a second run on the same workers: their memory caches hold the chunks
+  rhc primed  a fresh cluster whose workers first analysed another (small) file: the file
+              is new to them but the analysis libraries are imported, as on workers that
+              stay up between runs (a diagnostic, to separate worker start-up from reading)
+  local loop  rhc.nanoaod.run_locally: the same chunks in this process, one after another
+  coffea      processor.Runner with FuturesExecutor(workers=2) and BaseSchema, the same
+              selection and weights through rhc.nanoaod.dimuon.fill
+  pool        a diagnostic ceiling: the same chunk task in a ProcessPoolExecutor(2) whose
+              processes were forked from this one (nothing to import, no broker): what
+              two processes at once can do on this machine, whatever system drives them
+Targets: rhc cold >= 1.9x the local loop, and >= coffea. Reading remote files (HTTP, root://),
+cold and warm, is benchmarks/remote.py's.
 
 Every run's histogram must equal, bin for bin, the one of rhc.nanoaod.dimuon.direct (the file
 read whole in one process, without chunks), or the benchmark stops before reporting. Systems run
@@ -36,14 +32,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
-import math
 import multiprocessing
 import shlex
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -53,11 +45,9 @@ import numpy as np
 import uproot
 from coffea import processor
 from coffea.nanoevents import BaseSchema
+from harness import CHUNKSIZE, WORKERS, Checker, median, rhc_cluster, run_rhc, timed, verdict
 from machine import machine, publish
 
-import rhc
-from rhc.config import read_config_file
-from rhc.local import LocalCluster, Nginx, start_worker
 from rhc.nanoaod import Dimuon, Processor, RunResult, make_chunks, run, run_locally
 from rhc.nanoaod.chunks import datasets
 from rhc.nanoaod.dimuon import direct, fill, mass_histogram
@@ -67,20 +57,14 @@ from rhc.nanoaod.reading import Reader
 from rhc.nanoaod.runner import chunk_task
 
 EVENTS = 2_000_000
-CHUNKSIZE = 100_000
-WORKERS = 2
 ROUNDS = 7
-"""Rounds of part 1: every system runs once per round, so a slow spell of this shared machine
+"""Every system runs once per round, so a slow spell of this shared machine
 hits all of them rather than one; figures are medians over rounds. A round takes ~10 s."""
-HTTP_ROUNDS = 5
-"""Rounds of part 2, each on a fresh cluster with fresh cache directories."""
 PRIMER_EVENTS, PRIMER_CHUNKSIZE = 20_000, 1_000
 """The small file the primed workers analyse first: 20 chunks, so that both workers run some."""
 SEED, PRIMER_SEED = 1, 2
 TARGETS = {"local": 1.9, "coffea": 1.0}
 """rhc cold must be at least this many times faster than each peer."""
-WARM_BYTES_FACTOR = WARM_SPEEDUP = 5
-"""Over HTTP the warm run must read at least 5x fewer bytes than the cold one, and be 5x faster."""
 LABEL = 50
 
 
@@ -123,44 +107,6 @@ def run_pool(pool: ProcessPoolExecutor, path: Path, round_index: int) -> RunResu
     return RunResult(processor.postprocess(output.value), output.reports, [])
 
 
-@contextlib.contextmanager
-def rhc_cluster(
-    directory: Path, options: Callable[[str], list[str]] = lambda name: []
-) -> Iterator[rhc.Manager]:
-    """A fresh cluster: its own redis-server and WORKERS `rhc worker` processes that have run
-    nothing yet, started with options(name); a Manager on it. Stopped whatever happens."""
-    cluster = LocalCluster(directory, workers=0)
-    try:
-        cluster.start()
-        for index in range(WORKERS):
-            name = f"bench-{index}"
-            cluster.workers.append(
-                start_worker(
-                    cluster.config_file,
-                    name=name,
-                    log_file=directory / f"{name}.log",
-                    options=options(name),
-                )
-            )
-        with rhc.Manager(**read_config_file(cluster.config_file)) as manager:
-            deadline = time.monotonic() + 60
-            while len(manager.workers().workers) < WORKERS:
-                if time.monotonic() > deadline or any(
-                    p.poll() is not None for p in cluster.workers
-                ):
-                    raise RuntimeError(f"workers did not start; see {directory}/bench-*.log")
-                time.sleep(0.02)
-            yield manager
-    finally:
-        cluster.stop()
-
-
-def timed(run: Callable[[], object]) -> tuple[float, object]:
-    started = time.perf_counter()
-    value = run()
-    return time.perf_counter() - started, value
-
-
 def run_coffea(path: Path) -> dict:
     """coffea as its documentation shows it, with its progress bars off (they draw on stdout
     regardless of status=False in FuturesExecutor; the output goes nowhere here)."""
@@ -173,44 +119,8 @@ def run_coffea(path: Path) -> dict:
     return {"mass": output["mass"], "sumw": output["sumw"], "met_mean": {str(path): total / count}}
 
 
-class Checker:
-    """Holds every result against the direct computation: histograms equal bin for bin (flow
-    bins and sums of squares included), sums of weights equal, MET means equal up to float32
-    summation order."""
-
-    def __init__(self, expected: dict) -> None:
-        self.expected = expected
-        self.checked = 0
-
-    def __call__(self, what: str, value: dict, events: int | None = None) -> None:
-        want = self.expected["mass"].view(flow=True)
-        got = value["mass"].view(flow=True)
-        if not np.array_equal(got, want):
-            differ = int(np.count_nonzero(got != want))
-            raise RuntimeError(f"{what}: the mass histogram differs from direct in {differ} bins")
-        if value["sumw"] != self.expected["sumw"]:
-            raise RuntimeError(f"{what}: sums of weights {value['sumw']}, not direct's")
-        (path, mean), *_ = self.expected["met_mean"].items()
-        if not math.isclose(next(iter(value["met_mean"].values())), mean, rel_tol=1e-5):
-            raise RuntimeError(f"{what}: mean MET of {path} differs from direct")
-        if events is not None and events != EVENTS:
-            raise RuntimeError(f"{what}: {events} events processed, not {EVENTS}")
-        self.checked += 1
-
-
-def run_rhc(manager: rhc.Manager, files: list[str]) -> tuple[float, RunResult, float]:
-    """One rhc.nanoaod.run, timed from the call (chunking included) to the merged result; also the
-    seconds from the call to the first chunk starting on a worker (same machine, same clock):
-    chunking, sending the job, and the workers loading the processor."""
-    called = time.time()
-    seconds, result = timed(
-        lambda: run(manager, Dimuon(), files, chunksize=CHUNKSIZE, progress=False)
-    )
-    return seconds, result, min(r.started for r in result.chunks) - called
-
-
 class Runs:
-    """The figures of every run of part 1, by system, checked as they come."""
+    """The figures of every run, by system, checked as they come."""
 
     def __init__(self, check: Checker) -> None:
         self.check = check
@@ -229,7 +139,7 @@ class Runs:
 
 
 def measure_speed(path: Path, primer: Path, scratch: Path, check: Checker) -> dict:
-    """Part 1: ROUNDS rounds, every system once per round, one after the other."""
+    """ROUNDS rounds, every system once per round, one after the other."""
     runs = Runs(check)
     files = [str(path)]
     # Forked now, before any cluster or thread exists: its processes start with everything
@@ -260,43 +170,7 @@ def measure_speed(path: Path, primer: Path, scratch: Path, check: Checker) -> di
     return runs.by_system
 
 
-def measure_http(path: Path, scratch: Path, check: Checker) -> list[dict]:
-    """Part 2: per round, a fresh cluster whose workers have their own empty --cache-dir runs
-    the analysis over the file's URL twice; nginx's access log counts the bytes of each run."""
-    rounds = []
-    server = Nginx(path.parent, scratch / "nginx")
-    try:
-        server.start()
-        url = server.url(path)
-        for index in range(HTTP_ROUNDS):
-            print(f"http round {index + 1}/{HTTP_ROUNDS} ...", file=sys.stderr, flush=True)
-            directory = scratch / f"http-{index}"
-
-            def own_cache(name: str, directory: Path = directory) -> list[str]:
-                return ["--cache-dir", str(directory / f"cache-{name}")]
-
-            runs = {}
-            with rhc_cluster(directory, own_cache) as manager:
-                for name in ("cold", "warm"):
-                    before = server.bytes_sent()
-                    seconds, result, _ = run_rhc(manager, [url])
-                    check(f"http {name}", result.value, result.events)
-                    runs[name] = {
-                        "seconds": seconds,
-                        "nginx_bytes": server.bytes_sent() - before,
-                        "bytes_read": result.bytes_read,
-                    }
-            rounds.append(runs)
-    finally:
-        server.stop()
-    return rounds
-
-
-def median(runs: list[dict], key: str) -> float:
-    return statistics.median(run[key] for run in runs)
-
-
-def summarize(speed: dict, http: list[dict], generation: dict, checked: int) -> dict:
+def summarize(speed: dict, generation: dict, checked: int) -> dict:
     """Everything the table shows and nanoaod.json keeps, every run's raw figures included."""
     figures = {
         name: {
@@ -315,17 +189,6 @@ def summarize(speed: dict, http: list[dict], generation: dict, checked: int) -> 
         peer: cold / figures[name]["events_per_second"]
         for peer, name in (("local", "local loop"), ("coffea", "coffea"))
     }
-    http_figures = {
-        name: {
-            "seconds": statistics.median(r[name]["seconds"] for r in http),
-            "events_per_second": EVENTS / statistics.median(r[name]["seconds"] for r in http),
-            "nginx_bytes": statistics.median(r[name]["nginx_bytes"] for r in http),
-            "bytes_read": statistics.median(r[name]["bytes_read"] for r in http),
-        }
-        for name in ("cold", "warm")
-    }
-    bytes_factor = http_figures["cold"]["nginx_bytes"] / max(http_figures["warm"]["nginx_bytes"], 1)
-    speedup = http_figures["cold"]["seconds"] / http_figures["warm"]["seconds"]
     return {
         "command": shlex.join([sys.executable, *sys.argv]),
         "machine": machine(
@@ -339,7 +202,6 @@ def summarize(speed: dict, http: list[dict], generation: dict, checked: int) -> 
             "chunksize": CHUNKSIZE,
             "workers": WORKERS,
             "rounds": ROUNDS,
-            "http_rounds": HTTP_ROUNDS,
             "file_bytes": generation["bytes"],
             "generation_seconds": generation["seconds"],
             "direct_seconds": generation["direct_seconds"],
@@ -353,19 +215,8 @@ def summarize(speed: dict, http: list[dict], generation: dict, checked: int) -> 
                 "met": ratio >= TARGETS[peer],
             }
             for peer, ratio in ratios.items()
-        }
-        | {
-            "http warm bytes": {
-                "target": f">= {WARM_BYTES_FACTOR}x fewer",
-                "met": bytes_factor >= WARM_BYTES_FACTOR,
-            },
-            "http warm faster": {
-                "target": f">= {WARM_SPEEDUP}x faster",
-                "met": speedup >= WARM_SPEEDUP,
-            },
         },
-        "http": {"figures": http_figures, "bytes_factor": bytes_factor, "speedup": speedup},
-        "runs": {"speed": speed, "http": http},
+        "runs": {"speed": speed},
     }
 
 
@@ -381,17 +232,13 @@ DIAGNOSTICS = ("rhc primed", "pool")
 """Rows that explain the others rather than compete: below a rule in the table."""
 
 
-def verdict(met: bool) -> str:
-    return "met" if met else "NOT MET"
-
-
 def report(summary: dict) -> str:
     """The printed table: how it was measured, the figures, the targets, and where rhc's cold
     time goes (from the diagnostic rows)."""
     method, host, figures = summary["method"], summary["machine"], summary["figures"]
     local = figures["local loop"]["events_per_second"]
     peer = figures["coffea"]["events_per_second"]
-    ratios, targets, http = summary["ratios"], summary["targets"], summary["http"]
+    ratios, targets = summary["ratios"], summary["targets"]
     file_mb = method["file_bytes"] / 1e6
     lines = [
         f"command: {summary['command']}",
@@ -401,11 +248,10 @@ def report(summary: dict) -> str:
         f"data: {method['events']:,} generated events ({file_mb:.0f} MB), Dimuon in chunks of "
         f"{method['chunksize']:,}, {WORKERS} workers per system; all "
         f"{method['results_checked_against_direct']} runs' histograms equal direct() bin for bin",
-        f"method: medians of {method['rounds']} rounds (part 1) and {method['http_rounds']} "
-        "(part 2); each run timed from its call to its merged result; the file is in the OS "
-        "page cache for every system",
+        f"method: medians of {method['rounds']} rounds; each run timed from its call to its "
+        "merged result; the file is in the OS page cache for every system",
         "",
-        f"{'1. analysis':<{LABEL}}{'wall s':>8}{'events/s':>12}{'vs local':>10}{'vs coffea':>11}",
+        f"{'analysis':<{LABEL}}{'wall s':>8}{'events/s':>12}{'vs local':>10}{'vs coffea':>11}",
     ]
     for name, description in DESCRIPTIONS.items():
         if name == DIAGNOSTICS[0]:
@@ -428,29 +274,6 @@ def report(summary: dict) -> str:
         f"{1e3 * primed['chunk_seconds']:.0f} ms rhc primed, {1e3 * pool['chunk_seconds']:.0f} ms "
         f"pool (2 at once); {1e3 * figures['local loop']['chunk_seconds']:.0f} ms local loop "
         f"(1 at a time); {1e3 * figures['rhc warm']['chunk_seconds']:.0f} ms rhc warm",
-        "",
-        f"{'2. over HTTP (nginx), own --cache-dir per worker':<{LABEL}}{'wall s':>8}"
-        f"{'events/s':>12}{'nginx sent':>14}{'from storage':>14}",
-    ]
-    for name, description in (
-        ("cold", "cold: fresh workers, empty cache dirs"),
-        ("warm", "warm: second run, same workers"),
-    ):
-        figure = http["figures"][name]
-        lines.append(
-            f"{description:<{LABEL}}{figure['seconds']:>8.2f}{figure['events_per_second']:>12,.0f}"
-            f"{figure['nginx_bytes'] / 1e6:>11.2f} MB{figure['bytes_read'] / 1e6:>11.2f} MB"
-        )
-    fetched = http["figures"]["cold"]["nginx_bytes"] / (WORKERS * method["file_bytes"])
-    lines += [
-        "",
-        f"target: warm reads >= {WARM_BYTES_FACTOR}x fewer bytes over HTTP: "
-        f"{http['bytes_factor']:,.0f}x fewer  {verdict(targets['http warm bytes']['met'])}",
-        f"target: warm >= {WARM_SPEEDUP}x faster: {http['speedup']:.2f}x  "
-        f"{verdict(targets['http warm faster']['met'])}",
-        f"cold: each worker copies the file to its cache dir; nginx sent {fetched:.2f}x the "
-        f"{WORKERS} x {file_mb:.0f} MB of that",
-        "'from storage': what uproot read from the file or its local copy, not from memory",
     ]
     return "\n".join(lines)
 
@@ -458,23 +281,20 @@ def report(summary: dict) -> str:
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rhc-bench-nanoaod-") as name:
         scratch = Path(name)
-        data = scratch / "data"
-        data.mkdir()
         print(f"generating {EVENTS:,} events ...", file=sys.stderr, flush=True)
         generation_seconds, path = timed(
-            lambda: generate_physics(data / "dy.root", EVENTS, seed=SEED)
+            lambda: generate_physics(scratch / "dy.root", EVENTS, seed=SEED)
         )
         primer = generate_physics(scratch / "primer.root", PRIMER_EVENTS, seed=PRIMER_SEED)
         direct_seconds, expected = timed(lambda: direct([str(path)]))
-        check = Checker(expected)
+        check = Checker(expected, EVENTS)
         speed = measure_speed(path, primer, scratch, check)
-        http = measure_http(path, scratch, check)
         generation = {
             "seconds": generation_seconds,
             "direct_seconds": direct_seconds,
             "bytes": path.stat().st_size,
         }
-        summary = summarize(speed, http, generation, check.checked)
+        summary = summarize(speed, generation, check.checked)
     publish("nanoaod", summary, report(summary))
 
 

@@ -8,6 +8,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 from rhc.errors import ConfigurationError, RhcError
@@ -42,7 +43,7 @@ class Nginx:
             error_log {self.directory}/error.log;
             events {{ worker_connections 256; }}
             http {{
-                log_format sent '$bytes_sent';
+                log_format sent '$request_method $bytes_sent';
                 access_log {self.access_log} sent;
                 client_body_temp_path {self.directory};
                 proxy_temp_path {self.directory};
@@ -74,9 +75,16 @@ class Nginx:
 
     def bytes_sent(self) -> int:
         """Bytes nginx sent so far (headers included), from its access log."""
+        return sum(int(sent) for _, sent in self._logged())
+
+    def requests(self) -> Counter[str]:
+        """Requests nginx answered so far, by method (GET, HEAD, ...)."""
+        return Counter(method for method, _ in self._logged())
+
+    def _logged(self) -> list[list[str]]:
         if not self.access_log.exists():
-            return 0
-        return sum(int(line) for line in self.access_log.read_text().split())
+            return []
+        return [line.split() for line in self.access_log.read_text().splitlines() if line]
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

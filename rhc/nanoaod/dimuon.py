@@ -143,11 +143,12 @@ def by_dataset(histogram: hist.Hist) -> hist.Hist:
     return ordered
 
 
-def direct(fileset: Fileset) -> dict:
+def direct(fileset: Fileset, **options: object) -> dict:
     """The same analysis in one process over whole files, without chunks or rhc: the check.
 
     Parameters:
       fileset: {dataset: [paths]}, or a list of paths (the dataset "default", as for run).
+      options: uproot.open's (e.g. handler=CachedSource, to read through a range cache).
     """
     named = datasets(fileset)
     histogram = mass_histogram(list(named))
@@ -156,7 +157,7 @@ def direct(fileset: Fileset) -> dict:
     means = {}
     for dataset, paths in named.items():
         for path in paths:
-            with uproot.open(path) as root_file:
+            with uproot.open(path, **options) as root_file:
                 tree = root_file["Events"]
                 weight = [WEIGHT] if WEIGHT in tree else []
                 events = tree.arrays([*BRANCHES, *weight])

@@ -15,7 +15,7 @@ import uproot
 
 from rhc import Manager
 from rhc.errors import TaskError
-from rhc.local import CountingRelay, Nginx, XRootDServer, free_port
+from rhc.local import Served, XRootDServer, free_port
 from rhc.nanoaod import Dimuon, run
 from rhc.nanoaod.dimuon import BRANCHES, direct
 from rhc.nanoaod.generate import generate_physics
@@ -26,27 +26,6 @@ from tests.conftest import own_cache, wait_for
 COLD_OVER_DIRECT = 1.3
 """A cold run may move this much more than one process reading the same branches directly."""
 WARM_OVER_DIRECT = 0.05
-
-
-class Served:
-    """A directory served over one protocol, reached through a counting relay."""
-
-    def __init__(self, kind: str, root: Path, directory: Path) -> None:
-        self.kind = kind
-        self.root = root
-        server = Nginx(root, directory) if kind == "http" else XRootDServer(root)
-        self.server = server.start()
-        self.relay = CountingRelay(self.server.port).start()
-
-    def url(self, path: Path) -> str:
-        return self.server.url(path).replace(f":{self.server.port}/", f":{self.relay.port}/", 1)
-
-    def moved(self) -> int:
-        return self.relay.bytes_from_server
-
-    def stop(self) -> None:
-        self.relay.stop()
-        self.server.stop()
 
 
 def node_cache(tmp_path: Path) -> Callable[[str], list[str]]:
@@ -87,7 +66,7 @@ def test_a_second_run_moves_5x_fewer_bytes_and_both_equal_the_direct_histogram(
     expected = direct([str(files["physics"])])["mass"].values(flow=True)
     assert np.array_equal(first.value["mass"].values(flow=True), expected)
     assert np.array_equal(second.value["mass"].values(flow=True), expected)
-    assert warm * 5 <= cold, (served.kind, warm, cold)
+    assert warm * 5 <= cold, (served.protocol, warm, cold)
 
 
 def test_a_wide_file_moves_only_the_bytes_of_the_branches_read(cluster, files, served, tmp_path):
@@ -107,7 +86,7 @@ def test_a_wide_file_moves_only_the_bytes_of_the_branches_read(cluster, files, s
     warm = served.moved() - start - cold
     # Then the cold run moves about what the direct read did, the warm one next to nothing
     size = files["wide"].stat().st_size
-    figures = f"{served.kind}: file {size}, direct {direct_bytes}, cold {cold}, warm {warm}"
+    figures = f"{served.protocol}: file {size}, direct {direct_bytes}, cold {cold}, warm {warm}"
     assert cold <= COLD_OVER_DIRECT * direct_bytes, figures
     assert warm <= WARM_OVER_DIRECT * direct_bytes, figures
     assert direct_bytes < size / 10, figures  # the file is wide indeed
