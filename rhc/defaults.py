@@ -45,7 +45,7 @@ CACHE_SHARE_OF_MEMORY = 0.5
 cache may fill by default (rhc.get_worker().cache); never more than this is allowed."""
 
 DEFAULT_DISK_CACHE_BYTES = 20 * 2**30
-"""The budget of a worker's local copies of remote files."""
+"""The budget of the byte ranges a worker keeps of remote files, on its scratch disk."""
 
 MIN_SECRET_BYTES = 16
 """The shortest secret accepted: HMAC keys shorter than this are guessable."""

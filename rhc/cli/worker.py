@@ -46,10 +46,14 @@ import, which would otherwise delay each worker's first chunk."""
     "--cache-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where local copies of remote files go (default: the job's scratch).",
+    help="Where the byte ranges read from remote files are kept (default: the job's scratch); "
+    "workers given the same directory share them.",
 )
 @click.option(
-    "--disk-cache-bytes", type=int, default=None, help="Disk for local copies of remote files."
+    "--disk-cache-bytes",
+    type=int,
+    default=None,
+    help="Disk for the byte ranges read from remote files.",
 )
 @click.option(
     "--bearer-token-file",

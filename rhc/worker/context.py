@@ -14,9 +14,10 @@ from rhc.worker.cache import MemoryCache
 class WorkerContext:
     """The worker running the current task, and its caches (they outlive single tasks).
 
-    ``cache`` keeps values in memory within a budget; ``cache_dir`` is where copies of remote
-    data may go, within ``disk_cache_bytes``; ``local`` is where libraries keep per-worker
-    objects (open files, readers, their disk caches); count() adds to the job's counts.
+    ``cache`` keeps values in memory within a budget; ``cache_dir`` is where what was read of
+    remote data may be kept, within ``disk_cache_bytes``; ``local`` is where libraries keep
+    per-worker objects (open files, readers, their disk caches); count() adds to the job's
+    counts.
     """
 
     name: str

@@ -65,8 +65,8 @@ class Worker:
       merge_flush_interval: the longest a merged partial result stays unstored.
       cache_bytes: the budget of get_worker().cache; at most (and by default) half the memory
         of the job (condor's RequestMemory, or the cgroup limit).
-      cache_dir, disk_cache_bytes: where local copies of remote files go (default: the job's
-        scratch directory), and their budget.
+      cache_dir, disk_cache_bytes: where the byte ranges read from remote files are kept
+        (default: the job's scratch directory), and their budget.
       preload: modules the task process imports when it starts, before taking tasks.
       reconnect_timeout: how long to wait for a lost Redis before exiting non-zero.
     """
