@@ -63,6 +63,8 @@ class CountingRelay:
                 end.shutdown(socket.SHUT_RDWR)
 
     def stop(self) -> None:
+        with contextlib.suppress(OSError):  # wakes the accepting thread; close() alone does not
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         with self._lock:
             connections, self._connections = self._connections, []

@@ -11,19 +11,12 @@ from urllib.parse import urlsplit
 
 import uproot
 
-from rhc.errors import ConfigurationError, RhcError
+from rhc.errors import RhcError
 from rhc.nanoaod.rangecache import RangeCache
 from rhc.nanoaod.source import RANGE_CACHE_OPTION, CachedSource, is_remote
 
 LOGICAL_PREFIX = "/store/"
 """CMS logical file names: read at a redirector, not on the local disk."""
-
-_XROOTD_DEFAULTS = {"ConnectionWindow": 120, "ConnectionRetry": 5, "RequestTimeout": 1800}
-_XROOTD_LIMITS = {"ConnectionWindow": 10, "ConnectionRetry": 1, "RequestTimeout": 300}
-"""XRootD's client waits up to 5 x 120 s for a server that refuses connections, and 30 min for an
-answer: a down redirector would stall a run, not move it to the next. Settings a site made
-itself (XRD_* variables) are kept."""
-
 
 _XROOTD_STATUS = re.compile(r"\[(FATAL|ERROR)\].*")
 _XROOTD_NOT_FOUND = "[3011]"
@@ -82,24 +75,9 @@ def open_file(
 
 
 def _options(url: str, range_cache: RangeCache | None) -> dict[str, object]:
-    if url.startswith("root://"):
-        _limit_xrootd_waits()
     if not is_remote(url):
         return {}
     return {"handler": CachedSource, RANGE_CACHE_OPTION: range_cache}
-
-
-def _limit_xrootd_waits() -> None:
-    try:
-        from XRootD.client import EnvGetInt, EnvPutInt
-    except ImportError as exc:
-        raise ConfigurationError(
-            "reading root:// needs the XRootD client: pip install 'rhc[xrootd]' (the xrootd "
-            "and fsspec-xrootd packages)"
-        ) from exc
-    for name, limit in _XROOTD_LIMITS.items():
-        if EnvGetInt(name) == _XROOTD_DEFAULTS[name]:
-            EnvPutInt(name, limit)
 
 
 def describe_read_error(exc: BaseException) -> str:

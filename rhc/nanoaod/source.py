@@ -19,13 +19,19 @@ import uproot
 import uproot.source.chunk
 import uproot.source.fsspec
 
-from rhc.errors import NotInWorkerError
+from rhc.errors import ConfigurationError, NotInWorkerError
 from rhc.nanoaod.rangecache import RangeCache
 from rhc.worker import get_worker
 
 RANGE_CACHE_OPTION = "range_cache"
 """The uproot.open option naming the RangeCache to read through (else the worker's)."""
 _WORKER_CACHE = "rhc.nanoaod.range_cache"
+
+_XROOTD_DEFAULTS = {"ConnectionWindow": 120, "ConnectionRetry": 5, "RequestTimeout": 1800}
+_XROOTD_LIMITS = {"ConnectionWindow": 10, "ConnectionRetry": 1, "RequestTimeout": 300}
+"""XRootD's client waits up to 5 x 120 s for a server that refuses connections, and 30 min for an
+answer: a down redirector would stall a run, not move it to the next. Settings a site made
+itself (XRD_* variables) are kept."""
 
 
 def worker_range_cache() -> RangeCache | None:
@@ -46,6 +52,25 @@ def is_remote(path: str) -> bool:
     return "://" in path and not path.startswith("file://")
 
 
+def limit_xrootd_waits() -> None:
+    """Cut the XRootD client's waits for this process to _XROOTD_LIMITS, where XRD_* variables
+    left XRootD's defaults.
+
+    Raises:
+      ConfigurationError: the XRootD client is not installed.
+    """
+    try:
+        from XRootD.client import EnvGetInt, EnvPutInt
+    except ImportError as exc:
+        raise ConfigurationError(
+            "reading root:// needs the XRootD client: pip install 'rhc[xrootd]' (the xrootd "
+            "and fsspec-xrootd packages)"
+        ) from exc
+    for name, limit in _XROOTD_LIMITS.items():
+        if EnvGetInt(name) == _XROOTD_DEFAULTS[name]:
+            EnvPutInt(name, limit)
+
+
 class CachedSource(uproot.source.chunk.Source):
     """Reads through a RangeCache what uproot's fsspec source would read from the server.
 
@@ -56,6 +81,8 @@ class CachedSource(uproot.source.chunk.Source):
     def __init__(self, file_path: str, **options: object) -> None:
         super().__init__()
         cache = options.pop(RANGE_CACHE_OPTION, None)
+        if file_path.startswith("root://"):
+            limit_xrootd_waits()
         if not is_remote(file_path):  # a local file is read where it is
             cache = None
         elif cache is None:
