@@ -26,8 +26,6 @@ class RangeCache:
     def __init__(self, directory: Path, max_bytes: int) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
-        self.bytes_fetched = 0
-        """Bytes this process stored after reading them remotely."""
         self._index: dict[Path, list[tuple[int, int]]] = {}
         self._written_since_check = 0
         self._checked = False
@@ -64,7 +62,6 @@ class RangeCache:
         except FileNotFoundError:  # another process evicted the folder meanwhile
             return
         bisect.insort(self._index.setdefault(folder, []), (start, stop))
-        self.bytes_fetched += len(data)
         self._written_since_check += len(data)
         if self._written_since_check > _EVICT_EVERY * self.max_bytes:
             self._written_since_check = 0
