@@ -33,20 +33,32 @@ class RangeCache:
     def get(self, url: str, size: int, start: int, stop: int) -> bytes | None:
         """Bytes [start, stop) of the file at url (of `size` bytes), if a stored range holds them
         (fewer when the range reaches the end of the file); None otherwise."""
+        return self.get_many(url, size, [(start, stop)]).get((start, stop))
+
+    def get_many(
+        self, url: str, size: int, spans: list[tuple[int, int]]
+    ) -> dict[tuple[int, int], bytes]:
+        """The bytes of those spans (start, stop) of the file at url that stored ranges hold.
+        The folder is listed at most once (ranges other processes stored), not once per miss."""
         folder = self._folder(url, size)
-        found = self._covering(folder, start, stop, size) or self._covering(
-            folder, start, stop, size, refresh=True
-        )
-        if found is None:
-            return None
-        first, last = found
-        try:
-            data = (folder / _name(first, last)).read_bytes()
-        except FileNotFoundError:  # evicted by another process meanwhile
-            self._index.pop(folder, None)
-            return None
-        os.utime(folder)  # recently used
-        return data[start - first : stop - first]
+        covering = {span: self._covering(folder, *span, size) for span in spans}
+        if None in covering.values():
+            self._index[folder] = _listed(folder)
+            covering = {span: self._covering(folder, *span, size) for span in spans}
+        found = {}
+        for (start, stop), stored in covering.items():
+            if stored is None:
+                continue
+            first, last = stored
+            try:
+                data = (folder / _name(first, last)).read_bytes()
+            except FileNotFoundError:  # evicted by another process meanwhile
+                self._index.pop(folder, None)
+                continue
+            found[start, stop] = data[start - first : stop - first]
+        if found:
+            os.utime(folder)  # recently used
+        return found
 
     def put(self, url: str, size: int, start: int, data: bytes) -> None:
         """Keep bytes read from url at offset start; a range larger than the budget is not kept."""
@@ -89,13 +101,8 @@ class RangeCache:
         name = hashlib.sha256(f"{url}\0{size}".encode()).hexdigest()[:32]
         return self.directory / name
 
-    def _covering(
-        self, folder: Path, start: int, stop: int, size: int, *, refresh: bool = False
-    ) -> tuple[int, int] | None:
-        """The stored range holding [start, stop), from the index (re-read if refresh: other
-        processes store ranges too)."""
-        if refresh:
-            self._index[folder] = _listed(folder)
+    def _covering(self, folder: Path, start: int, stop: int, size: int) -> tuple[int, int] | None:
+        """The stored range holding [start, stop), from the index of the folder's ranges."""
         ranges = self._index.get(folder, [])
         at = bisect.bisect_right(ranges, (start, float("inf")))
         for first, last in reversed(ranges[:at]):

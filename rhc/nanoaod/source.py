@@ -118,10 +118,7 @@ class CachedSource(uproot.source.chunk.Source):
         server in one request."""
         found: dict[tuple[int, int], bytes] = {}
         if self._cache is not None:
-            for start, stop in ranges:
-                data = self._cache.get(self._file_path, self.num_bytes, start, stop)
-                if data is not None:
-                    found[start, stop] = data
+            found = self._cache.get_many(self._file_path, self.num_bytes, ranges)
         missing = sorted({span for span in ranges if span not in found})
         if missing:
             found.update(self._fetch(missing))
