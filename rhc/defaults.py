@@ -37,6 +37,11 @@ DEFAULT_MAX_BATCH_TASKS = 4096
 DEFAULT_MERGE_FLUSH_INTERVAL = 60.0
 """How long a worker may keep a partial reduction unsent: the work a worker's death can cost."""
 
+IDLE_FLUSH_READS = 4
+"""Empty blocking reads in a row (2 s) after which an idle worker stores its partial reductions
+unasked: their job's manager may be gone. A pause mid-run (a manager slow to send) is shorter, and
+the manager asks for them the moment its tasks all ran."""
+
 DEFAULT_INTERRUPT_GRACE = 2.0
 """How long an interrupted task process may take to stop before it is killed."""
 

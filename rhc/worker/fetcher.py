@@ -25,7 +25,8 @@ class Fetcher(threading.Thread):
         self._entries: deque[TaskEntry] = deque()
         self._wanted = False
         self._stopped = False
-        self.empty_reads = 0
+        self.empty_streak = 0
+        """Empty reads in a row: how long the worker has had nothing to do."""
         self.error: BaseException | None = None
 
     def want(self) -> None:
@@ -64,8 +65,9 @@ class Fetcher(threading.Thread):
                     self._entries.extend(entries)
                     if entries:
                         self._wanted = False
+                        self.empty_streak = 0
                     else:
-                        self.empty_reads += 1
+                        self.empty_streak += 1
                 self._wake()
         except BaseException as exc:  # handed to the supervisor, which decides to exit
             self.error = exc

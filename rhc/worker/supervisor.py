@@ -119,7 +119,6 @@ class Worker:
         self._job: str | None = None
         self._tally = Tally(self.name, self.host, self.condor_id)
         self._started = time.time()
-        self._empty_reads_seen = 0
 
     def __repr__(self) -> str:
         return f"Worker(name={self.name!r}, url={self.settings.masked_url!r})"
@@ -203,8 +202,7 @@ class Worker:
         self._fetcher.want()
         self.wait([], timeout=1.0)
         self._process_controls()
-        if self._fetcher.empty_reads != self._empty_reads_seen:  # nothing to do: send merges
-            self._empty_reads_seen = self._fetcher.empty_reads
+        if self._fetcher.empty_streak >= defaults.IDLE_FLUSH_READS and self._mergings.jobs:
             self._flush(self._mergings.jobs)
 
     def _fill(self) -> None:
