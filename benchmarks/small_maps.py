@@ -1,6 +1,6 @@
-"""Small maps, A/B: benchmarks/core.py's two rhc figures — the latency of a 10-task no-op map
-and the throughput of 10,000 no-op tasks — for the rhc that PYTHONPATH names, so that two
-checkouts can be compared:
+"""Small maps, A/B: benchmarks/core.py's rhc figures — the latency of a 10-task no-op map, back
+to back and 20 ms after the last ("idle": a person in a notebook), and the throughput of 10,000
+no-op tasks — for the rhc that PYTHONPATH names, so that two checkouts can be compared:
 
     git worktree add ../before <commit>
     for i in 1 2 3 4 5 6 7; do for tree in ../before .; do
@@ -8,15 +8,15 @@ checkouts can be compared:
     PYTHONPATH=$PWD python benchmarks/small_maps.py --against ../before
 
 Each run starts a LocalCluster of 2 workers, warms it with 3 maps of each size, then times
-core.py's maps (200 small, 20 large, tasks.noop from benchmarks/tasks.py), and prints one JSON
-line: which rhc, and per size the median wall time, and per map the CPU time of the manager (this
-process), the workers (with their task processes) and redis-server, and the commands Redis ran
-(INFO commandstats, its scripts' own included). Interleave runs: on a shared machine the wall
-times of single runs scatter by ±50 %, and even CPU times drift with the load.
+core.py's maps (200 small, 100 idle, 20 large, tasks.noop from benchmarks/tasks.py), and prints
+one JSON line: which rhc, and per size the median wall time, and per map the CPU time of the
+manager (this process), the workers (with their task processes) and redis-server, and the
+commands Redis ran (INFO commandstats, its scripts' own included). Interleave runs: on a shared
+machine the wall times of single runs scatter by ±50 %, and even CPU times drift with the load.
 
 With --against, both checkouts run at once, each with a cluster of its own, taking turns map by
-map (1,000 small maps and 200 large ones each): two adjacent maps meet the same load, and the
-median of their differences is the figure. It prints one JSON line.
+map (1,000 small maps, 300 idle and 200 large ones each): two adjacent maps meet the same load,
+and the median of their differences is the figure. It prints one JSON line.
 
 The workers start in a scratch directory: `python -m rhc worker` puts its working directory
 first on sys.path, so started from a checkout they would import that checkout's rhc whatever
@@ -46,10 +46,15 @@ from rhc.local import LocalCluster
 
 HERE = Path(__file__).resolve().parent
 SMALL, LARGE = list(range(10)), list(range(10_000))
-WARMUP, SMALL_REPEATS, LARGE_REPEATS = 3, 200, 20
+PAUSE = 0.02
+"""Seconds between the "idle" maps: a person in a notebook, not a loop."""
+MAPS = {  # name: (items, seconds paused before each, repeats, pairs with --against)
+    "small": (SMALL, 0.0, 200, 1000),
+    "idle": (SMALL, PAUSE, 100, 300),
+    "large": (LARGE, 0.0, 20, 200),
+}
+WARMUP = 3
 """As benchmarks/core.py times rhc."""
-SMALL_PAIRS, LARGE_PAIRS = 1000, 200
-"""Maps of each size per checkout with --against."""
 
 
 def where(_: object) -> str:
@@ -93,23 +98,29 @@ def redis_calls(admin: redis.Redis) -> int:
     return sum(stats["calls"] for stats in admin.info("commandstats").values())
 
 
+def timed(run: Callable[[list], list], name: str) -> float:
+    """Seconds one map of that kind takes, after its pause."""
+    items, pause, _, _ = MAPS[name]
+    time.sleep(pause)
+    started = time.perf_counter()
+    if run(items) != items:
+        raise RuntimeError(f"a map of {len(items)} no-op tasks returned wrong results")
+    return time.perf_counter() - started
+
+
 def phase(
     run: Callable[[list], list],
-    items: list,
-    repeats: int,
+    name: str,
     workers: list[int],
     server: int,
     admin: redis.Redis,
 ) -> dict[str, float]:
-    """Time `repeats` maps of items: the median wall, and per map CPU and Redis work."""
-    seconds = []
+    """Time the maps of that kind: the median wall, and per map CPU and Redis work (the
+    pauses' included: the CPU a worker spends idle)."""
+    repeats = MAPS[name][2]
     before = (time.process_time(), cpu_seconds(workers), cpu_seconds([server]))
     calls = redis_calls(admin)
-    for _ in range(repeats):
-        started = time.perf_counter()
-        if run(items) != items:
-            raise RuntimeError(f"a map of {len(items)} no-op tasks returned wrong results")
-        seconds.append(time.perf_counter() - started)
+    seconds = [timed(run, name) for _ in range(repeats)]
     after = (time.process_time(), cpu_seconds(workers), cpu_seconds([server]))
     calls = redis_calls(admin) - calls
     manager, worker, server_cpu = (
@@ -153,28 +164,23 @@ def measure(scratch: Path) -> dict[str, object]:
         admin = cluster.redis.client()
         workers = family([process.pid for process in cluster.workers])
         server = cluster.redis.process.pid
-        small = phase(run, SMALL, SMALL_REPEATS, workers, server, admin)
-        large = phase(run, LARGE, LARGE_REPEATS, workers, server, admin)
+        phases = {name: phase(run, name, workers, server, admin) for name in MAPS}
         admin.close()
     return {
         "rhc": rhc.__file__,
-        "latency_ms": small["wall_ms"],
-        "throughput": len(LARGE) / (large["wall_ms"] / 1e3),
-        "small": small,
-        "large": large,
+        "latency_ms": phases["small"]["wall_ms"],
+        "idle_latency_ms": phases["idle"]["wall_ms"],
+        "throughput": len(LARGE) / (phases["large"]["wall_ms"] / 1e3),
+        **phases,
     }
 
 
 def serve(scratch: Path) -> None:
-    """For --against: warm, say "ready", then time one map per line read ("small"/"large")."""
+    """For --against: warm, say "ready", then time one map per line read (a name of MAPS)."""
     with warm_cluster(scratch) as (_, run):
         print("ready", flush=True)
         for line in sys.stdin:
-            items = SMALL if line.strip() == "small" else LARGE
-            started = time.perf_counter()
-            if run(items) != items:
-                raise RuntimeError(f"a map of {len(items)} no-op tasks returned wrong results")
-            print(time.perf_counter() - started, flush=True)
+            print(timed(run, line.strip()), flush=True)
 
 
 def against(other: Path) -> dict[str, object]:
@@ -196,8 +202,8 @@ def against(other: Path) -> dict[str, object]:
         for name, server in servers.items():
             if server.stdout.readline().strip() != "ready":
                 raise RuntimeError(f"the {name} side did not start (its error is above)")
-        seconds: dict[str, dict[str, list[float]]] = {"small": {}, "large": {}}
-        for size, count in (("small", SMALL_PAIRS), ("large", LARGE_PAIRS)):
+        seconds: dict[str, dict[str, list[float]]] = {}
+        for size, (_, _, _, count) in MAPS.items():
             seconds[size] = {name: [] for name in servers}
             for i in range(count):
                 for name in list(servers)[:: 1 if i % 2 else -1]:

@@ -1,12 +1,17 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """A TCP relay on loopback that counts the bytes a server sends through it: what a remote read
-costs, counted the same way for any protocol (HTTP, XRootD)."""
+costs, counted the same way for any protocol (HTTP, XRootD); and, with a delay, a model of a
+wide-area link (workers at another site than their Redis), which this machine's kernel cannot
+give (no netem)."""
 
 from __future__ import annotations
 
 import contextlib
+import queue
 import socket
 import threading
+import time
+from collections.abc import Callable
 
 from rhc.local.ports import free_port
 
@@ -15,10 +20,13 @@ _BUFFER = 256 * 1024
 
 class CountingRelay:
     """Listens on 127.0.0.1:port and relays every connection to target_port, counting the bytes
-    that come back from the target. Threads, stopped by stop()."""
+    that come back from the target; each direction holds what it relays `delay` seconds (half a
+    round trip), as a link does: data in flight overtakes nothing and waits for nothing. Threads,
+    stopped by stop()."""
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, *, delay: float = 0.0) -> None:
         self.target_port = target_port
+        self.delay = delay
         self.port = free_port()
         self._received = 0
         self._lock = threading.Lock()
@@ -52,15 +60,32 @@ class CountingRelay:
             threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
 
     def _pump(self, source: socket.socket, target: socket.socket, counted: bool) -> None:
+        send = self._delayed(source, target) if self.delay else target.sendall
         with contextlib.suppress(OSError):
             while data := source.recv(_BUFFER):
                 if counted:
                     with self._lock:
                         self._received += len(data)
-                target.sendall(data)
-        for end in (source, target):
+                send(data)
+        if self.delay:
+            send(b"")  # the end, once what is in flight arrived
+        else:
+            _close(source, target)
+
+    def _delayed(self, source: socket.socket, target: socket.socket) -> Callable[[bytes], None]:
+        """A send that hands data to target `delay` seconds after it was given; b"" ends it."""
+        line: queue.SimpleQueue[tuple[float, bytes]] = queue.SimpleQueue()
+
+        def deliver() -> None:
             with contextlib.suppress(OSError):
-                end.shutdown(socket.SHUT_RDWR)
+                while (item := line.get())[1]:
+                    due, data = item
+                    time.sleep(max(due - time.monotonic(), 0.0))  # the link's latency itself
+                    target.sendall(data)
+            _close(source, target)
+
+        threading.Thread(target=deliver, daemon=True).start()
+        return lambda data: line.put((time.monotonic() + self.delay, data))
 
     def stop(self) -> None:
         with contextlib.suppress(OSError):  # wakes the accepting thread; close() alone does not
@@ -73,3 +98,9 @@ class CountingRelay:
                 connection.shutdown(socket.SHUT_RDWR)
             connection.close()
         self._accepting.join(5)
+
+
+def _close(*ends: socket.socket) -> None:
+    for end in ends:
+        with contextlib.suppress(OSError):
+            end.shutdown(socket.SHUT_RDWR)

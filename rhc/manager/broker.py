@@ -14,6 +14,7 @@ import redis
 
 from rhc import defaults
 from rhc.config import Settings
+from rhc.manager.deferred import DeferredWrites, Write
 from rhc.manager.registry import WorkerRegistry
 from rhc.manager.statements import Statements
 from rhc.wire.activity import RECENT_JOBS_KEPT, RECENT_JOBS_TRIM_EVERY, SUBMITTED
@@ -87,9 +88,20 @@ class Broker:
         self._jobs_created = 0  # by this broker: the recent-jobs list is trimmed now and then
         self._speeds: dict[str, float] = {}
         self._ttl = int(settings.result_ttl)
+        self._deferred = DeferredWrites(self._send_writes)
 
     def close(self) -> None:
+        self._deferred.close()
         self._client.close()
+
+    def _send_writes(self, writes: list[Write]) -> None:
+        def send() -> None:
+            with self._client.pipeline(transaction=False) as pipe:
+                for write in writes:
+                    write(pipe)
+                pipe.execute()
+
+        self._call(send, doing="recording finished jobs")
 
     def _call(self, operation: Callable[[], T], *, doing: str) -> T:
         return self._reconnect.call(operation, doing=doing)
@@ -299,6 +311,7 @@ class Broker:
 
     def job_record(self, job_id: str) -> JobRecord | None:
         """The job's hash, or None if Redis does not hold it (never sent, or expired)."""
+        self._deferred.wait()
         raw = self._call(
             lambda: self._client.hgetall(self._keys.job(job_id)), doing="reading the job"
         )
@@ -307,6 +320,7 @@ class Broker:
     def last_active(self, job_id: str) -> float | None:
         """When the job's sender last showed it was alive (epoch seconds), or None once it
         finished or stopped."""
+        self._deferred.wait()
         return self._call(
             lambda: self._client.zscore(self._keys.jobs, job_id), doing="reading the job"
         )
@@ -314,41 +328,38 @@ class Broker:
     def finish(self, status: JobStatus, speed: float | None, *, delivered: bool) -> None:
         """Mark the job finished (status: its total), and remember how long its function's
         tasks took. Its results are deleted if delivered (the caller has them), else kept for
-        result_ttl."""
+        result_ttl. Written a moment later, behind the caller (see rhc.manager.deferred)."""
         keys, job_id, function = self._keys, status.job, status.function
         status = replace(status, state=DELIVERED if delivered else FINISHED)
-        fields = self._statements.status(status, **{JOB_TOTAL: status.total})
 
-        def finish() -> None:
-            with self._client.pipeline(transaction=False) as pipe:
-                pipe.hset(keys.job(job_id), mapping=fields)
-                self._keep(pipe, job_id)
-                if delivered:
-                    pipe.delete(keys.results(job_id))
-                else:
-                    pipe.expire(keys.results(job_id), self._ttl)
-                pipe.zrem(keys.jobs, job_id)
-                if speed is not None:
-                    pipe.hset(keys.function_stats, function, speed)
-                    pipe.expire(keys.function_stats, self._ttl)
-                pipe.execute()
+        def finish(pipe: redis.client.Pipeline) -> None:
+            fields = self._statements.status(status, **{JOB_TOTAL: status.total})
+            pipe.hset(keys.job(job_id), mapping=fields)
+            self._keep(pipe, job_id)
+            if delivered:
+                pipe.delete(keys.results(job_id))
+            else:
+                pipe.expire(keys.results(job_id), self._ttl)
+            pipe.zrem(keys.jobs, job_id)
+            if speed is not None:
+                pipe.hset(keys.function_stats, function, speed)
+                pipe.expire(keys.function_stats, self._ttl)
 
         if speed is not None:
             self._speeds[function] = speed
-        self._call(finish, doing="closing the job")
+        self._deferred.add(finish)
 
     def delivered(self, status: JobStatus) -> None:
-        """The job's results reached its caller: delete them, and say so in its status."""
-        fields = self._statements.status(replace(status, state=DELIVERED))
+        """The job's results reached its caller: delete them, and say so in its status
+        (behind the caller, after its finish)."""
 
-        def delivered() -> None:
-            with self._client.pipeline(transaction=False) as pipe:
-                pipe.hset(self._keys.job(status.job), mapping=fields)
-                pipe.delete(self._keys.results(status.job))
-                self._keep(pipe, status.job)
-                pipe.execute()
+        def delivered(pipe: redis.client.Pipeline) -> None:
+            fields = self._statements.status(replace(status, state=DELIVERED))
+            pipe.hset(self._keys.job(status.job), mapping=fields)
+            pipe.delete(self._keys.results(status.job))
+            self._keep(pipe, status.job)
 
-        self._call(delivered, doing="removing delivered results")
+        self._deferred.add(delivered)
 
     def cancel(self, status: JobStatus, reason: str, routes: Iterable[str]) -> None:
         """Mark the job cancelled (reason: the error that stopped it, if one did), tell the

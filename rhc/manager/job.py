@@ -19,7 +19,6 @@ from dataclasses import replace
 from rhc.errors import (
     ARGUMENT_UNAVAILABLE,
     ArgumentError,
-    BrokerError,
     JobCancelledError,
     JobIncompleteError,
     ResultTimeoutError,
@@ -369,10 +368,7 @@ class Job:
         self._delivered = True
         if self._sender is None and not self._sender_finished:
             return  # its sender still reads them: theirs to remove
-        try:
-            self._broker.delivered(replace(self._status, total=self._known_total))
-        except BrokerError as exc:  # the caller has its results: they matter more
-            log.warning("job %s: could not remove its delivered results: %s", self.id, exc)
+        self._broker.delivered(replace(self._status, total=self._known_total))
 
     def _end_cancelled(self, reason: str = "") -> None:
         """Cancel the job in Redis; reason: the error that stopped it, if one did."""

@@ -57,6 +57,7 @@ class Manager:
         self._trusted = trusted_keys(self.settings)
         self._broker = Broker(self.settings, key=self._key)
         self._signed_functions: dict[str, bytes] = {}  # digest -> envelope: signed once
+        self._owner = _owner()
 
     def __repr__(self) -> str:
         return f"Manager(url={self.settings.masked_url!r}, namespace={self.settings.namespace!r})"
@@ -164,7 +165,7 @@ class Manager:
         record = JobRecord(
             function=digest,
             compat=broker.registry.compat,
-            owner=_owner(),
+            owner=self._owner,
             created=time.time(),
             reduce=options.reduce is not None,
             expected=len(iterable) if isinstance(iterable, Sized) else None,

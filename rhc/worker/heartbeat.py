@@ -55,7 +55,7 @@ class Heartbeat(threading.Thread):
 
     def beat(self) -> None:
         """Announce the worker now: called once before it reads any task, then every interval
-        (from this thread), and when the worker goes idle (from the supervisor's)."""
+        (from this thread), and once the worker has been idle a while (from the supervisor's)."""
         with self._beating:  # one at a time: the usage and counts it keeps are between beats
             info = self._describe()
             info.heartbeat = time.time()

@@ -196,12 +196,14 @@ class Worker:
     # -- the loop -------------------------------------------------------------------------
 
     def _idle(self) -> None:
-        if self._state != "idle":  # its batches are done: their count shows now, not a beat late
-            self._state, self._job = "idle", None
-            self._heartbeat.beat_now()
+        self._state, self._job = "idle", None
         self._fetcher.want()
         self.wait([], timeout=1.0)
         self._process_controls()
+        # idle a whole read: its counts show now, not a beat late, nor at once (the next small
+        # map would wait behind the beat)
+        if self._fetcher.empty_streak == 1:
+            self._heartbeat.beat_now()
         if self._fetcher.empty_streak >= defaults.IDLE_FLUSH_READS and self._mergings.jobs:
             self._flush(self._mergings.jobs)
 

@@ -239,8 +239,9 @@ def test_a_100k_task_job_delivers_every_result_and_redis_keeps_none(cluster, red
     assert manager.remote_map(fixtures.square, range(100_000), progress=False) == squares
     job = manager.submit(fixtures.square, range(100_000))
     assert job.results(timeout=120) == squares
-    # Then every result was delivered, and no result stream is left in Redis
-    assert not list(redis_client.scan_iter(f"rhc:{cluster.namespace}:job:*:results"))
+    # Then every result was delivered, and a moment later no result stream is left in Redis
+    streams = f"rhc:{cluster.namespace}:job:*:results"
+    wait_for(lambda: not list(redis_client.scan_iter(streams)), 5, "results removed")
     # But the marks that stop a replayed batch are kept, and a re-attach is told why it is late
     assert redis_client.exists(Keys(cluster.namespace).ran(job.id))
     with pytest.raises(JobNotFoundError, match="were delivered"):
