@@ -7,7 +7,7 @@ PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
 LINT_IMPORTS = $(PYTHON) -c 'import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())'
 
 .PHONY: setup setup-docker images run down run-local test test-fast test-e2e chaos lint bench \
-	bench-nanoaod bench-coffea bench-remote bench-dashboard clean
+	bench-wan bench-nanoaod bench-coffea bench-remote bench-dashboard clean
 
 # apt packages the tools need, installed when missing (as root) or named (otherwise)
 define apt_install
@@ -73,11 +73,18 @@ chaos: setup
 bench: setup
 	$(PIP) -e '.[bench,dashboard,xrootd]'
 	$(PYTHON) benchmarks/core.py
+	$(PYTHON) benchmarks/wan.py
 	$(PYTHON) benchmarks/scale.py
 	$(PYTHON) benchmarks/nanoaod.py
 	$(PYTHON) benchmarks/coffea_executor.py
 	$(PYTHON) benchmarks/remote.py
 	$(PYTHON) benchmarks/dashboard.py
+
+# Workers across a wide-area link (a relay delaying each direction): efficiency, latency and
+# throughput at 0, 10 and 50 ms added to each round trip.
+bench-wan: setup
+	$(PIP) -e '.[bench]'
+	$(PYTHON) benchmarks/wan.py
 
 # The NanoAOD benchmark: rhc against a local loop and coffea.
 bench-nanoaod: setup

@@ -7,6 +7,11 @@ import math
 
 from rhc import defaults
 
+ROUND_TRIPS_PER_BATCH = 4
+"""A batch lasts at least this many round trips between its workers and Redis: its read, the
+check that it never ran and the storing of its results hide behind the batch before it, and a
+worker far from Redis (another site) never waits for its next batch."""
+
 _NEGLIGIBLE_SECONDS = 0.005
 """A batch this short cannot unbalance workers: what is left goes in one batch if all of it is
 this short (a 10-task map of quick tasks is one message), else in one batch per worker."""
@@ -17,7 +22,9 @@ class BatchSizer:
 
     Until a duration is known (a function never run before), batches hold one task each, so that
     long tasks spread over all workers from the start. The mean time per task is remembered per
-    function between jobs, so a re-run starts at the right size.
+    function between jobs, so a re-run starts at the right size. round_trip: the seconds the
+    workers' round trips to Redis take (the slowest's); batches last ROUND_TRIPS_PER_BATCH of
+    them at least.
     """
 
     def __init__(
@@ -26,9 +33,10 @@ class BatchSizer:
         *,
         target_seconds: float = defaults.DEFAULT_TARGET_BATCH_SECONDS,
         max_tasks: int = defaults.DEFAULT_MAX_BATCH_TASKS,
+        round_trip: float = 0.0,
     ) -> None:
         self.seconds_per_task = seconds_per_task
-        self._target = target_seconds
+        self._target = max(target_seconds, ROUND_TRIPS_PER_BATCH * round_trip)
         self._max_tasks = max_tasks
 
     def observe(self, seconds: float, tasks: int) -> None:

@@ -210,7 +210,10 @@ class Manager:
         packing = {
             "key": self._key,
             "max_payload": self.settings.max_payload_bytes,
-            "sizer": BatchSizer(self._broker.seconds_per_task(spec.function)),
+            "sizer": BatchSizer(
+                self._broker.seconds_per_task(spec.function),
+                round_trip=self._broker.registry.round_trip(),
+            ),
         }
         if options.affinity is None:
             length = len(iterable) if isinstance(iterable, Sized) else None

@@ -16,6 +16,9 @@ log = logging.getLogger(__name__)
 REGISTRY_REFRESH = 2.0
 """Seconds a manager trusts its last read of the worker registry."""
 
+MAX_ROUND_TRIP = 0.5
+"""The longest round trip to Redis a worker's claim can make batches long enough to hide."""
+
 
 class WorkerRegistry:
     """The workers of one namespace, as this process sees them.
@@ -82,6 +85,12 @@ class WorkerRegistry:
                 self._namespace,
             )
         return len(workers) - len(unable)
+
+    def round_trip(self) -> float:
+        """Seconds the slowest live worker's round trips to Redis take (0 with none), at most
+        MAX_ROUND_TRIP: what a worker claims must not make every batch huge."""
+        slowest = max((info.round_trip for info in self.workers()), default=0.0)
+        return min(slowest, MAX_ROUND_TRIP)
 
     def runnable_names(self) -> set[str]:
         """The names of the live workers that can run this process's jobs."""

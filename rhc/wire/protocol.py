@@ -301,6 +301,9 @@ class WorkerInfo:
     """Which shared secret it signs results with (serialization.secret_id)."""
     last_error: str = ""
     """The first line of the last warning or error it logged."""
+    round_trip: float = 0.0
+    """Seconds a round trip to Redis takes from it (its heartbeat's, the least of the last few):
+    far from Redis, its batches must be long enough to hide their messages."""
     extra: dict[str, str] = field(default_factory=dict)
 
     def encode(self) -> str:

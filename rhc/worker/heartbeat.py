@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 import redis
@@ -22,6 +23,9 @@ from rhc.wire.protocol import WorkerInfo
 from rhc.worker.reaper import Reaper
 
 log = logging.getLogger(__name__)
+
+ROUND_TRIPS_KEPT = 8
+"""Beats whose round trip the published one is the least of: a busy moment does not count."""
 
 
 class Heartbeat(threading.Thread):
@@ -51,6 +55,7 @@ class Heartbeat(threading.Thread):
         self._stopped = threading.Event()
         self._usage = _Usage()
         self._counted = 0
+        self._round_trips: deque[float] = deque(maxlen=ROUND_TRIPS_KEPT)
         self._beating = threading.Lock()
 
     def beat(self) -> None:
@@ -60,12 +65,15 @@ class Heartbeat(threading.Thread):
             info = self._describe()
             info.heartbeat = time.time()
             self._usage.update(info)
+            info.round_trip = min(self._round_trips, default=0.0)
             with self._client.pipeline(transaction=True) as pipe:
                 pipe.set(self._keys.alive(self._name), info.heartbeat, px=int(self._ttl * 1000))
                 pipe.hset(self._keys.workers, self._name, info.encode())
                 if info.taken > self._counted:  # the tasks it took since: counted here, for free
                     pipe.hincrby(self._keys.counters, STARTED, info.taken - self._counted)
+                started = time.perf_counter()
                 pipe.execute()
+            self._round_trips.append(time.perf_counter() - started)
             self._counted = info.taken
 
     def beat_now(self) -> None:

@@ -11,6 +11,7 @@ import pytest
 from rhc import Manager
 from rhc.local import CountingRelay
 from tests import fixtures
+from tests.conftest import wait_for
 
 ONE_WAY = 0.025
 
@@ -20,6 +21,7 @@ def wan(cluster) -> Iterator[CountingRelay]:
     """The cluster's Redis as its workers see it across a wide-area link."""
     relay = CountingRelay(cluster.server.port, delay=ONE_WAY).start()
     yield relay
+    cluster.stop()  # the workers first: without the link, they would wait to hand back tasks
     relay.stop()
 
 
@@ -40,3 +42,9 @@ def test_workers_across_a_wan_return_every_result_exactly(cluster, wan):
     assert [type(r).__name__ for r in failed].count("TaskError") == 1
     assert failed[:3] == [fixtures.fail_on_three(x) for x in range(3)]
     assert wan.bytes_from_server > 0
+
+    # And each worker measured its round trip across the link, which sizes their batches
+    def round_trips() -> list[float]:
+        return [info.round_trip for info in manager.workers().workers]
+
+    wait_for(lambda: min(round_trips()) >= 2 * ONE_WAY, 10, "each worker's round trip measured")

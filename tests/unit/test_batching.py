@@ -85,3 +85,11 @@ def test_observing_an_empty_batch_changes_nothing():
     sizer.observe(seconds=10.0, tasks=0)
 
     assert sizer.seconds_per_task == 0.25
+
+
+def test_workers_far_from_redis_get_batches_of_several_round_trips():
+    # Given 10 ms tasks and workers 50 ms (a round trip) away from Redis
+    far = BatchSizer(0.01, round_trip=0.05)
+    # Then a batch holds 4 round trips of work, not the usual 50 ms: its messages hide behind it
+    assert far.next_size(None, workers=4) == 20
+    assert BatchSizer(0.01, round_trip=0.0001).next_size(None, workers=4) == 5

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rhc.errors import SecretMismatchError
-from rhc.manager.registry import WorkerRegistry
+from rhc.manager.registry import MAX_ROUND_TRIP, WorkerRegistry
 from rhc.wire.protocol import WorkerInfo
 from tests.conftest import live_worker_info
 
@@ -37,3 +37,11 @@ def test_before_a_job_exists_distrust_refuses_it_and_after_only_counts_nobody():
         registry.runnable_count()
     # a job already running is not stopped by what workers claim (a forged registry entry)
     assert registry.runnable_count(check=False) == 0
+
+
+def test_batches_are_sized_for_the_slowest_round_trip_and_a_forged_one_is_capped():
+    near, far = worker("near", ["k1"]), worker("far", ["k1"])
+    near.round_trip, far.round_trip = 0.0002, 0.05
+    assert registry_of(near, far).round_trip() == 0.05
+    far.round_trip = 100.0  # a worker's claim, in a registry its credentials can write
+    assert registry_of(near, far).round_trip() == MAX_ROUND_TRIP
