@@ -23,6 +23,10 @@ Write = Callable[[redis.client.Pipeline], None]
 GATHER = 0.05
 """Seconds the first held-back write waits for others to share its round trip."""
 
+AT_EXIT = 5.0
+"""Seconds an exiting process waits for what is held back: not a lost Redis's whole reconnect
+timeout."""
+
 
 class DeferredWrites:
     """Writes held back and sent, in the order added, by one thread.
@@ -46,7 +50,7 @@ class DeferredWrites:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="rhc-writes", daemon=True)
                 self._thread.start()
-                atexit.register(self.close)
+                atexit.register(self._at_exit)
             self._condition.notify_all()
 
     def wait(self) -> None:
@@ -57,16 +61,20 @@ class DeferredWrites:
             self._condition.notify_all()
             self._condition.wait_for(lambda: self._sent >= target)
 
-    def close(self) -> None:
-        """Send what is held back, and stop the thread (a later write starts another)."""
+    def close(self, timeout: float | None = None) -> None:
+        """Send what is held back, and stop the thread (a later write starts another); wait
+        at most timeout seconds for it."""
         with self._condition:
             thread = self._thread
             if thread is None:
                 return
             self._closed = True
             self._condition.notify_all()
-        thread.join()
-        atexit.unregister(self.close)
+        thread.join(timeout)
+        atexit.unregister(self._at_exit)
+
+    def _at_exit(self) -> None:
+        self.close(AT_EXIT)
 
     def _run(self) -> None:
         while True:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 
@@ -81,3 +84,20 @@ def test_a_failed_round_trip_is_logged_and_the_writes_after_it_still_go(
     deferred.close()
     assert "could not record 1 finished job(s) in Redis: Redis is unreachable" in caplog.text
     assert sent[-1] == ["finish b"]
+
+
+def test_an_exiting_process_waits_for_a_lost_redis_only_a_moment() -> None:
+    # Given a process whose held-back write cannot reach Redis (it would wait its whole
+    # reconnect timeout), cut short to 0.2 s at exit
+    script = """
+import threading, time
+from rhc.manager import deferred
+deferred.AT_EXIT = 0.2
+stuck = threading.Event()
+writes = deferred.DeferredWrites(lambda writes: stuck.wait())
+writes.add(lambda pipe: None)
+"""
+    # When it exits, Then it does, without waiting for the write
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=30)
+    assert time.monotonic() - started < 10
