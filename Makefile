@@ -7,7 +7,7 @@ PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
 LINT_IMPORTS = $(PYTHON) -c 'import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())'
 
 .PHONY: setup setup-docker images run down run-local test test-fast test-e2e chaos lint bench \
-	bench-wan bench-nanoaod bench-coffea bench-remote bench-dashboard clean
+	bench-wan bench-swarm bench-nanoaod bench-coffea bench-remote bench-dashboard clean
 
 # apt packages the tools need, installed when missing (as root) or named (otherwise)
 define apt_install
@@ -75,6 +75,7 @@ bench: setup
 	$(PYTHON) benchmarks/core.py
 	$(PYTHON) benchmarks/wan.py
 	$(PYTHON) benchmarks/scale.py
+	$(PYTHON) benchmarks/swarm.py
 	$(PYTHON) benchmarks/nanoaod.py
 	$(PYTHON) benchmarks/coffea_executor.py
 	$(PYTHON) benchmarks/remote.py
@@ -86,7 +87,14 @@ bench-wan: setup
 	$(PIP) -e '.[bench]'
 	$(PYTHON) benchmarks/wan.py
 
-# The NanoAOD benchmark: rhc against a local loop and coffea.
+# 2,000 simulated workers on one Redis: its memory and CPU per worker, efficiency of 0.5 s
+# tasks, and how soon a killed worker is reaped.
+bench-swarm: setup
+	$(PIP) -e '.[bench]'
+	$(PYTHON) benchmarks/swarm.py
+
+# The NanoAOD benchmark: rhc cold, warm and through remote_map against a process pool, a local
+# loop and coffea.
 bench-nanoaod: setup
 	$(PIP) -e '.[bench]'
 	$(PYTHON) benchmarks/nanoaod.py

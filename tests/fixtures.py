@@ -60,6 +60,19 @@ def hang_on_one(x: int) -> int:
     return x
 
 
+WARMED_UP = False
+"""Set by rhc_warm_up(), which a worker's task process calls when it preloads this module."""
+
+
+def rhc_warm_up() -> None:
+    global WARMED_UP
+    WARMED_UP = True
+
+
+def was_warmed_up(_: object) -> bool:
+    return WARMED_UP
+
+
 def worker_identity(_: object) -> tuple[str, str, int]:
     worker = get_worker()
     return worker.namespace, worker.name, os.getpid()

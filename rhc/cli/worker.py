@@ -68,7 +68,8 @@ import, which would otherwise delay each worker's first chunk."""
     default=PRELOAD,
     show_default=True,
     metavar="MODULE",
-    help="A module to import before taking tasks (repeatable).",
+    help="A module to import before taking tasks (repeatable); its rhc_warm_up(), if it "
+    "defines one, runs then too.",
 )
 def worker(
     redis_url: str | None,

@@ -12,6 +12,12 @@ ROUND_TRIPS_PER_BATCH = 4
 check that it never ran and the storing of its results hide behind the batch before it, and a
 worker far from Redis (another site) never waits for its next batch."""
 
+POOL_BATCHES_PER_SECOND = 500
+"""The batches per second a whole pool may ask of Redis and of the notebook, each of which pays
+some 0.1-0.3 ms of CPU per batch (benchmarks/swarm.py): a batch lasts at least workers / 500
+seconds, so 2,000 workers on half-second tasks get 4 s batches of 8, not 4,000 messages a
+second. Below 25 workers the target duration is the larger."""
+
 _NEGLIGIBLE_SECONDS = 0.005
 """A batch this short cannot unbalance workers: what is left goes in one batch if all of it is
 this short (a 10-task map of quick tasks is one message), else in one batch per worker."""
@@ -24,7 +30,8 @@ class BatchSizer:
     long tasks spread over all workers from the start. The mean time per task is remembered per
     function between jobs, so a re-run starts at the right size. round_trip: the seconds the
     workers' round trips to Redis take (the slowest's); batches last ROUND_TRIPS_PER_BATCH of
-    them at least.
+    them at least, and a large pool's last long enough that Redis and the notebook keep up
+    (POOL_BATCHES_PER_SECOND).
     """
 
     def __init__(
@@ -60,7 +67,8 @@ class BatchSizer:
             return 1
         size = self._max_tasks
         if self.seconds_per_task > 0:
-            size = min(size, int(self._target / self.seconds_per_task))
+            target = max(self._target, workers / POOL_BATCHES_PER_SECOND)
+            size = min(size, int(target / self.seconds_per_task))
         if remaining is not None:
             if remaining * self.seconds_per_task <= _NEGLIGIBLE_SECONDS:
                 return max(min(size, remaining), 1)  # too little to share: one message, one reply

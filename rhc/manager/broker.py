@@ -18,7 +18,7 @@ from rhc.manager.deferred import DeferredWrites, Write
 from rhc.manager.registry import WorkerRegistry
 from rhc.manager.statements import Statements
 from rhc.wire.activity import RECENT_JOBS_KEPT, RECENT_JOBS_TRIM_EVERY, SUBMITTED
-from rhc.wire.connection import Reconnector, connect
+from rhc.wire.connection import Reconnector, connect, once
 from rhc.wire.keys import Keys
 from rhc.wire.protocol import (
     CANCEL,
@@ -195,16 +195,14 @@ class Broker:
         total: int | None,
         created: tuple[JobRecord, bytes] | None = None,
         status: JobStatus | None = None,
-        read_after: bytes | None = None,
-    ) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    ) -> None:
         """Queue task entries, each on its worker's stream (a route) or the shared one, and
         bring the job hash up to date (`submitted` tasks so far, `new_tasks` of them sent for
         the first time now); `created` stores the job's record and sealed function first;
-        `status`, what it says now (signed). With read_after, the same round trip then waits
-        a little for the job's results after that entry id (read_results), and returns them."""
+        `status`, what it says now (signed)."""
         job_key = self._keys.job(job_id)
 
-        def send() -> list:
+        def send() -> None:
             with self._client.pipeline(transaction=False) as pipe:
                 if created is not None:
                     record, sealed_function = created
@@ -228,14 +226,11 @@ class Broker:
                     pipe.hset(job_key, mapping=self._statements.status(status))
                 self._keep(pipe, job_id)
                 pipe.zadd(self._keys.jobs, {job_id: time.time()})
-                if read_after is not None:
-                    self._read_results(pipe, job_id, read_after, block=True)
-                return pipe.execute()[-1] if read_after is not None else []
+                pipe.execute()
 
-        reply = self._call(send, doing="sending tasks")
+        self._call(once(send, then=self._client.ping), doing="sending tasks")
         if created is not None:
             self._stored_functions.add(created[0].function)
-        return _entries(reply)
 
     def _queue_function(self, pipe: redis.client.Pipeline, digest: str, sealed: bytes) -> None:
         """Store a function once (content addressed) and keep it alive."""
@@ -253,17 +248,13 @@ class Broker:
         self, job_id: str, after: bytes, *, block: bool
     ) -> list[tuple[bytes, dict[bytes, bytes]]]:
         """The job's result entries after entry id `after`; block: wait a little for some."""
+        key = self._keys.results(job_id)
+        wait = int(defaults.DEFAULT_READ_BLOCK * 1000) if block else None
         reply = self._call(
-            lambda: self._read_results(self._client, job_id, after, block=block),
+            lambda: self._client.xread({key: after}, count=RESULTS_PER_READ, block=wait),
             doing="waiting for results",
         )
-        return _entries(reply)
-
-    def _read_results(
-        self, client: redis.Redis | redis.client.Pipeline, job_id: str, after: bytes, *, block: bool
-    ) -> object:
-        wait = int(defaults.DEFAULT_READ_BLOCK * 1000) if block else None
-        return client.xread({self._keys.results(job_id): after}, count=RESULTS_PER_READ, block=wait)
+        return [entry for _, entries in reply or [] for entry in entries]
 
     def mark_active(self, job_id: str, function: str) -> None:
         """Tell re-attached jobs that the sender of this one is alive; keep its records and
@@ -392,8 +383,3 @@ class Broker:
                 self._client.xdel(entry.stream, entry.entry_id)
 
         self._call(cancel, doing="cancelling the job")
-
-
-def _entries(reply: object) -> list[tuple[bytes, dict[bytes, bytes]]]:
-    """The entries of an XREAD reply (None when it timed out)."""
-    return [entry for _, entries in reply or [] for entry in entries]

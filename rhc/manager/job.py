@@ -225,11 +225,9 @@ class Job:
     def _step(self) -> None:
         """One turn: send what the window allows, read results, look after the job."""
         try:
-            sent = self._sender.send(self._last_result_id) if self._sender is not None else None
-            if sent is None:
-                self._receive(block=True)
-            else:
-                self._apply_entries(sent)
+            if self._sender is not None:
+                self._sender.send()
+            self._receive(block=True)
             self._keep_up()
             if self._complete():
                 self._finish()
@@ -258,9 +256,7 @@ class Job:
     # -- receiving -----------------------------------------------------------------------------
 
     def _receive(self, *, block: bool) -> None:
-        self._apply_entries(self._broker.read_results(self.id, self._last_result_id, block=block))
-
-    def _apply_entries(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        entries = self._broker.read_results(self.id, self._last_result_id, block=block)
         if not entries:
             return
         with self._condition:

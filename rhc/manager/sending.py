@@ -77,10 +77,8 @@ class Sender:
         """The workers this job sends tasks to directly."""
         return self.dispatcher.routes
 
-    def send(self, read_after: bytes) -> list[tuple[bytes, dict[bytes, bytes]]] | None:
-        """Cut and send what the window allows (and the job itself, the first time), then wait
-        a little for results after entry id read_after in the same round trip: the entries
-        read, or None if nothing was sent (the caller reads)."""
+    def send(self) -> None:
+        """Cut and send what the window allows (and the job itself, the first time)."""
         dispatcher, registry = self.dispatcher, self._broker.registry
         # once the job exists, what workers claim about themselves can no longer stop it
         workers = registry.runnable_count(check=not self.created)
@@ -89,18 +87,15 @@ class Sender:
             self._broker.reroute_departed(name)
         fresh = dispatcher.next_batches(2 * max(workers, 1) + 2, workers, alive)
         if fresh or not self.created:
-            return self._enqueue(fresh, read_after)
-        return None
+            self._enqueue(fresh)
 
-    def _enqueue(
-        self, batches: list[SentBatch], read_after: bytes | None = None
-    ) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    def _enqueue(self, batches: list[SentBatch]) -> None:
         total = self.dispatcher.total
         status = None
         if not self.created or (total is not None and not self._total_signed):
             status = replace(self._status, total=total)
         submitted = self.dispatcher.submitted
-        read = self._broker.send(
+        self._broker.send(
             self._job_id,
             [(sent.route, sent.fields) for sent in batches],
             submitted=submitted,
@@ -108,12 +103,10 @@ class Sender:
             total=total,
             created=None if self.created else (self._record, self._sealed_function),
             status=status,
-            read_after=read_after,
         )
         self.created = True
         self._total_signed = total is not None
         self._counted = submitted
-        return read
 
     def heard(self, message: ResultMessage, *, accepted: bool) -> None:
         """A verified result of this job arrived: free the window slots of the batches it

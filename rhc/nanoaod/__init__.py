@@ -12,7 +12,8 @@
 
 It sits above the manager and the worker and uses only their public faces: Manager.remote_map
 to run, rhc.worker.get_worker() and its memory cache to read through the worker's caches.
-CachedSource reads remote files through the worker's range cache for any uproot.open.
+CachedSource reads remote files through the worker's range cache for any uproot.open;
+rhc_warm_up() is what a worker's task process runs once when it preloads this package.
 """
 
 from rhc.nanoaod.accumulate import accumulate, add
@@ -23,6 +24,7 @@ from rhc.nanoaod.reading import FileReadError, read
 from rhc.nanoaod.rootfile import NothingToSaveError
 from rhc.nanoaod.runner import RunOptions, RunResult, run, run_locally
 from rhc.nanoaod.source import CachedSource
+from rhc.nanoaod.warmup import rhc_warm_up as rhc_warm_up  # the hook, not API: not in __all__
 
 __all__ = [
     "BadFile",

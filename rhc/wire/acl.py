@@ -80,6 +80,7 @@ _COMMANDS = {
         "set",
         "hget",
         "hgetall",
+        "hkeys",
         "hmget",
         "hset",
         "hdel",

@@ -195,3 +195,23 @@ class Reconnector:
             if deadline is not None:
                 log.warning("Redis at %s is back", self._settings.masked_url)
             return result
+
+
+def once(operation: Callable[[], T], *, then: Callable[[], object]) -> Callable[[], T | None]:
+    """operation on the first call; `then` on the calls after it, which return None.
+
+    For writes that must not be repeated when Redis went away in their midst: it may have run
+    them before the connection broke (sending tasks twice would queue them twice). Retried
+    through the Reconnector, the later calls only wait for Redis to be back; the loss it counts
+    (Reconnector.losses) tells the caller to check what Redis holds and write what it lost."""
+    calls = 0
+
+    def call() -> T | None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return operation()
+        then()
+        return None
+
+    return call

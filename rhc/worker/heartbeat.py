@@ -24,6 +24,10 @@ from rhc.worker.reaper import Reaper
 
 log = logging.getLogger(__name__)
 
+SWEEPS_PER_INTERVAL = 2
+"""How often in an interval a pool sweeps for the dead (its sweeper holds the lock that long):
+twice, so that a dead worker is gone within its TTL and one interval, the sweep included."""
+
 ROUND_TRIPS_KEPT = 8
 """Beats whose round trip the published one is the least of: a busy moment does not count."""
 
@@ -84,6 +88,10 @@ class Heartbeat(threading.Thread):
         except redis.RedisError as exc:
             log.debug("early heartbeat failed: %s", exc)
 
+    def sweep(self) -> int:
+        """Re-queue what dead workers held, if no other worker swept a moment ago."""
+        return self._reaper.sweep(self._name, self._interval / SWEEPS_PER_INTERVAL)
+
     def stop(self) -> None:
         self._stopped.set()
 
@@ -100,7 +108,7 @@ class Heartbeat(threading.Thread):
                 if full:
                     log.info("Redis has room again: heartbeats resumed")
                     full = False
-                self._reaper.sweep(self._name, self._interval)
+                self.sweep()
                 self._listen(pubsub, started + self._interval)
             except redis.OutOfMemoryError:
                 if not full:  # once per spell: it may last long, and every beat would log it

@@ -37,44 +37,47 @@ class Reaper:
         self._drain = client.register_script(DRAIN)
 
     def sweep(self, me: str, lock_seconds: float) -> int:
-        """Re-queue what every dead worker held; return how many task batches moved."""
+        """Re-queue what every dead worker held; return how many task batches moved. Only the
+        names are read to find them (a pool of thousands says much more of itself)."""
         locked = self._client.set(self._keys.reaper_lock, me, nx=True, px=int(lock_seconds * 1000))
         if not locked:
             return 0
-        suspects = self._suspects()
-        suspects.pop(me, None)
-        if not suspects:
+        names = sorted(self._suspects() - {me})
+        if not names:
             return 0
-        names = list(suspects)
         with self._client.pipeline(transaction=False) as pipe:
             for name in names:
                 pipe.exists(self._keys.alive(name))
             alive = pipe.execute()
+        dead = [name for name, is_alive in zip(names, alive, strict=True) if not is_alive]
+        if not dead:
+            return 0
+        said = self._client.hmget(self._keys.workers, dead)
         return sum(
-            self.reclaim(name, *suspects[name])
-            for name, is_alive in zip(names, alive, strict=True)
-            if not is_alive
+            self.reclaim(name, *self._last_word(raw)) for name, raw in zip(dead, said, strict=True)
         )
 
-    def _suspects(self) -> dict[str, tuple[str, WorkerInfo | None]]:
-        """Every registered worker and every consumer of our shared stream, with its class
-        and what it last said of itself."""
-        suspects: dict[str, tuple[str, WorkerInfo | None]] = {}
-        for name, raw in self._client.hgetall(self._keys.workers).items():
-            try:
-                info = WorkerInfo.decode(raw)
-                suspects[name.decode()] = (info.compat, info)
-            except (ValueError, TypeError):
-                suspects[name.decode()] = (self._compat, None)
+    def _suspects(self) -> set[str]:
+        """Every registered worker and every consumer of our shared stream."""
+        suspects = {name.decode() for name in self._client.hkeys(self._keys.workers)}
         try:
             consumers = self._client.xinfo_consumers(self._keys.task_stream(self._compat), GROUP)
         except redis.ResponseError:  # no stream or group yet: nobody read anything
             consumers = []
         for consumer in consumers:
             name = consumer["name"]
-            name = name.decode() if isinstance(name, bytes) else name
-            suspects.setdefault(name, (self._compat, None))
+            suspects.add(name.decode() if isinstance(name, bytes) else name)
         return suspects
+
+    def _last_word(self, raw: bytes | None) -> tuple[str, WorkerInfo | None]:
+        """A dead worker's class and what it last said of itself, if it was registered."""
+        if raw is None:
+            return self._compat, None
+        try:
+            info = WorkerInfo.decode(raw)
+        except (ValueError, TypeError):
+            return self._compat, None
+        return info.compat, info
 
     def reclaim(self, name: str, compat: str, info: WorkerInfo | None = None) -> int:
         """Re-queue the task batches dead worker `name` held or had routed to it; only the one

@@ -93,9 +93,11 @@ class TaskStore:
                     block=int(defaults.DEFAULT_READ_BLOCK * 1000),
                 )
             except redis.ResponseError as exc:
-                if "NOGROUP" not in str(exc):
+                # NOGROUP: Redis restarted without its data. UNBLOCKED: this worker was taken
+                # for dead (its heartbeat late) and swept while it waited on its own stream.
+                if "NOGROUP" not in str(exc) and "UNBLOCKED" not in str(exc):
                     raise
-                self.ensure_groups()  # Redis restarted without its data
+                self.ensure_groups()
                 return []
 
         reply = self._read_reconnect.call(read, doing="reading tasks")

@@ -67,7 +67,7 @@ class Worker:
         of the job (condor's RequestMemory, or the cgroup limit).
       cache_dir, disk_cache_bytes: where the byte ranges read from remote files are kept
         (default: the job's scratch directory), and their budget.
-      preload: modules the task process imports when it starts, before taking tasks.
+      preload: modules the task process imports (and warms up) before taking tasks.
       reconnect_timeout: how long to wait for a lost Redis before exiting non-zero.
     """
 

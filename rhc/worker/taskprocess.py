@@ -157,13 +157,30 @@ def _main(connection: Connection, progress: ctypes.Array, config: dict) -> None:
     runner.serve()
 
 
+WARM_UP_HOOK = "rhc_warm_up"
+"""A preloaded module's function of no arguments that the task process calls once, before any
+task: the first calls of its libraries (lazy imports, caches) are paid at start, not by the
+first task of every cold run. Only a hook the module (or its package) defines counts, not one
+it imported from elsewhere."""
+
+
 def _preload(modules: list[str]) -> None:
-    """Import what tasks will need (e.g. uproot and awkward: half a second) before any task."""
-    for module in modules:
+    """Import what tasks will need (e.g. uproot and awkward: half a second) before any task,
+    and warm them up."""
+    for name in modules:
         try:
-            importlib.import_module(module)
+            module = importlib.import_module(name)
         except Exception as exc:  # a worker without an optional module still serves the rest
-            print(f"rhc task process: cannot preload {module}: {exc}", file=sys.stderr)
+            print(f"rhc task process: cannot preload {name}: {exc}", file=sys.stderr)
+            continue
+        warm_up = getattr(module, WARM_UP_HOOK, None)
+        owner = getattr(warm_up, "__module__", None) or ""
+        if callable(warm_up) and (owner == name or owner.startswith(f"{name}.")):
+            try:
+                warm_up()
+            except (Exception, SystemExit):  # slower first tasks, but the worker serves
+                print(f"rhc task process: the warm-up of {name} failed:", file=sys.stderr)
+                traceback.print_exc()
 
 
 def _die_with_parent() -> None:

@@ -142,3 +142,23 @@ def test_a_killed_worker_is_charged_only_the_batch_it_was_running(cluster):
     assert [failure.kind for failure in job.failures] == ["lost"]
     (lost,) = (failure.task for failure in job.failures)
     assert counts == Counter(x for x in range(30) if x != lost)
+
+
+def test_a_worker_swept_as_dead_while_it_waits_for_tasks_serves_on(cluster, redis_client):
+    # Given an idle worker, waiting in a blocking read on its own stream and the shared one
+    (name,) = cluster.start_workers(1)
+
+    def is_waiting() -> bool:
+        return any(
+            client["cmd"] == "xreadgroup" and "b" in client["flags"]
+            for client in redis_client.client_list()
+        )
+
+    wait_for(is_waiting, 30, f"{name} to wait for tasks")
+    # When a sweeper that took it for dead (a late heartbeat) deletes its stream meanwhile
+    redis_client.delete(Keys(cluster.namespace).worker_stream(name))
+    # Then it lives on and runs what it is given
+    with cluster.manager() as manager:
+        job = manager.submit(fixtures.square, range(5))
+        assert job.results(timeout=30) == [0, 1, 4, 9, 16]
+    assert cluster.workers[name].poll() is None, cluster.log(name)

@@ -60,7 +60,7 @@ def test_no_workers_yet_counts_as_one():
 def test_an_unknown_remaining_count_does_not_shrink_batches():
     sizer = BatchSizer(0.001)
 
-    assert sizer.next_size(None, workers=1000) == 50
+    assert sizer.next_size(None, workers=20) == 50
 
 
 def test_observing_batches_moves_the_estimate():
@@ -93,3 +93,13 @@ def test_workers_far_from_redis_get_batches_of_several_round_trips():
     # Then a batch holds 4 round trips of work, not the usual 50 ms: its messages hide behind it
     assert far.next_size(None, workers=4) == 20
     assert BatchSizer(0.01, round_trip=0.0001).next_size(None, workers=4) == 5
+
+
+def test_a_large_pool_gets_batches_long_enough_for_redis_and_the_notebook_to_keep_up():
+    # Given half-second tasks, far from the end of the job
+    sizer = BatchSizer(0.5)
+    # Then 20 workers get one task per batch, and 2,000 get 4 s batches: 500 batches a second
+    assert sizer.next_size(None, workers=20) == 1
+    assert sizer.next_size(None, workers=2000) == 8
+    # And near the end, every one of them still gets about two batches of what is left
+    assert sizer.next_size(4000, workers=2000) == 1
