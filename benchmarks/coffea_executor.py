@@ -44,7 +44,7 @@ import uproot
 from coffea import processor
 from coffea.nanoevents import NanoAODSchema
 from harness import CHUNKSIZE, WORKERS, rhc_cluster, timed
-from machine import machine, publish
+from machine import header, machine, publish
 
 import rhc.coffea
 from rhc.coffea.dimuon import DimuonProcessor
@@ -168,13 +168,10 @@ def summarize(seconds: dict, generation: dict, checked: int) -> dict:
 
 
 def report(summary: dict) -> str:
-    method, host, figures = summary["method"], summary["machine"], summary["figures"]
+    method, figures = summary["method"], summary["figures"]
     futures = figures["futures"]
     lines = [
-        f"command: {summary['command']}",
-        f"machine: {host['cores']} cores ({host['cpu']}), Python {host['python']}, "
-        f"{host['platform']}; rhc {host['rhc']}, coffea {host['coffea']}, uproot "
-        f"{host['uproot']}, awkward {host['awkward']}, numpy {host['numpy']}",
+        *header(summary),
         f"data: {method['events']:,} generated events ({method['file_bytes'] / 1e6:.0f} MB), "
         f"DimuonProcessor (NanoAODSchema) in chunks of {method['chunksize']:,}, {WORKERS} "
         f"workers a system; all {method['outputs_checked_against_iterative']} outputs equal "

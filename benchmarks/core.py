@@ -49,7 +49,7 @@ import distributed
 import redis
 import rq
 import tasks
-from machine import machine, publish
+from machine import header, machine, publish
 
 import rhc
 from rhc.config import new_secret, read_config_file
@@ -308,7 +308,7 @@ def summarize(seconds: dict[str, dict[str, list[float]]]) -> dict[str, object]:
 
 
 def report(summary: dict) -> str:
-    figures, method, host = summary["figures"], summary["method"], summary["machine"]
+    figures, method = summary["figures"], summary["method"]
     names = list(figures)
     peers = names[1:]
     short = [
@@ -318,9 +318,7 @@ def report(summary: dict) -> str:
         if count < method["workloads"][metric]["repeats"]
     ]
     lines = [
-        f"command: {summary['command']}",
-        f"machine: {host['cores']} cores ({host['cpu']}), Python {host['python']}, "
-        f"{host['platform']}; rhc {host['rhc']}, dask {host['dask']}, rq {host['rq']}",
+        *header(summary),
         f"method: {WORKERS} workers per system, warm (up to {WARMUP} untimed maps each), a new job "
         "per map, timed from first submit to last result; medians of "
         + ", ".join(f"{w['repeats']} ({m})" for m, w in method["workloads"].items())

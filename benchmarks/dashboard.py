@@ -50,7 +50,7 @@ from pathlib import Path
 
 import redis
 import tasks
-from machine import machine, publish
+from machine import header, machine, publish
 
 import rhc
 from rhc.config import read_config_file, resolve_settings, write_config_file
@@ -469,12 +469,10 @@ _FORMATS = {"(ms": ".1f", "(KB)": ".1f", "(MB)": ".1f"}
 
 
 def report(summary: dict) -> str:
-    host, figures = summary["machine"], summary["figures"]
+    figures = summary["figures"]
     names = list(figures)
     lines = [
-        f"command: {summary['command']}",
-        f"machine: {host['cores']} cores ({host['cpu']}), Python {host['python']}, "
-        f"{host['platform']}; rhc {host['rhc']}",
+        *header(summary),
         f"method: per case a Redis of its own, W registered workers (heartbeats written every "
         f"second) and Manager.submit(noop, range(T)) queued; {REQUESTS} requests per path, one "
         f"every {1e3 * PACE:.0f} ms alternately, with the bearer token; {READS} snapshots read "

@@ -36,3 +36,30 @@ def publish(name: str, summary: dict, table: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"written: {path.relative_to(RESULTS.parent.parent)}")
+
+
+def header(summary: dict) -> list[str]:
+    """The first lines of every benchmark's table: its command and the machine it ran on."""
+    host = dict(summary["machine"])
+    described = f"{host.pop('cores')} cores ({host.pop('cpu')}), Python {host.pop('python')}, "
+    described += host.pop("platform") + "; " + ", ".join(f"{k} {v}" for k, v in host.items())
+    return [f"command: {summary['command']}", f"machine: {described}"]
+
+
+def figure_table(summary: dict, method: str, units: dict[str, tuple[str, str]], width: int) -> str:
+    """A benchmark's figures, one per line with its unit and its target's verdict, under the
+    header and `method`; `units` names each figure's unit and format, `width` its label's."""
+    figures, targets = summary["figures"], summary["targets"]
+    lines = [*header(summary), f"method: {method}", ""]
+    lines.append(f"{'figure':<{width}}{'value':>14}  {'target':<12}")
+    for name, (unit, form) in units.items():
+        target = targets.get(name)
+        verdict = (
+            ""
+            if target is None
+            else f"{target['target']:<12}" + ("met" if target["met"] else "MISSED")
+        )
+        label = f"{name} ({unit})" if unit else name
+        lines.append(f"{label:<{width}}{figures[name]:>14{form}}  {verdict}")
+    lines.append(f"\nruntime: {summary['runtime_seconds']:.0f} s")
+    return "\n".join(lines)

@@ -50,7 +50,7 @@ import uproot
 from coffea import processor
 from coffea.nanoevents import BaseSchema
 from harness import CHUNKSIZE, WORKERS, Checker, median, rhc_cluster, run_rhc, timed, verdict
-from machine import machine, publish
+from machine import header, machine, publish
 
 import rhc
 from rhc.nanoaod import Chunk, Dimuon, Processor, RunResult, add, make_chunks, run, run_locally
@@ -259,15 +259,12 @@ DIAGNOSTICS = ("rhc primed",)
 def report(summary: dict) -> str:
     """The printed table: how it was measured, the figures, the targets, and where rhc's cold
     time goes (from the diagnostic rows)."""
-    method, host, figures = summary["method"], summary["machine"], summary["figures"]
+    method, figures = summary["method"], summary["figures"]
     pool = figures["pool"]["events_per_second"]
     local = figures["local loop"]["events_per_second"]
     file_mb = method["file_bytes"] / 1e6
     lines = [
-        f"command: {summary['command']}",
-        f"machine: {host['cores']} cores ({host['cpu']}), Python {host['python']}, "
-        f"{host['platform']}; rhc {host['rhc']}, uproot {host['uproot']}, awkward "
-        f"{host['awkward']}, numpy {host['numpy']}, coffea {host['coffea']}",
+        *header(summary),
         f"data: {method['events']:,} generated events ({file_mb:.0f} MB), Dimuon in chunks of "
         f"{method['chunksize']:,}, {WORKERS} workers per system; all "
         f"{method['results_checked_against_direct']} runs' histograms equal direct() bin for bin",

@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import tasks
-from machine import machine, publish
+from machine import figure_table, machine, publish
 
 import rhc
 from rhc.config import read_config_file
@@ -251,27 +251,12 @@ UNITS = {
 
 
 def report(summary: dict) -> str:
-    host, figures = summary["machine"], summary["figures"]
-    lines = [
-        f"command: {summary['command']}",
-        f"machine: {host['cores']} cores ({host['cpu']}), Python {host['python']}, "
-        f"{host['platform']}; rhc {host['rhc']}",
-        f"method: {WORKERS} workers, maps of {WORKERS * TASKS_PER_WORKER} tasks of "
-        f"{TASK_SECONDS} s (medians of {REPEATS}); a {MILLION:,}-task map on {MILLION_WORKERS} "
-        f"workers in a fresh process ({MILLION_RUNS} runs: largest peak, median rates)",
-        "",
-        f"{'figure':<{LABEL}}{'value':>14}  {'target':<12}",
-    ]
-    for name, (unit, form) in UNITS.items():
-        target = summary["targets"].get(name)
-        verdict = (
-            ""
-            if target is None
-            else f"{target['target']:<12}" + ("met" if target["met"] else "MISSED")
-        )
-        lines.append(f"{name + f' ({unit})':<{LABEL}}{figures[name]:>14{form}}  {verdict}")
-    lines.append(f"\nruntime: {summary['runtime_seconds']:.0f} s")
-    return "\n".join(lines)
+    method = (
+        f"{WORKERS} workers, maps of {WORKERS * TASKS_PER_WORKER} tasks of {TASK_SECONDS} s "
+        f"(medians of {REPEATS}); a {MILLION:,}-task map on {MILLION_WORKERS} workers in a fresh "
+        f"process ({MILLION_RUNS} runs: largest peak, median rates)"
+    )
+    return figure_table(summary, method, UNITS, LABEL)
 
 
 def main() -> None:

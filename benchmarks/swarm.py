@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 import tasks
-from machine import machine, publish
+from machine import figure_table, machine, publish
 from simulated_worker import SimulatedWorker
 
 import rhc
@@ -349,28 +349,12 @@ UNITS = {
 
 
 def report(summary: dict) -> str:
-    host, figures = summary["machine"], summary["figures"]
-    lines = [
-        f"command: {summary['command']}",
-        f"machine: {host['cores']} cores ({host['cpu']}), Python {host['python']}, "
-        f"{host['platform']}; rhc {host['rhc']}",
-        f"method: {WORKERS} simulated workers in {PROCESSES} processes, maps of "
+    method = (
+        f"{WORKERS} simulated workers in {PROCESSES} processes, maps of "
         f"{WORKERS * TASKS_PER_WORKER} tasks of {TASK_SECONDS} s (medians of {REPEATS}); "
-        f"{REST_SECONDS:.0f} s at rest",
-        "",
-        f"{'figure':<{LABEL}}{'value':>12}  {'target':<12}",
-    ]
-    for name, (unit, form) in UNITS.items():
-        target = summary["targets"].get(name)
-        verdict = (
-            ""
-            if target is None
-            else f"{target['target']:<12}" + ("met" if target["met"] else "MISSED")
-        )
-        label = f"{name} ({unit})" if unit else name
-        lines.append(f"{label:<{LABEL}}{figures[name]:>12{form}}  {verdict}")
-    lines.append(f"\nruntime: {summary['runtime_seconds']:.0f} s")
-    return "\n".join(lines)
+        f"{REST_SECONDS:.0f} s at rest"
+    )
+    return figure_table(summary, method, UNITS, LABEL)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ def test_a_preloaded_module_is_warmed_up_before_the_first_task(cluster):
     cluster.start_workers(1, options=lambda name: ["--preload", "tests.fixtures"])
     # When its first task looks
     with cluster.manager() as manager:
-        warmed = manager.remote_map(fixtures.was_warmed_up, [0], progress=False)
+        warmed = manager.submit(fixtures.was_warmed_up, [0]).results(timeout=30)
     # Then the hook had run in its task process before it
     assert warmed == [True]
 
@@ -32,4 +32,4 @@ def test_a_warm_up_hook_imported_from_elsewhere_is_not_run(cluster):
     cluster.start_workers(1, options=lambda name: ["--preload", "tests.imports_warm_up"])
     # When its first task looks, then the hook did not run
     with cluster.manager() as manager:
-        assert manager.remote_map(fixtures.was_warmed_up, [0], progress=False) == [False]
+        assert manager.submit(fixtures.was_warmed_up, [0]).results(timeout=30) == [False]
