@@ -4,7 +4,7 @@ Redis is reachable only inside the stack, so the tests ask from there. Prints on
 
   workers N TIMEOUT          wait until N workers are alive; their names, hosts and condor ids
   coffea_workers N TIMEOUT   wait until N workers are alive and every live one has coffea
-  busy TIMEOUT               wait until a worker is busy with a running job; that worker
+  busy TIMEOUT               wait until a worker holds tasks it has read; that worker
   hostnames NAMESPACE N      map N tasks on that namespace's workers; the hosts that ran them
   dimuon NAMESPACE URL       the dimuon analysis of URL on that namespace's workers
   pool_jobs POOL_URL         the mini pool's jobs
@@ -20,7 +20,9 @@ import time
 from rhc import Manager
 from rhc.config import resolve_settings
 from rhc.manager.broker import Broker
-from rhc.wire.protocol import RUNNING
+from rhc.wire.connection import connect
+from rhc.wire.keys import Keys
+from rhc.worker.reaper import pending_entries
 
 
 def wait(condition, timeout: float, what: str, seen=lambda: ""):
@@ -60,26 +62,27 @@ def coffea_workers(count: str, timeout: str) -> list[dict]:
 
 
 def busy(timeout: str) -> dict:
-    broker = Broker(resolve_settings())
+    """A worker holding tasks it read and has not finished: seen in Redis's pending entries the
+    moment it reads them (a heartbeat's "busy" may come after a short run has ended)."""
+    settings = resolve_settings()
+    broker = Broker(settings)
+    client = connect(settings, role="probe")
+    keys = Keys(settings.namespace)
 
-    def running(job_id: str) -> bool:
-        record = broker.job_record(job_id)
-        return record is not None and record.state == RUNNING
+    def holding(info) -> bool:
+        streams = (keys.task_stream(info.compat), keys.worker_stream(info.name))
+        return any(pending_entries(client, stream, info.name) for stream in streams)
 
     def find() -> dict | None:
         for info in broker.registry.workers(fresh=True):
-            if info.state == "busy" and info.job and running(info.job):
+            if holding(info):
                 return {"name": info.name, "host": info.host, "condor_id": info.condor_id}
         return None
 
     def seen() -> str:
-        states = [
-            (info.name, info.state, info.job, info.job and broker.job_record(info.job))
-            for info in broker.registry.workers(fresh=True)
-        ]
-        return repr(states)
+        return repr([(info.name, info.state) for info in broker.registry.workers(fresh=True)])
 
-    return wait(find, float(timeout), "a worker busy with a running job", seen)
+    return wait(find, float(timeout), "a worker holding tasks", seen)
 
 
 def hostnames(namespace: str, count: str) -> list[str]:

@@ -439,11 +439,11 @@ def test_the_notebook_equals_the_direct_computation_bin_for_bin(plain_run, expec
 
 
 def notebook_with_a_busy_worker(stack: Stack, run: str) -> tuple[subprocess.Popen, dict]:
-    """Start the notebook with small chunks (a longer run) once two workers are up; return it
-    running, and a worker busy with it."""
+    """Start the notebook with small chunks (a run of seconds: smaller chunks read their
+    baskets again) once two workers are up; return it running, and a worker busy with it."""
     stack.probe("workers", "2", "180")
     notebook = subprocess.Popen(
-        notebook_command(stack, run, chunksize=20_000),
+        notebook_command(stack, run, chunksize=5_000),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
