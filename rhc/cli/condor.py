@@ -199,6 +199,6 @@ def _worker_config(given: Path | None, settings: Settings) -> Path:
         raise ConfigurationError(
             "workers need a config file of their own, with their Redis user (never the "
             "notebook's): pass --config, or set worker_config in the notebook's config file "
-            "(`rhc setup` and `rhc local` write both)"
+            "(`rhc redis setup` and `rhc local` write both)"
         )
     return Path(settings.worker_config)

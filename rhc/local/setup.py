@@ -3,7 +3,7 @@
 (rhc.wire.acl: the default user off; admin, monitor, and a manager and a worker user per
 namespace), TLS material when it speaks TLS, and a config fragment that switches both on with
 the hardening beside them; and the config files of its clients. `rhc local`, the test fixtures
-and the compose stack (`rhc setup`) all start their Redis from it.
+and the compose stack (`rhc redis setup`) all start their Redis from it.
 
 Passwords are random and written in clear only to the client config files (0600); the ACL file
 holds their SHA-256. A namespace's notebook config holds its task key (rhc.wire.signing); its

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""TLS material for a Redis that rhc sets up (`rhc local --tls`, the compose stack, `rhc tls`):
-a certificate authority of its own, and a server certificate it signs for the names clients
+"""TLS material for a Redis that rhc sets up (`rhc local --tls`, `rhc redis setup`, the compose
+stack): a certificate authority of its own, and a server certificate it signs for the names clients
 dial. Clients verify the server against that CA, hostname included.
 
 The CA's private key is never written: nobody, this tool included, can sign another certificate

@@ -110,8 +110,8 @@ def _unreachable_advice(settings: Settings, exc: Exception) -> str:
     if "certificate verify failed" in str(exc):
         return (
             "Its TLS certificate was not accepted: it is not signed by the CA in redis_ca (the "
-            "one generated for this server: the stack's, or `rhc tls`), or it is not for the "
-            "URL's host. Put that CA's PEM text in redis_ca (`rhc init --ca FILE`)"
+            "one generated for this server: the stack's, or `rhc redis setup`'s), or it is not "
+            "for the URL's host. Put that CA's PEM text in redis_ca (`rhc init --ca FILE`)"
         )
     advice = (
         "Check the URL (argument, RHC_REDIS_URL or the config file) and that the server is running"
