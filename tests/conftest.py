@@ -286,6 +286,15 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture(autouse=True)
+def _ctrl_c_raises() -> Iterator[None]:
+    """Every test starts with Python's own Ctrl-C handler (KeyboardInterrupt, as in a notebook),
+    whatever handler a test before it, or a library it ran, left installed."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def one_task_batch(namespace: str, job: str, function: str) -> dict:
     """The header of a batch of one task, as an intruder writes one."""
     batch = TaskBatch(namespace, job, 0, 0, 1, function, 1, 60, not_after=time.time() + 60)

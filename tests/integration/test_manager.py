@@ -168,16 +168,13 @@ def test_the_workers_table_counts_a_jobs_tasks_done_as_soon_as_the_job_ends(make
 def test_keyboard_interrupt_during_remote_map_cancels_the_job(cluster):
     cluster.start_workers(1)
     manager = Manager()
-    # Ctrl-C raises KeyboardInterrupt, as in a notebook, whatever handler an earlier test left
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt):
             manager.remote_map(fixtures.sleep_for, [10.0] * 4, progress=False)
     finally:
-        timer.cancel()
-        signal.signal(signal.SIGINT, previous)
+        timer.cancel()  # no Ctrl-C for a later test
     wait_for(
         lambda: all(w.state == "idle" for w in manager.workers().workers),
         10,
