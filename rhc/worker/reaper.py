@@ -83,7 +83,7 @@ class Reaper:
         """Re-queue the task batches dead worker `name` held or had routed to it; only the one
         it was running counts as a redelivery. `info`: what it last said of itself, if it was
         registered, for the record of its departure."""
-        pending = self._pending(name, compat)
+        pending = self.held(name, compat)
         merged = {member.decode() for member in self._client.smembers(self._keys.merged(name))}
         unfinished = [e for e in pending if merged_member(e.stream, e.entry_id) not in merged]
         running = max(unfinished, key=lambda entry: entry.idle_ms, default=None)
@@ -99,10 +99,10 @@ class Reaper:
 
     def leave(self, name: str, departure: Departure) -> int:
         """Remove a worker that stops on its own: whatever it still holds goes back uncharged."""
-        pending = self._pending(name, self._compat)
+        pending = self.held(name, self._compat)
         return self._remove(name, self._compat, pending, charged=None, departure=departure)
 
-    def _pending(self, name: str, compat: str) -> list[Pending]:
+    def held(self, name: str, compat: str) -> list[Pending]:
         """What worker `name` holds: in its class's shared stream and in its own."""
         return [
             *pending_entries(self._client, self._keys.task_stream(compat), name),

@@ -22,7 +22,7 @@ from rhc.config import resolve_settings
 from rhc.manager.broker import Broker
 from rhc.wire.connection import connect
 from rhc.wire.keys import Keys
-from rhc.worker.reaper import pending_entries
+from rhc.worker.reaper import Reaper
 
 
 def wait(condition, timeout: float, what: str, seen=lambda: ""):
@@ -66,16 +66,11 @@ def busy(timeout: str) -> dict:
     moment it reads them (a heartbeat's "busy" may come after a short run has ended)."""
     settings = resolve_settings()
     broker = Broker(settings)
-    client = connect(settings, role="probe")
-    keys = Keys(settings.namespace)
-
-    def holding(info) -> bool:
-        streams = (keys.task_stream(info.compat), keys.worker_stream(info.name))
-        return any(pending_entries(client, stream, info.name) for stream in streams)
+    reaper = Reaper(connect(settings, role="probe"), Keys(settings.namespace), compat="")
 
     def find() -> dict | None:
         for info in broker.registry.workers(fresh=True):
-            if holding(info):
+            if reaper.held(info.name, info.compat):
                 return {"name": info.name, "host": info.host, "condor_id": info.condor_id}
         return None
 
