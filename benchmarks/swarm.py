@@ -91,8 +91,7 @@ def serve_swarm(config_file: Path, names: list[str], ready: multiprocessing.Queu
             time.sleep(max(0.0, cycle + interval * index / len(workers) - time.monotonic()))
             if worker.error is not None:
                 raise worker.error
-            worker.heartbeat.beat()
-            worker.heartbeat.sweep()
+            worker.heartbeat.beat_and_sweep()
             if stopping:
                 break
         cycle += interval

@@ -63,8 +63,27 @@ class Heartbeat(threading.Thread):
         self._beating = threading.Lock()
 
     def beat(self) -> None:
-        """Announce the worker now: called once before it reads any task, then every interval
-        (from this thread), and once the worker has been idle a while (from the supervisor's)."""
+        """Announce the worker now: called once before it reads any task, and once the worker
+        has been idle a while (from the supervisor's thread)."""
+        self._announce(claim_sweep=False)
+
+    def beat_and_sweep(self) -> int:
+        """Announce the worker, claiming the pool's sweep lock in the same round trip (held for
+        a part of an interval: one sweeper at a time); if this worker won it, re-queue what
+        dead workers held. Returns how many task batches moved."""
+        return self._reaper.sweep(self._name) if self._announce(claim_sweep=True) else 0
+
+    def beat_now(self) -> None:
+        """Publish the worker's state and counts at once, not at the next interval (a job's
+        last batch just ended); if Redis refuses, the next interval's beat publishes them."""
+        try:
+            self.beat()
+        except redis.RedisError as exc:
+            log.debug("early heartbeat failed: %s", exc)
+
+    def _announce(self, *, claim_sweep: bool) -> bool:
+        """Publish WorkerInfo and refresh the alive key; True if the sweep lock was claimed and
+        won."""
         with self._beating:  # one at a time: the usage and counts it keeps are between beats
             info = self._describe()
             info.heartbeat = time.time()
@@ -75,22 +94,13 @@ class Heartbeat(threading.Thread):
                 pipe.hset(self._keys.workers, self._name, info.encode())
                 if info.taken > self._counted:  # the tasks it took since: counted here, for free
                     pipe.hincrby(self._keys.counters, STARTED, info.taken - self._counted)
+                if claim_sweep:
+                    self._reaper.claim(pipe, self._name, self._interval / SWEEPS_PER_INTERVAL)
                 started = time.perf_counter()
-                pipe.execute()
+                replies = pipe.execute()
             self._round_trips.append(time.perf_counter() - started)
             self._counted = info.taken
-
-    def beat_now(self) -> None:
-        """Publish the worker's state and counts at once, not at the next interval (a job's
-        last batch just ended); if Redis refuses, the next interval's beat publishes them."""
-        try:
-            self.beat()
-        except redis.RedisError as exc:
-            log.debug("early heartbeat failed: %s", exc)
-
-    def sweep(self) -> int:
-        """Re-queue what dead workers held, if no other worker swept a moment ago."""
-        return self._reaper.sweep(self._name, self._interval / SWEEPS_PER_INTERVAL)
+            return claim_sweep and bool(replies[-1])
 
     def stop(self) -> None:
         self._stopped.set()
@@ -104,11 +114,10 @@ class Heartbeat(threading.Thread):
                 if pubsub is None:
                     pubsub = self._client.pubsub(ignore_subscribe_messages=True)
                     pubsub.subscribe(self._keys.control)
-                self.beat()
+                self.beat_and_sweep()
                 if full:
                     log.info("Redis has room again: heartbeats resumed")
                     full = False
-                self.sweep()
                 self._listen(pubsub, started + self._interval)
             except redis.OutOfMemoryError:
                 if not full:  # once per spell: it may last long, and every beat would log it

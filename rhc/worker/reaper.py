@@ -36,12 +36,15 @@ class Reaper:
         self._requeue = client.register_script(REQUEUE)
         self._drain = client.register_script(DRAIN)
 
-    def sweep(self, me: str, lock_seconds: float) -> int:
-        """Re-queue what every dead worker held; return how many task batches moved. Only the
-        names are read to find them (a pool of thousands says much more of itself)."""
-        locked = self._client.set(self._keys.reaper_lock, me, nx=True, px=int(lock_seconds * 1000))
-        if not locked:
-            return 0
+    def claim(self, pipe: redis.client.Pipeline, me: str, lock_seconds: float) -> None:
+        """Queue, in a pipeline of `me`'s, the claim of the sweep lock for lock_seconds: its
+        reply is true if `me` is to sweep now."""
+        pipe.set(self._keys.reaper_lock, me, nx=True, px=int(lock_seconds * 1000))
+
+    def sweep(self, me: str) -> int:
+        """Re-queue what every dead worker held (`me` holds the sweep lock); return how many
+        task batches moved. Only the names are read to find them (a pool of thousands says
+        much more of itself)."""
         names = sorted(self._suspects() - {me})
         if not names:
             return 0

@@ -10,10 +10,14 @@ from collections import Counter
 from functools import partial
 
 from rhc import Manager
+from rhc.config import resolve_settings
+from rhc.wire.connection import connect
 from rhc.wire.keys import Keys
 from rhc.wire.protocol import GROUP, RESULT_FIELD, RESULTS, ResultMessage, compat_tag, versions
 from rhc.wire.serialization import secret_id, unseal
 from rhc.wire.signing import TaskKey
+from rhc.worker.heartbeat import Heartbeat
+from rhc.worker.reaper import Reaper
 from tests import fixtures
 from tests.conftest import live_worker_info, wait_for
 
@@ -162,3 +166,42 @@ def test_a_worker_swept_as_dead_while_it_waits_for_tasks_serves_on(cluster, redi
         job = manager.submit(fixtures.square, range(5))
         assert job.results(timeout=30) == [0, 1, 4, 9, 16]
     assert cluster.workers[name].poll() is None, cluster.log(name)
+
+
+def test_the_sweep_lock_rides_in_the_heartbeat_and_one_worker_sweeps_at_a_time(
+    cluster, redis_client
+):
+    # Given two workers' heartbeats (the worker user, as on a node) and a dead worker, registered
+    # but with no alive key
+    settings = resolve_settings(config_file=cluster.worker_config_file)
+    client = connect(settings, role="worker")
+    keys = Keys(cluster.namespace)
+    compat = compat_tag(versions())
+    redis_client.hset(keys.workers, "ghost", live_worker_info("ghost").encode())
+
+    def heartbeat(name: str) -> Heartbeat:
+        return Heartbeat(
+            client=client,
+            keys=keys,
+            name=name,
+            interval=5.0,
+            ttl=10.0,
+            reaper=Reaper(client, keys, compat),
+            describe=lambda: live_worker_info(name),
+            on_control=lambda data: None,
+        )
+
+    first, second = heartbeat("first"), heartbeat("second")
+    # When one beats and sweeps
+    first.beat_and_sweep()
+    # Then the dead worker is swept away
+    assert redis_client.hexists(keys.workers, "ghost") is False
+    # When another dies, and a second worker beats and sweeps a moment later
+    redis_client.hset(keys.workers, "ghost", live_worker_info("ghost").encode())
+    second.beat_and_sweep()
+    # Then the second, finding the sweep lock taken, leaves it for the next sweep; both beats
+    # announced their workers
+    assert redis_client.hexists(keys.workers, "ghost") is True
+    assert redis_client.get(keys.reaper_lock) == b"first"
+    assert redis_client.exists(keys.alive("first"), keys.alive("second")) == 2
+    client.close()
