@@ -84,6 +84,7 @@ _COMMANDS = {
         "hmget",
         "hset",
         "hdel",
+        "mget",
         "sadd",
         "srem",
         "smembers",

@@ -25,8 +25,9 @@ from rhc.worker.reaper import Reaper
 log = logging.getLogger(__name__)
 
 SWEEPS_PER_INTERVAL = 2
-"""How often in an interval a pool sweeps for the dead (its sweeper holds the lock that long):
-twice, so that a dead worker is gone within its TTL and one interval, the sweep included."""
+"""How often in an interval a pool sweeps for the dead (its sweeper holds the lock that long,
+and reclaims dead workers for as long at most): twice, so that a dead worker is gone within its
+TTL and one interval, the sweep included."""
 
 ROUND_TRIPS_KEPT = 8
 """Beats whose round trip the published one is the least of: a busy moment does not count."""
@@ -61,6 +62,7 @@ class Heartbeat(threading.Thread):
         self._counted = 0
         self._round_trips: deque[float] = deque(maxlen=ROUND_TRIPS_KEPT)
         self._beating = threading.Lock()
+        self._sweep_seconds = interval / SWEEPS_PER_INTERVAL
 
     def beat(self) -> None:
         """Announce the worker now: called once before it reads any task, and once the worker
@@ -71,7 +73,9 @@ class Heartbeat(threading.Thread):
         """Announce the worker, claiming the pool's sweep lock in the same round trip (held for
         a part of an interval: one sweeper at a time); if this worker won it, re-queue what
         dead workers held. Returns how many task batches moved."""
-        return self._reaper.sweep(self._name) if self._announce(claim_sweep=True) else 0
+        if not self._announce(claim_sweep=True):
+            return 0
+        return self._reaper.sweep(self._name, time.monotonic() + self._sweep_seconds)
 
     def beat_now(self) -> None:
         """Publish the worker's state and counts at once, not at the next interval (a job's
@@ -95,7 +99,7 @@ class Heartbeat(threading.Thread):
                 if info.taken > self._counted:  # the tasks it took since: counted here, for free
                     pipe.hincrby(self._keys.counters, STARTED, info.taken - self._counted)
                 if claim_sweep:
-                    self._reaper.claim(pipe, self._name, self._interval / SWEEPS_PER_INTERVAL)
+                    self._reaper.claim(pipe, self._name, self._sweep_seconds)
                 started = time.perf_counter()
                 replies = pipe.execute()
             self._round_trips.append(time.perf_counter() - started)

@@ -41,24 +41,26 @@ class Reaper:
         reply is true if `me` is to sweep now."""
         pipe.set(self._keys.reaper_lock, me, nx=True, px=int(lock_seconds * 1000))
 
-    def sweep(self, me: str) -> int:
-        """Re-queue what every dead worker held (`me` holds the sweep lock); return how many
-        task batches moved. Only the names are read to find them (a pool of thousands says
-        much more of itself)."""
+    def sweep(self, me: str, until: float) -> int:
+        """Re-queue what dead workers held (`me` holds the sweep lock), one after another until
+        time.monotonic() passes `until`: the rest wait for the next sweep, so that a sweep after
+        a whole rack died (each reclaim is a few round trips, seconds over a WAN) never delays
+        the sweeper's own heartbeat past its TTL. Returns how many task batches moved. Only the
+        names are read to find the dead (a pool of thousands says much more of itself)."""
         names = sorted(self._suspects() - {me})
         if not names:
             return 0
-        with self._client.pipeline(transaction=False) as pipe:
-            for name in names:
-                pipe.exists(self._keys.alive(name))
-            alive = pipe.execute()
-        dead = [name for name, is_alive in zip(names, alive, strict=True) if not is_alive]
+        alive = self._client.mget([self._keys.alive(name) for name in names])
+        dead = [name for name, beat in zip(names, alive, strict=True) if beat is None]
         if not dead:
             return 0
         said = self._client.hmget(self._keys.workers, dead)
-        return sum(
-            self.reclaim(name, *self._last_word(raw)) for name, raw in zip(dead, said, strict=True)
-        )
+        moved = 0
+        for name, raw in zip(dead, said, strict=True):
+            moved += self.reclaim(name, *self._last_word(raw))
+            if time.monotonic() > until:
+                break
+        return moved
 
     def _suspects(self) -> set[str]:
         """Every registered worker and every consumer of our shared stream."""

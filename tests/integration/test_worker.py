@@ -168,15 +168,18 @@ def test_a_worker_swept_as_dead_while_it_waits_for_tasks_serves_on(cluster, redi
     assert cluster.workers[name].poll() is None, cluster.log(name)
 
 
+def worker_side(cluster) -> tuple:
+    """A client of the worker user, as on a node; the namespace's keys; this Python's class."""
+    client = connect(resolve_settings(config_file=cluster.worker_config_file), role="worker")
+    return client, Keys(cluster.namespace), compat_tag(versions())
+
+
 def test_the_sweep_lock_rides_in_the_heartbeat_and_one_worker_sweeps_at_a_time(
     cluster, redis_client
 ):
-    # Given two workers' heartbeats (the worker user, as on a node) and a dead worker, registered
+    # Given workers' heartbeats (the worker user, as on a node) and a dead worker, registered
     # but with no alive key
-    settings = resolve_settings(config_file=cluster.worker_config_file)
-    client = connect(settings, role="worker")
-    keys = Keys(cluster.namespace)
-    compat = compat_tag(versions())
+    client, keys, compat = worker_side(cluster)
     redis_client.hset(keys.workers, "ghost", live_worker_info("ghost").encode())
 
     def heartbeat(name: str) -> Heartbeat:
@@ -191,11 +194,13 @@ def test_the_sweep_lock_rides_in_the_heartbeat_and_one_worker_sweeps_at_a_time(
             on_control=lambda data: None,
         )
 
-    first, second = heartbeat("first"), heartbeat("second")
+    first, second, third = heartbeat("first"), heartbeat("second"), heartbeat("third")
+    third.beat()
     # When one beats and sweeps
     first.beat_and_sweep()
-    # Then the dead worker is swept away
+    # Then the dead worker is swept away, the live one stays
     assert redis_client.hexists(keys.workers, "ghost") is False
+    assert redis_client.hexists(keys.workers, "third") is True
     # When another dies, and a second worker beats and sweeps a moment later
     redis_client.hset(keys.workers, "ghost", live_worker_info("ghost").encode())
     second.beat_and_sweep()
@@ -205,3 +210,25 @@ def test_the_sweep_lock_rides_in_the_heartbeat_and_one_worker_sweeps_at_a_time(
     assert redis_client.get(keys.reaper_lock) == b"first"
     assert redis_client.exists(keys.alive("first"), keys.alive("second")) == 2
     client.close()
+
+
+def test_a_sweep_reclaims_until_its_time_is_up_and_the_next_one_goes_on(cluster, redis_client):
+    # Given three dead workers, registered with no alive key
+    client, keys, compat = worker_side(cluster)
+    ghosts = {"ghost-0", "ghost-1", "ghost-2"}
+    for ghost in ghosts:
+        redis_client.hset(keys.workers, ghost, live_worker_info(ghost).encode())
+    reaper = Reaper(client, keys, compat)
+    # When a sweep's time is up from the start
+    reaper.sweep("me", until=time.monotonic())
+    # Then it reclaimed one of them, and left the others for the next sweep
+    assert len(ghosts & registered(redis_client, keys)) == 2
+    # When the next sweep has time
+    reaper.sweep("me", until=time.monotonic() + 60)
+    # Then they are all gone
+    assert not ghosts & registered(redis_client, keys)
+    client.close()
+
+
+def registered(client, keys: Keys) -> set[str]:
+    return {name.decode() for name in client.hkeys(keys.workers)}
