@@ -26,7 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -100,24 +100,19 @@ def efficiency(manager: rhc.Manager, count: int) -> float:
     return sum(lasted for _, lasted in results) / (wall * WORKERS)
 
 
-def latency(manager: rhc.Manager) -> float:
+def paced(call: Callable[[], object]) -> float:
+    """The median seconds of LATENCY_MAPS calls, PAUSE apart (as a person in a notebook)."""
     seconds = []
     for _ in range(LATENCY_MAPS):
         time.sleep(PAUSE)
         started = time.perf_counter()
-        manager.remote_map(tasks.noop, range(10), progress=False)
+        call()
         seconds.append(time.perf_counter() - started)
     return statistics.median(seconds)
 
 
-def link_round_trip(link: redis.Redis) -> float:
-    seconds = []
-    for _ in range(LATENCY_MAPS):
-        time.sleep(PAUSE)
-        started = time.perf_counter()
-        link.ping()
-        seconds.append(time.perf_counter() - started)
-    return statistics.median(seconds)
+def small_map(manager: rhc.Manager) -> None:
+    manager.remote_map(tasks.noop, range(10), progress=False)
 
 
 def throughput(manager: rhc.Manager) -> float:
@@ -134,9 +129,9 @@ def measure(scratch: Path, round_trip: float) -> dict[str, float]:
     with far_workers(scratch, round_trip) as (manager, link):
         return {
             "efficiency": efficiency(manager, SLEEP_TASKS.get(round_trip, 2_000)),
-            "latency_ms": 1e3 * latency(manager),
+            "latency_ms": 1e3 * paced(lambda: small_map(manager)),
             "throughput": throughput(manager),
-            "round_trip_ms": 1e3 * link_round_trip(link),
+            "round_trip_ms": 1e3 * paced(link.ping),
         }
 
 
