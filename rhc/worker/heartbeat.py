@@ -25,9 +25,10 @@ from rhc.worker.reaper import Reaper
 log = logging.getLogger(__name__)
 
 SWEEPS_PER_INTERVAL = 2
-"""How often in an interval a pool sweeps for the dead (its sweeper holds the lock that long,
-and reclaims dead workers for as long at most): twice, so that a dead worker is gone within its
-TTL and one interval, the sweep included."""
+"""How often in an interval a pool sweeps for the dead (its sweeper holds the lock, and
+reclaims dead workers, that long): twice, so that a dead worker is gone within its TTL and one
+interval, the sweep included, unless more died at once than a sweep has time to reclaim (the
+rest go at the next sweeps)."""
 
 ROUND_TRIPS_KEPT = 8
 """Beats whose round trip the published one is the least of: a busy moment does not count."""
@@ -73,9 +74,10 @@ class Heartbeat(threading.Thread):
         """Announce the worker, claiming the pool's sweep lock in the same round trip (held for
         a part of an interval: one sweeper at a time); if this worker won it, re-queue what
         dead workers held. Returns how many task batches moved."""
+        lock_expires = time.monotonic() + self._sweep_seconds  # at the latest
         if not self._announce(claim_sweep=True):
             return 0
-        return self._reaper.sweep(self._name, time.monotonic() + self._sweep_seconds)
+        return self._reaper.sweep(self._name, until=lock_expires)
 
     def beat_now(self) -> None:
         """Publish the worker's state and counts at once, not at the next interval (a job's

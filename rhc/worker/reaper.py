@@ -27,7 +27,8 @@ _PAGE = 500
 
 
 class Reaper:
-    """Sweeps a namespace for dead workers; one sweeper at a time, chosen by a short lock."""
+    """Sweeps a namespace for dead workers; one sweeper at a time, the one whose claim() of a
+    short lock won."""
 
     def __init__(self, client: redis.Redis, keys: Keys, compat: str) -> None:
         self._client = client
@@ -35,32 +36,59 @@ class Reaper:
         self._compat = compat
         self._requeue = client.register_script(REQUEUE)
         self._drain = client.register_script(DRAIN)
+        self._warned_acl = False
 
     def claim(self, pipe: redis.client.Pipeline, me: str, lock_seconds: float) -> None:
         """Queue, in a pipeline of `me`'s, the claim of the sweep lock for lock_seconds: its
         reply is true if `me` is to sweep now."""
         pipe.set(self._keys.reaper_lock, me, nx=True, px=int(lock_seconds * 1000))
 
-    def sweep(self, me: str, until: float) -> int:
-        """Re-queue what dead workers held (`me` holds the sweep lock), one after another until
-        time.monotonic() passes `until`: the rest wait for the next sweep, so that a sweep after
-        a whole rack died (each reclaim is a few round trips, seconds over a WAN) never delays
-        the sweeper's own heartbeat past its TTL. Returns how many task batches moved. Only the
-        names are read to find the dead (a pool of thousands says much more of itself)."""
+    def sweep(self, me: str, *, until: float) -> int:
+        """Re-queue what dead workers held (`me` won the sweep lock), one after another while
+        the next reclaim, as long as the last, ends before time.monotonic() reaches `until`
+        (the lock's expiry): the rest wait for the next sweep. So after a whole rack died (a few
+        round trips each, seconds over a WAN) a sweep neither outlives its lock nor holds up
+        the sweeper's own heartbeat for long; each sweep reclaims one at least. Returns how many
+        task batches moved. Only the names are read to find the dead (a pool of thousands says
+        much more of itself)."""
         names = sorted(self._suspects() - {me})
         if not names:
             return 0
-        alive = self._client.mget([self._keys.alive(name) for name in names])
-        dead = [name for name, beat in zip(names, alive, strict=True) if beat is None]
+        dead = [name for name, alive in zip(names, self._alive(names), strict=True) if not alive]
         if not dead:
             return 0
         said = self._client.hmget(self._keys.workers, dead)
-        moved = 0
+        moved, started = 0, time.monotonic()
         for name, raw in zip(dead, said, strict=True):
-            moved += self.reclaim(name, *self._last_word(raw))
-            if time.monotonic() > until:
+            try:
+                moved += self.reclaim(name, *self._last_word(raw))
+            except redis.ResponseError as exc:  # the others are not held up behind this one
+                log.error("could not reclaim dead worker %s: %s", name, exc)
+            now = time.monotonic()
+            if now + (now - started) > until:  # the next, as long, would outlive the lock
                 break
+            started = now
         return moved
+
+    def _alive(self, names: list[str]) -> list[bool]:
+        """Whether each worker's heartbeat is current: one MGET, or one EXISTS each where the
+        worker user's ACL predates MGET."""
+        keys = [self._keys.alive(name) for name in names]
+        try:
+            return [beat is not None for beat in self._client.mget(keys)]
+        except redis.exceptions.NoPermissionError:
+            if not self._warned_acl:
+                log.warning(
+                    "this worker's Redis user may not MGET (its ACL was written by an older "
+                    "rhc): sweeps send one EXISTS per worker instead; an operator updates the "
+                    "users with `rhc redis namespace %s DIRECTORY --admin-config admin.toml`",
+                    self._keys.namespace,
+                )
+                self._warned_acl = True
+        with self._client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.exists(key)
+            return [bool(found) for found in pipe.execute()]
 
     def _suspects(self) -> set[str]:
         """Every registered worker and every consumer of our shared stream."""

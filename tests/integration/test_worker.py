@@ -19,7 +19,7 @@ from rhc.wire.signing import TaskKey
 from rhc.worker.heartbeat import Heartbeat
 from rhc.worker.reaper import Reaper
 from tests import fixtures
-from tests.conftest import live_worker_info, wait_for
+from tests.conftest import assert_says, live_worker_info, wait_for
 
 
 def stored_results(client, cluster, job_id: str) -> list[ResultMessage]:
@@ -190,7 +190,7 @@ def test_the_sweep_lock_rides_in_the_heartbeat_and_one_worker_sweeps_at_a_time(
             interval=5.0,
             ttl=10.0,
             reaper=Reaper(client, keys, compat),
-            describe=lambda: live_worker_info(name),
+            describe=lambda: live_worker_info(name, taken=3),  # counted in the same MULTI
             on_control=lambda data: None,
         )
 
@@ -232,3 +232,18 @@ def test_a_sweep_reclaims_until_its_time_is_up_and_the_next_one_goes_on(cluster,
 
 def registered(client, keys: Keys) -> set[str]:
     return {name.decode() for name in client.hkeys(keys.workers)}
+
+
+def test_a_worker_whose_acl_predates_mget_still_sweeps_and_says_how_to_update_it(
+    cluster, redis_client, caplog
+):
+    # Given a dead worker, and a worker user whose ACL was written before sweeps used MGET
+    client, keys, compat = worker_side(cluster)
+    redis_client.hset(keys.workers, "ghost", live_worker_info("ghost").encode())
+    redis_client.acl_setuser(cluster.users.worker.name, commands=["-mget"])
+    # When it sweeps
+    Reaper(client, keys, compat).sweep("me", until=time.monotonic() + 60)
+    # Then the dead worker is gone all the same, and the log names the operator's command
+    assert "ghost" not in registered(redis_client, keys)
+    assert_says(caplog.text, "may not MGET", f"rhc redis namespace {cluster.namespace}")
+    client.close()
