@@ -24,7 +24,10 @@ Only one system runs at a time, so none takes cores from another.
 
 Beside them, what signing costs: the task key's Ed25519 signature and its verification, and the
 shared secret's HMAC, on a 10-task batch; and per 10-task map, what rhc signs (the batch, the
-job's status twice) and verifies on a worker (the batch; functions are signed and verified once).
+job's status twice) and verifies on a worker (the batch; functions are signed and verified once);
+and what waking costs this machine: the same 0.1 ms of Python timed back to back and right after
+the idle-latency pause (a halted virtual CPU comes back with cold caches), which puts the idle
+latency of every system in proportion.
 
 Run `python benchmarks/core.py` (or `make bench`): it prints a table and writes
 benchmarks/results/core.json.
@@ -33,7 +36,9 @@ benchmarks/results/core.json.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import pickle
 import shlex
 import statistics
 import subprocess
@@ -239,6 +244,35 @@ def sleep_milliseconds() -> float:
     return 1e3 * statistics.median(lasted)
 
 
+def wake_penalty(rounds: int = 100) -> dict[str, float]:
+    """What waking costs here: the same 0.1 ms of Python (pickling, hashing, a dict) timed back
+    to back and right after a PAUSE-long sleep, interleaved, medians in microseconds. A virtual
+    CPU that halted comes back with cold caches, and every process an idle map wakes (the
+    manager, Redis, a worker's supervisor and task process) pays that on its part of the path."""
+
+    def work() -> None:
+        table = {str(n): pickle.dumps((n, "x" * n)) for n in range(120)}
+        hashlib.sha256(b"".join(table.values())).hexdigest()
+
+    def timed() -> float:
+        started = time.perf_counter()
+        work()
+        return time.perf_counter() - started
+
+    warm, woken = [], []
+    for _ in range(rounds):
+        timed()
+        warm.append(timed())
+        time.sleep(PAUSE)
+        woken.append(timed())
+    back_to_back, after_pause = (1e6 * statistics.median(lasted) for lasted in (warm, woken))
+    return {
+        "back to back": back_to_back,
+        "after the pause": after_pause,
+        "slower by": after_pause / back_to_back,
+    }
+
+
 def figures_of(seconds: dict[str, list[float]]) -> dict[str, float]:
     """Each metric's figure from the median map: tasks/s, ms, or % of worker time in tasks."""
     throughput_tasks, sleep_tasks = WORKLOADS["throughput"][1], WORKLOADS["efficiency"][1]
@@ -302,6 +336,7 @@ def summarize(seconds: dict[str, dict[str, list[float]]]) -> dict[str, object]:
         "targets": {m: {"target": TARGETS[m], "met": met[m]} for m in met},
         "sleep_ms": sleep,
         "efficiency_ceiling_percent": 100 * 1e3 * tasks.SLEEP_SECONDS / sleep,
+        "wake_penalty_us": wake_penalty(),
         "signing_us": signing_costs(),
         "seconds": seconds,
     }
@@ -345,6 +380,12 @@ def report(summary: dict) -> str:
     lines.append(
         f"\nnote: time.sleep({tasks.SLEEP_SECONDS}) lasts {summary['sleep_ms']:.2f} ms here, so no "
         f"system can exceed {summary['efficiency_ceiling_percent']:.1f} % nominal efficiency"
+    )
+    wake = summary["wake_penalty_us"]
+    lines.append(
+        f"note: the same Python code takes {wake['back to back']:.0f} us back to back and "
+        f"{wake['after the pause']:.0f} us right after a {1e3 * PAUSE:.0f} ms sleep here "
+        f"({wake['slower by']:.1f}x): every process an idle map wakes pays that"
     )
     return "\n".join(lines)
 

@@ -135,3 +135,22 @@ end
 redis.call('DEL', KEYS[1])
 return #entries
 """
+
+FORGET_WORKER = """
+-- Remove every trace of a worker but the record of its departure, which only the call that
+-- removed its registration adds: two sweepers that both took it for dead record it once.
+-- KEYS[1] the worker's set of merged entries
+-- KEYS[2] its alive key
+-- KEYS[3] the registry of workers
+-- KEYS[4] the stream of departures
+-- ARGV[1] the worker's name
+-- ARGV[2] about how many departures the stream keeps
+-- ARGV[3..] the departure's fields and values; none if there is nothing to record
+-- Returns 1 if this call removed its registration, else 0.
+redis.call('DEL', KEYS[1], KEYS[2])
+local removed = redis.call('HDEL', KEYS[3], ARGV[1])
+if removed == 1 and #ARGV > 2 then
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+end
+return removed
+"""

@@ -9,6 +9,7 @@ idle time would steal it from a live worker.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import time
 from collections import defaultdict
@@ -19,7 +20,7 @@ import redis
 from rhc.wire.activity import DEPARTURES_KEPT, Departure
 from rhc.wire.keys import Keys
 from rhc.wire.protocol import GROUP, WorkerInfo, merged_member
-from rhc.wire.scripts import DRAIN, REQUEUE
+from rhc.wire.scripts import DRAIN, FORGET_WORKER, REQUEUE
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class Reaper:
         self._compat = compat
         self._requeue = client.register_script(REQUEUE)
         self._drain = client.register_script(DRAIN)
+        self._forget = client.register_script(FORGET_WORKER)
         self._warned_acl = False
 
     def claim(self, pipe: redis.client.Pipeline, me: str, lock_seconds: float) -> None:
@@ -152,7 +154,8 @@ class Reaper:
     ) -> int:
         """How a worker leaves, dead or alive: what it held and what was routed to it goes to
         the shared stream (`charged` counted as a redelivery), then every trace of it goes but
-        the record of its `departure`. Returns how many task batches moved."""
+        the record of its `departure` (one, however many sweepers reclaimed it). Returns how
+        many task batches moved."""
         shared = self._keys.task_stream(compat)
         own = self._keys.worker_stream(name)
         batches: dict[tuple[str, bool], list[bytes]] = defaultdict(list)
@@ -165,13 +168,16 @@ class Reaper:
         moved += self._drain(keys=[own, shared])
         with contextlib.suppress(redis.ResponseError):  # it never read the shared stream
             self._client.xgroup_delconsumer(shared, GROUP, name)
-        with self._client.pipeline(transaction=True) as pipe:
-            pipe.delete(self._keys.merged(name))
-            pipe.delete(self._keys.alive(name))
-            pipe.hdel(self._keys.workers, name)
-            if departure is not None:
-                departure.append_to(pipe, self._keys.departures, DEPARTURES_KEPT)
-            pipe.execute()
+        record = departure.to_fields() if departure is not None else {}
+        self._forget(
+            keys=[
+                self._keys.merged(name),
+                self._keys.alive(name),
+                self._keys.workers,
+                self._keys.departures,
+            ],
+            args=[name, DEPARTURES_KEPT, *itertools.chain.from_iterable(record.items())],
+        )
         return moved
 
 

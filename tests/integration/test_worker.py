@@ -180,7 +180,7 @@ def test_the_sweep_lock_rides_in_the_heartbeat_and_one_worker_sweeps_at_a_time(
     # Given workers' heartbeats (the worker user, as on a node) and a dead worker, registered
     # but with no alive key
     client, keys, compat = worker_side(cluster)
-    redis_client.hset(keys.workers, "ghost", live_worker_info("ghost").encode())
+    register_ghost(redis_client, keys, "ghost")
 
     def heartbeat(name: str) -> Heartbeat:
         return Heartbeat(
@@ -202,7 +202,7 @@ def test_the_sweep_lock_rides_in_the_heartbeat_and_one_worker_sweeps_at_a_time(
     assert redis_client.hexists(keys.workers, "ghost") is False
     assert redis_client.hexists(keys.workers, "third") is True
     # When another dies, and a second worker beats and sweeps a moment later
-    redis_client.hset(keys.workers, "ghost", live_worker_info("ghost").encode())
+    register_ghost(redis_client, keys, "ghost")
     second.beat_and_sweep()
     # Then the second, finding the sweep lock taken, leaves it for the next sweep; both beats
     # announced their workers
@@ -217,7 +217,7 @@ def test_a_sweep_reclaims_until_its_time_is_up_and_the_next_one_goes_on(cluster,
     client, keys, compat = worker_side(cluster)
     ghosts = {"ghost-0", "ghost-1", "ghost-2"}
     for ghost in ghosts:
-        redis_client.hset(keys.workers, ghost, live_worker_info(ghost).encode())
+        register_ghost(redis_client, keys, ghost)
     reaper = Reaper(client, keys, compat)
     # When a sweep's time is up from the start
     reaper.sweep("me", until=time.monotonic())
@@ -234,12 +234,35 @@ def registered(client, keys: Keys) -> set[str]:
     return {name.decode() for name in client.hkeys(keys.workers)}
 
 
+def register_ghost(client, keys: Keys, name: str) -> None:
+    """A dead worker: registered as a live one is, with no alive key."""
+    client.hset(keys.workers, name, live_worker_info(name).encode())
+
+
+def test_two_sweepers_that_both_take_a_worker_for_dead_record_its_departure_once(
+    cluster, redis_client
+):
+    # Given a dead worker, and two sweepers that both read what it last said of itself
+    client, keys, compat = worker_side(cluster)
+    register_ghost(redis_client, keys, "ghost")
+    info = live_worker_info("ghost")
+    first, second = Reaper(client, keys, compat), Reaper(client, keys, compat)
+    # When both reclaim it, one after the other
+    first.reclaim("ghost", compat, info)
+    second.reclaim("ghost", compat, info)
+    # Then it is gone, and the departures record it once
+    assert "ghost" not in registered(redis_client, keys)
+    recorded = [fields[b"worker"] for _, fields in redis_client.xrange(keys.departures)]
+    assert recorded == [b"ghost"]
+    client.close()
+
+
 def test_a_worker_whose_acl_predates_mget_still_sweeps_and_says_how_to_update_it(
     cluster, redis_client, caplog
 ):
     # Given a dead worker, and a worker user whose ACL was written before sweeps used MGET
     client, keys, compat = worker_side(cluster)
-    redis_client.hset(keys.workers, "ghost", live_worker_info("ghost").encode())
+    register_ghost(redis_client, keys, "ghost")
     redis_client.acl_setuser(cluster.users.worker.name, commands=["-mget"])
     # When it sweeps
     Reaper(client, keys, compat).sweep("me", until=time.monotonic() + 60)
