@@ -22,6 +22,11 @@ Targets (issue 15): rhc cold >= 0.95x the pool, rhc warm >= 5x rhc cold, rhc map
 pool; and (issue 6) rhc cold >= coffea. Reading remote files (HTTP, root://), cold and warm, is
 benchmarks/remote.py's.
 
+Beside the figures, the minor page faults per chunk of the processes each run uses (the
+workers and their task processes, or the pool's): each is the first touch of a fresh page of
+memory, a microsecond or more on a virtual machine, and a worker's memory cache keeps every
+chunk's arrays, so theirs land on fresh pages.
+
 Every run's histogram must equal, bin for bin, the one of rhc.nanoaod.dimuon.direct (the file
 read whole in one process, without chunks), or the benchmark stops before reporting. Systems run
 one at a time, so none takes cores from another; every run reads the file from the OS page cache
@@ -51,6 +56,7 @@ from coffea import processor
 from coffea.nanoevents import BaseSchema
 from harness import CHUNKSIZE, WORKERS, Checker, median, rhc_cluster, run_rhc, timed, verdict
 from machine import header, machine, publish
+from processes import descendants_minor_faults
 
 import rhc
 from rhc.nanoaod import Chunk, Dimuon, Processor, RunResult, add, make_chunks, run, run_locally
@@ -161,6 +167,12 @@ class Runs:
             entry["bytes_read"] = result.bytes_read
         self.by_system[name].append(entry)
 
+    def add_faults(self, name: str, before: int, result: RunResult) -> None:
+        """The minor page faults of this process's descendants per chunk of the run just added,
+        from their count `before` it."""
+        faults = descendants_minor_faults() - before
+        self.by_system[name][-1]["faults_per_chunk"] = faults / len(result.chunks)
+
 
 def measure_speed(path: Path, primer: Path, scratch: Path, check: Checker) -> dict:
     """ROUNDS rounds, every system once per round, one after the other."""
@@ -173,10 +185,14 @@ def measure_speed(path: Path, primer: Path, scratch: Path, check: Checker) -> di
         for index in range(ROUNDS):
             print(f"round {index + 1}/{ROUNDS} ...", file=sys.stderr, flush=True)
             with rhc_cluster(scratch / f"cold-{index}") as manager:
+                faults = descendants_minor_faults()
                 seconds, result, delay = run_rhc(manager, files)
                 runs.add("rhc cold", seconds, result.value, result, first_chunk_delay=delay)
+                runs.add_faults("rhc cold", faults, result)
+                faults = descendants_minor_faults()
                 seconds, result, _ = run_rhc(manager, files)
                 runs.add("rhc warm", seconds, result.value, result)
+                runs.add_faults("rhc warm", faults, result)
             with rhc_cluster(scratch / f"map-{index}") as manager:
                 seconds, value = timed(functools.partial(run_map, manager, path))
                 runs.add("rhc map", seconds, value)
@@ -192,8 +208,10 @@ def measure_speed(path: Path, primer: Path, scratch: Path, check: Checker) -> di
             runs.add("local loop", seconds, result.value, result)
             seconds, value = timed(lambda: run_coffea(path))
             runs.add("coffea", seconds, value)
+            faults = descendants_minor_faults()
             seconds, result = timed(functools.partial(run_pool, pool, path, index))
             runs.add("pool", seconds, result.value, result)
+            runs.add_faults("pool", faults, result)
     return runs.by_system
 
 
@@ -205,7 +223,7 @@ def summarize(speed: dict, generation: dict, checked: int) -> dict:
             "events_per_second": EVENTS / median(runs, "seconds"),
             **{
                 key: median(runs, key)
-                for key in ("chunk_seconds", "first_chunk_delay", "bytes_read")
+                for key in ("chunk_seconds", "first_chunk_delay", "bytes_read", "faults_per_chunk")
                 if key in runs[0]
             },
         }
@@ -296,6 +314,10 @@ def report(summary: dict) -> str:
         f"{1e3 * figures['pool']['chunk_seconds']:.0f} ms pool (2 at once); "
         f"{1e3 * figures['local loop']['chunk_seconds']:.0f} ms local loop "
         f"(1 at a time); {1e3 * figures['rhc warm']['chunk_seconds']:.0f} ms rhc warm",
+        "minor page faults per chunk (a first touch of a fresh page each): "
+        f"{cold['faults_per_chunk']:,.0f} rhc cold, "
+        f"{figures['rhc warm']['faults_per_chunk']:,.0f} rhc warm, "
+        f"{figures['pool']['faults_per_chunk']:,.0f} pool",
     ]
     return "\n".join(lines)
 

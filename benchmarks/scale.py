@@ -39,6 +39,7 @@ from pathlib import Path
 
 import tasks
 from machine import figure_table, machine, publish
+from processes import family
 
 import rhc
 from rhc.config import read_config_file
@@ -66,18 +67,8 @@ LABEL = 38
 def worker_memory(pids: list[int]) -> float:
     """Mean MB of proportional set size (PSS: shared pages divided among their users) of a
     worker and the processes it started: what each worker really costs the machine."""
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
     kilobytes = 0
-    family = list(pids)
-    while family:
-        pid = family.pop()
-        family += parents.get(pid, [])
+    for pid in family(pids):
         try:
             rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
         except OSError:

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import redis
 import tasks
+from processes import family
 
 import rhc
 from rhc.config import read_config_file
@@ -62,23 +63,6 @@ def where(_: object) -> str:
     import rhc
 
     return rhc.__file__
-
-
-def family(pids: list[int]) -> list[int]:
-    """The processes and all their descendants."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError):
-            continue
-        children.setdefault(parent, []).append(int(stat.parent.name))
-    found, todo = [], list(pids)
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo += children.get(pid, [])
-    return found
 
 
 def cpu_seconds(pids: list[int]) -> float:

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import tasks
 from machine import figure_table, machine, publish
+from processes import stat_fields
 from simulated_worker import SimulatedWorker
 
 import rhc
@@ -149,9 +150,8 @@ class Swarm:
 
 
 def _process_cpu(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+    fields = stat_fields(pid)
+    if fields is None:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
