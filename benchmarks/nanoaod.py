@@ -23,9 +23,10 @@ pool; and (issue 6) rhc cold >= coffea. Reading remote files (HTTP, root://), co
 benchmarks/remote.py's.
 
 Beside the figures, the minor page faults per chunk of the processes each run uses (the
-workers and their task processes, or the pool's): each is the first touch of a fresh page of
-memory, a microsecond or more on a virtual machine, and a worker's memory cache keeps every
-chunk's arrays, so theirs land on fresh pages.
+workers and their task processes, or the pool's; not Redis's): each is the first touch of a
+fresh page of memory, a microsecond or more on a virtual machine. A worker's memory cache keeps
+every chunk's arrays, so theirs land on fresh pages; a cold worker's count also holds its first
+analysis (lazy imports, first calls), which primed workers have behind them.
 
 Every run's histogram must equal, bin for bin, the one of rhc.nanoaod.dimuon.direct (the file
 read whole in one process, without chunks), or the benchmark stops before reporting. Systems run
@@ -202,8 +203,10 @@ def measure_speed(path: Path, primer: Path, scratch: Path, check: Checker) -> di
                 )
                 if len({r.worker for r in primed.chunks}) < WORKERS:
                     raise RuntimeError("the primer ran on fewer than all workers")
+                faults = descendants_minor_faults()
                 seconds, result, delay = run_rhc(manager, files)
                 runs.add("rhc primed", seconds, result.value, result, first_chunk_delay=delay)
+                runs.add_faults("rhc primed", faults, result)
             seconds, result = timed(lambda: run_locally(Dimuon(), files, chunksize=CHUNKSIZE))
             runs.add("local loop", seconds, result.value, result)
             seconds, value = timed(lambda: run_coffea(path))
@@ -316,6 +319,7 @@ def report(summary: dict) -> str:
         f"(1 at a time); {1e3 * figures['rhc warm']['chunk_seconds']:.0f} ms rhc warm",
         "minor page faults per chunk (a first touch of a fresh page each): "
         f"{cold['faults_per_chunk']:,.0f} rhc cold, "
+        f"{primed['faults_per_chunk']:,.0f} rhc primed, "
         f"{figures['rhc warm']['faults_per_chunk']:,.0f} rhc warm, "
         f"{figures['pool']['faults_per_chunk']:,.0f} pool",
     ]

@@ -7,12 +7,21 @@ import os
 from pathlib import Path
 
 
+def named_stat(pid: int) -> tuple[str, list[str]] | None:
+    """A process's command name and the fields of /proc/PID/stat after it (state first); None
+    once it exited."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    name, _, rest = text[text.index("(") + 1 :].rpartition(")")
+    return name, rest.split()
+
+
 def stat_fields(pid: int) -> list[str] | None:
     """The fields of /proc/PID/stat after the command name (state first), None once it exited."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
+    found = named_stat(pid)
+    return None if found is None else found[1]
 
 
 def family(pids: list[int]) -> list[int]:
@@ -30,9 +39,10 @@ def family(pids: list[int]) -> list[int]:
     return found
 
 
-def descendants_minor_faults() -> int:
-    """Minor page faults so far of every live process this one started, and theirs: each is a
-    first touch of a fresh page of memory (workers and their task processes, a pool's)."""
+def descendants_minor_faults(excluding: str = "redis-server") -> int:
+    """Minor page faults so far of every live process this one started, and theirs, but those
+    named `excluding`: each is a first touch of a fresh page of memory (workers and their task
+    processes, a pool's)."""
     me = os.getpid()
-    counts = (stat_fields(pid) for pid in family([me]) if pid != me)
-    return sum(int(fields[7]) for fields in counts if fields is not None)
+    stats = (named_stat(pid) for pid in family([me]) if pid != me)
+    return sum(int(fields[7]) for name, fields in filter(None, stats) if name != excluding)

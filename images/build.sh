@@ -95,11 +95,11 @@ if [ -n "$failed" ]; then
     exit 1
 fi
 echo "built in $(($(date +%s) - started)) s"
-# Older commits' tags of the same version: on vfs each keeps gigabytes alive. An image a
-# container still uses is kept (docker refuses), and said so.
+# Other commits' tags of the same version: on vfs each keeps gigabytes alive. An image docker
+# refuses to remove (a container still uses it) is kept, and said so.
 docker image ls --format '{{.Repository}}:{{.Tag}}' "rhc/*" | grep -F ":$version-" \
-    | grep -vF ":$version-$revision" | while read -r stale; do
-        docker image rm "$stale" >/dev/null || echo "kept $stale: a container still uses it" >&2
+    | grep -v ":$version-$revision\$" | while read -r stale; do
+        docker image rm "$stale" >/dev/null || echo "kept $stale: docker would not remove it" >&2
     done
 docker image prune --force >/dev/null  # dangling layers of earlier builds: vfs copies every one
 docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' "rhc/*:$version"

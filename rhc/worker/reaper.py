@@ -154,8 +154,9 @@ class Reaper:
     ) -> int:
         """How a worker leaves, dead or alive: what it held and what was routed to it goes to
         the shared stream (`charged` counted as a redelivery), then every trace of it goes but
-        the record of its `departure` (one, however many sweepers reclaimed it). Returns how
-        many task batches moved."""
+        the record of its `departure`, added only by the call that removed its registration:
+        one however many sweepers reclaimed it, and none for a worker stopping after it was
+        swept (its "heartbeat lost" stays). Returns how many task batches moved."""
         shared = self._keys.task_stream(compat)
         own = self._keys.worker_stream(name)
         batches: dict[tuple[str, bool], list[bytes]] = defaultdict(list)
