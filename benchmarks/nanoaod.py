@@ -158,21 +158,27 @@ class Runs:
         self.by_system: dict[str, list[dict]] = {name: [] for name in DESCRIPTIONS}
 
     def add(
-        self, name: str, seconds: float, value: dict, result: RunResult | None = None, **more: float
+        self,
+        name: str,
+        seconds: float,
+        value: dict,
+        result: RunResult | None = None,
+        *,
+        faults_before: int | None = None,
+        **more: float,
     ) -> None:
+        """A run's figures; faults_before: this process's descendants' minor page faults
+        (descendants_minor_faults) before the run, for its faults per chunk."""
         self.check(name, value, None if result is None else result.events)
         entry = {"seconds": seconds, **more}
         if result is not None:
             summary = result.summary()
             entry["chunk_seconds"] = summary.mean_task_seconds
             entry["bytes_read"] = result.bytes_read
+            if faults_before is not None:
+                faults = descendants_minor_faults() - faults_before
+                entry["faults_per_chunk"] = faults / len(result.chunks)
         self.by_system[name].append(entry)
-
-    def add_faults(self, name: str, before: int, result: RunResult) -> None:
-        """The minor page faults of this process's descendants per chunk of the run just added,
-        from their count `before` it."""
-        faults = descendants_minor_faults() - before
-        self.by_system[name][-1]["faults_per_chunk"] = faults / len(result.chunks)
 
 
 def measure_speed(path: Path, primer: Path, scratch: Path, check: Checker) -> dict:
@@ -188,12 +194,17 @@ def measure_speed(path: Path, primer: Path, scratch: Path, check: Checker) -> di
             with rhc_cluster(scratch / f"cold-{index}") as manager:
                 faults = descendants_minor_faults()
                 seconds, result, delay = run_rhc(manager, files)
-                runs.add("rhc cold", seconds, result.value, result, first_chunk_delay=delay)
-                runs.add_faults("rhc cold", faults, result)
+                runs.add(
+                    "rhc cold",
+                    seconds,
+                    result.value,
+                    result,
+                    faults_before=faults,
+                    first_chunk_delay=delay,
+                )
                 faults = descendants_minor_faults()
                 seconds, result, _ = run_rhc(manager, files)
-                runs.add("rhc warm", seconds, result.value, result)
-                runs.add_faults("rhc warm", faults, result)
+                runs.add("rhc warm", seconds, result.value, result, faults_before=faults)
             with rhc_cluster(scratch / f"map-{index}") as manager:
                 seconds, value = timed(functools.partial(run_map, manager, path))
                 runs.add("rhc map", seconds, value)
@@ -205,16 +216,21 @@ def measure_speed(path: Path, primer: Path, scratch: Path, check: Checker) -> di
                     raise RuntimeError("the primer ran on fewer than all workers")
                 faults = descendants_minor_faults()
                 seconds, result, delay = run_rhc(manager, files)
-                runs.add("rhc primed", seconds, result.value, result, first_chunk_delay=delay)
-                runs.add_faults("rhc primed", faults, result)
+                runs.add(
+                    "rhc primed",
+                    seconds,
+                    result.value,
+                    result,
+                    faults_before=faults,
+                    first_chunk_delay=delay,
+                )
             seconds, result = timed(lambda: run_locally(Dimuon(), files, chunksize=CHUNKSIZE))
             runs.add("local loop", seconds, result.value, result)
             seconds, value = timed(lambda: run_coffea(path))
             runs.add("coffea", seconds, value)
             faults = descendants_minor_faults()
             seconds, result = timed(functools.partial(run_pool, pool, path, index))
-            runs.add("pool", seconds, result.value, result)
-            runs.add_faults("pool", faults, result)
+            runs.add("pool", seconds, result.value, result, faults_before=faults)
     return runs.by_system
 
 

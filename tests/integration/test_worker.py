@@ -7,6 +7,7 @@ import operator
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 from functools import partial
 
 from rhc import Manager
@@ -174,6 +175,24 @@ def worker_side(cluster) -> tuple:
     return client, Keys(cluster.namespace), compat_tag(versions())
 
 
+def transactions(redis_client, action: Callable[[], object]) -> list[list[str]]:
+    """The MULTI ... EXEC blocks Redis ran while `action` ran, each as its commands (MONITOR)."""
+    with redis_client.monitor() as monitor:
+        action()
+        redis_client.echo("end of action")
+        blocks: list[list[str]] = []
+        open_blocks: dict[str, list[str]] = {}  # by client
+        while (seen := monitor.next_command())["command"] != "ECHO end of action":
+            client, command = seen["client_port"], seen["command"]
+            if command == "MULTI":
+                open_blocks[client] = []
+            elif command == "EXEC":
+                blocks.append(open_blocks.pop(client))
+            elif client in open_blocks:
+                open_blocks[client].append(command)
+    return blocks
+
+
 def test_the_sweep_lock_rides_in_the_heartbeat_and_one_worker_sweeps_at_a_time(
     cluster, redis_client
 ):
@@ -197,8 +216,14 @@ def test_the_sweep_lock_rides_in_the_heartbeat_and_one_worker_sweeps_at_a_time(
     first, second, third = heartbeat("first"), heartbeat("second"), heartbeat("third")
     third.beat()
     # When one beats and sweeps
-    first.beat_and_sweep()
-    # Then the dead worker is swept away, the live one stays
+    blocks = transactions(redis_client, first.beat_and_sweep)
+    # Then its claim of the sweep lock went in its beat's MULTI, with its alive key
+    assert any(
+        f"SET {keys.alive('first')} " in " | ".join(block)
+        and f"SET {keys.reaper_lock} first NX PX " in " | ".join(block)
+        for block in blocks
+    )
+    # And the dead worker is swept away, the live one stays
     assert redis_client.hexists(keys.workers, "ghost") is False
     assert redis_client.hexists(keys.workers, "third") is True
     # When another dies, and a second worker beats and sweeps a moment later
