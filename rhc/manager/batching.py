@@ -23,7 +23,24 @@ _NEGLIGIBLE_SECONDS = 0.005
 this short (a 10-task map of quick tasks is one message), else in one batch per worker."""
 
 
-class BatchSizer:
+class TaskTime:
+    """The time a task takes, measured batch by batch, recent batches weighing most."""
+
+    def __init__(self, seconds_per_task: float | None = None) -> None:
+        self.seconds_per_task = seconds_per_task
+
+    def observe(self, seconds: float, tasks: int) -> None:
+        """Fold in a batch of `tasks` tasks that took `seconds` to run."""
+        if tasks <= 0:
+            return
+        measured = max(seconds, 0.0) / tasks
+        if self.seconds_per_task is None:
+            self.seconds_per_task = measured
+        else:
+            self.seconds_per_task = 0.7 * self.seconds_per_task + 0.3 * measured
+
+
+class BatchSizer(TaskTime):
     """Sizes batches from the measured time per task, keeping every worker fed to the end.
 
     Until a duration is known (a function never run before), batches hold one task each, so that
@@ -42,19 +59,9 @@ class BatchSizer:
         max_tasks: int = defaults.DEFAULT_MAX_BATCH_TASKS,
         round_trip: float = 0.0,
     ) -> None:
-        self.seconds_per_task = seconds_per_task
+        super().__init__(seconds_per_task)
         self._target = max(target_seconds, ROUND_TRIPS_PER_BATCH * round_trip)
         self._max_tasks = max_tasks
-
-    def observe(self, seconds: float, tasks: int) -> None:
-        """Fold in a batch of `tasks` tasks that took `seconds` to run."""
-        if tasks <= 0:
-            return
-        measured = max(seconds, 0.0) / tasks
-        if self.seconds_per_task is None:
-            self.seconds_per_task = measured
-        else:
-            self.seconds_per_task = 0.7 * self.seconds_per_task + 0.3 * measured
 
     def next_size(self, remaining: int | None, workers: int) -> int:
         """The size of the next batch.

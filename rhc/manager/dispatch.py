@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import Counter, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from rhc.errors import (
@@ -16,7 +16,7 @@ from rhc.errors import (
     PayloadTooLargeError,
     SerializationError,
 )
-from rhc.manager.batching import BatchSizer
+from rhc.manager.batching import BatchSizer, TaskTime
 from rhc.wire.protocol import TaskBatch, task_entry
 from rhc.wire.serialization import dumps, loads, sign
 from rhc.wire.signing import TaskKey
@@ -193,6 +193,15 @@ class Dispatcher:
             sent.processed = True
             self._count_in_flight(sent, -1)
 
+    def observe(self, numbers: Sequence[int], seconds: float, tasks: int) -> None:
+        """Learn from batches that ran (`tasks` tasks in `seconds`), before they are settled."""
+        self.sizer.observe(seconds, tasks)
+
+    @property
+    def seconds_per_task(self) -> float | None:
+        """What a task of this function takes, for the next job running it to start from."""
+        return self.sizer.seconds_per_task
+
     def settle(self, number: int) -> None:
         """A batch's result is stored and counted: forget it."""
         sent = self.sent.pop(number, None)
@@ -226,7 +235,12 @@ free to go to whichever worker runs out of its own."""
 class RoutedDispatcher(Dispatcher):
     """For a known list of tasks that each prefer a worker (the one that cached their data):
     a worker's tasks go to its own stream, the others to the shared one, and a worker with
-    nothing left of its own takes work that others would reach only later."""
+    nothing left of its own takes work that others would reach only later, if they would reach
+    it later than it can run it without their cache.
+
+    Parameters:
+      clock: monotonic seconds, to tell how long a worker has finished nothing.
+    """
 
     def __init__(
         self,
@@ -237,6 +251,7 @@ class RoutedDispatcher(Dispatcher):
         key: TaskKey,
         max_payload: int,
         sizer: BatchSizer,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if len(routes) != len(arguments):
             raise ArgumentError(f"{len(routes)} routes for {len(arguments)} tasks")
@@ -246,6 +261,12 @@ class RoutedDispatcher(Dispatcher):
         self.total = len(arguments)
         self._tasks = arguments
         self._queues: dict[str | None, deque[list[int]]] = {None: deque()}
+        # a task run by the worker that cached its data, and one run elsewhere: first taken to
+        # be the function's time in earlier jobs (a first run reads everything uncached)
+        self._cached, self._uncached = TaskTime(), TaskTime(sizer.seconds_per_task)
+        self._clock = clock
+        self._heard_from: dict[str, float] = {}
+        self._started = clock()
         for route, group in itertools.groupby(range(len(routes)), key=routes.__getitem__):
             tasks = list(group)
             self._queues.setdefault(route, deque()).append([tasks[0], tasks[-1] + 1])
@@ -271,14 +292,43 @@ class RoutedDispatcher(Dispatcher):
         hungry = workers - sum(1 for route, queue in self._queues.items() if route and queue)
         while self.in_flight < window and self.in_flight_by_route[None] < hungry:
             donor = max(
-                (q for r, q in self._queues.items() if r and q),
+                ((r, q) for r, q in self._queues.items() if r and q),
                 default=None,
-                key=lambda q: sum(stop - start for start, stop in q),
+                key=lambda item: sum(stop - start for start, stop in item[1]),
             )
-            if donor is None:
+            if donor is None or not self._worth_stealing(donor):
                 break
-            fresh += self._cut(donor, None, size, from_front=False)  # stolen, to the shared stream
+            stolen = self._cut(donor[1], None, size, from_front=False)
+            fresh += stolen  # to the shared stream
         return fresh
+
+    def observe(self, numbers: Sequence[int], seconds: float, tasks: int) -> None:
+        super().observe(numbers, seconds, tasks)
+        routes = {self.sent[number].route for number in numbers if number in self.sent}
+        if routes == {None}:
+            self._uncached.observe(seconds, tasks)
+        elif routes and None not in routes:
+            self._cached.observe(seconds, tasks)
+        now = self._clock()
+        self._heard_from.update((route, now) for route in routes if route)
+
+    @property
+    def seconds_per_task(self) -> float | None:
+        """What a task takes without its cache, as on new data or when stolen: a re-run of
+        the job that finds its data cached must not take its cached speed for that."""
+        return self._uncached.seconds_per_task
+
+    def _worth_stealing(self, donor: tuple[str, deque[list[int]]]) -> bool:
+        """Whether a task from the back of a worker's queue runs sooner elsewhere: its owner
+        would reach it after its queued tasks (at its cached speed), or has finished nothing
+        for as long as a task takes without its cache (it is slow, or stuck)."""
+        route, queue = donor
+        cached, uncached = self._cached.seconds_per_task, self._uncached.seconds_per_task
+        if cached is None or uncached is None:
+            return True
+        queued = sum(stop - start for start, stop in queue)
+        silent = self._clock() - self._heard_from.get(route, self._started)
+        return queued * cached >= uncached or silent >= uncached
 
     def _cut(
         self, queue: deque[list[int]], route: str | None, size: int, *, from_front: bool

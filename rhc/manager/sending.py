@@ -122,13 +122,14 @@ class Sender:
                 for key in affinity[first : first + count]:
                     if key is not None:
                         self._ran_on[key] = message.worker
+        if message.kind != PARTIAL:
+            seconds = message.finished - message.started
+            dispatcher.observe(message.batches, seconds, message.task_count)
         for number in message.batches:
             if message.kind == PROGRESS:
                 dispatcher.processed(number)
             else:
                 dispatcher.settle(number)
-        if message.kind != PARTIAL:
-            dispatcher.sizer.observe(message.finished - message.started, message.task_count)
 
     def keep_up(self, *, merged: bool, receive: Callable[[], None]) -> None:
         """Show the job is alive, ask for merged results once every batch ran, and send again
@@ -185,7 +186,7 @@ class Sender:
     def finish(self, *, delivered: bool) -> None:
         """Close the job's records: finished (delivered: its caller has the results, which Redis
         no longer keeps), its function's speed, where its data went."""
-        speed = self.dispatcher.sizer.seconds_per_task
+        speed = self.dispatcher.seconds_per_task
         try:
             status = replace(self._status, total=self.total)
             self._broker.finish(status, speed, delivered=delivered)

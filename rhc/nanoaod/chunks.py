@@ -6,16 +6,21 @@ Entry counts are read in parallel; files that cannot be used are reported with t
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from rhc.errors import ArgumentError, RhcError
-from rhc.nanoaod.locations import FileOpenError, describe_read_error, open_file
+from rhc.nanoaod.locations import FileOpenError, describe_read_error, locations, open_file
+from rhc.nanoaod.source import is_remote
 
 DEFAULT_CHUNKSIZE = 100_000
 DEFAULT_TREE = "Events"
+LOCAL_COUNTS_KEPT = 100_000
+"""Local files whose entry counts this process remembers (a few hundred bytes each)."""
 Fileset = Mapping[str, Sequence[str]] | Sequence[str]
 """Files to analyse: {dataset: [paths or URLs]}, or a plain list (one dataset, "default")."""
 
@@ -137,7 +142,39 @@ def make_chunks(
 def count_entries(
     path: str, tree: str, branches: Sequence[str] = (), redirectors: Sequence[str] = ()
 ) -> tuple[int, str | None]:
-    """The number of entries of path's tree, or (0, why it cannot be used)."""
+    """The number of entries of path's tree, or (0, why it cannot be used).
+
+    A local file's answer is remembered for as long as the file stays the same (its inode,
+    size and times): a re-run opens none of its files again, where opening one costs
+    milliseconds (tens with NanoAOD's thousand branches).
+    """
+    stamp = _local_stamp(path, redirectors)
+    if stamp is None:
+        return _count_entries(path, tree, tuple(branches), tuple(redirectors))
+    return _count_local_entries(path, stamp, tree, tuple(branches))
+
+
+def _local_stamp(path: str, redirectors: Sequence[str]) -> tuple[int, ...] | None:
+    """What changes when a local file does; None for a remote (or missing) one."""
+    if is_remote(path) or locations(path, redirectors) != [path]:
+        return None
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
+
+
+@functools.lru_cache(maxsize=LOCAL_COUNTS_KEPT)
+def _count_local_entries(
+    path: str, stamp: tuple[int, ...], tree: str, branches: tuple[str, ...]
+) -> tuple[int, str | None]:
+    return _count_entries(path, tree, branches, ())
+
+
+def _count_entries(
+    path: str, tree: str, branches: tuple[str, ...], redirectors: tuple[str, ...]
+) -> tuple[int, str | None]:
     try:
         with open_file(path, redirectors) as root_file:
             if tree not in root_file:

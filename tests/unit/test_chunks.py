@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from rhc.config import samples_directory
+from rhc.nanoaod import chunks
 from rhc.nanoaod.chunks import BadFilesError, Chunk, datasets, make_chunks
+from rhc.nanoaod.locations import open_file
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +74,26 @@ def test_nonsense_arguments_are_refused():
         make_chunks(["a.root"], 0)
     with pytest.raises(ValueError, match="no files"):
         make_chunks({"empty": []})
+
+
+def test_a_rerun_opens_no_local_file_again_unless_it_changed(samples, tmp_path, monkeypatch):
+    # Given a copy of a sample, cut into chunks once
+    one, other = (
+        Path(samples[name])
+        for name in ("nano_dimuon.root", "nanoAOD_2015_CMS_Open_Data_ttbar.root")
+    )
+    path = tmp_path / "copy.root"
+    path.write_bytes(one.read_bytes())
+    first = make_chunks([str(path)], 10)
+    opened = []
+    monkeypatch.setattr(chunks, "open_file", lambda *a: opened.append(a) or open_file(*a))
+    # When the same file is cut again
+    again = make_chunks([str(path)], 10)
+    # Then it is not opened: its count is remembered
+    assert again == first and not opened
+    # And when another file takes its place, that one is opened and counted
+    path.unlink()
+    path.write_bytes(other.read_bytes())
+    replaced = make_chunks([str(path)], 10)
+    assert len(opened) == 1
+    assert replaced.events == make_chunks([str(other)], 10).events != first.events

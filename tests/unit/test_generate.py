@@ -243,9 +243,9 @@ def test_rhcs_dimuon_selection_equals_the_independent_one(sources, physics_file,
     # Given the real samples and both kinds of generated file
     for path in [*sources, physics_file, resampled_file]:
         events = read(path)
-        # Then rhc's selection (flat columns, vector) finds the same pairs with the same masses
-        # as this file's (jagged arrays, the mass by hand), up to float32 rounding: E² - p² of
-        # float32 momenta keeps about four digits
+        # Then rhc's selection (flat columns, the mass in float64) finds the same pairs with
+        # the same masses as this file's (jagged arrays, the mass in float32), up to float32
+        # rounding: E² - p² of float32 momenta keeps about four digits
         found, expected = rhc_dimuon_masses(events), dimuon_masses(events)
         assert len(found) == len(expected), path
         np.testing.assert_allclose(found, expected, rtol=1e-3, err_msg=str(path))
