@@ -315,7 +315,10 @@ class RoutedDispatcher(Dispatcher):
     @property
     def seconds_per_task(self) -> float | None:
         """What a task takes without its cache, as on new data or when stolen: a re-run of
-        the job that finds its data cached must not take its cached speed for that."""
+        the job that finds its data cached must not take its cached speed for that. The
+        cached speed only where no task ran uncached yet (data cached by another function)."""
+        if self._uncached.seconds_per_task is None:
+            return self.sizer.seconds_per_task
         return self._uncached.seconds_per_task
 
     def _worth_stealing(self, donor: tuple[str, deque[list[int]]]) -> bool:

@@ -100,3 +100,13 @@ def test_without_a_time_for_uncached_tasks_an_idle_worker_takes_what_is_left(key
     dispatcher = routed(key, clock, a=6, b=3, earlier=None)
     # Then b takes a's last task as soon as it runs out of its own
     assert stolen(run_b_dry(dispatcher, clock)) == [5]
+
+
+def test_a_rerun_that_found_everything_cached_remembers_the_uncached_time(key):
+    # Given a re-run whose tasks all ran from their workers' caches
+    clock = Clock()
+    dispatcher = routed(key, clock, a=6, b=3, earlier=UNCACHED)
+    run_b_dry(dispatcher, clock)
+    assert dispatcher.sizer.seconds_per_task < UNCACHED
+    # Then the time it leaves for the next run is a task's without its cache
+    assert dispatcher.seconds_per_task == UNCACHED
