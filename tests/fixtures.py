@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import stat
 import time
 from collections import Counter
 from pathlib import Path
+
+import numpy as np
 
 from rhc import get_worker
 
@@ -123,3 +126,14 @@ def grid_credentials(_: object) -> dict:
     found["environment"] = dict(os.environ)
     found["command_line"] = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().replace(b"\0", b" ")
     return found
+
+
+def faults_per_allocation(megabytes: int) -> float:
+    """Minor page faults per allocation of a `megabytes` array, filled and freed 20 times after
+    a first one: each is a fresh page the process had to get from the kernel."""
+    size = megabytes * 2**20 // 8
+    np.ones(size).sum()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(20):
+        np.ones(size).sum()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20
