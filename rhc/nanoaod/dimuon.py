@@ -63,9 +63,8 @@ def dimuon_pairs(events: ak.Array) -> tuple[np.ndarray, np.ndarray]:
     from a running sum instead of masking the jagged arrays: on a chunk of 100k events it takes
     about a tenth of the time, and finds the same pairs.
     """
-    muon = {}
-    for name in MUON_BRANCHES:
-        muon[name], offsets = flat(events[name])
+    muon = {name: flat(events[name]) for name in MUON_BRANCHES}
+    offsets = list_offsets(events["Muon_pt"])
     good = muon["Muon_mediumId"] & (muon["Muon_pfRelIso04_all"] < 0.35) & (muon["Muon_pt"] >= 7)
     good_before = np.concatenate(([0], np.cumsum(good)))  # good muons before each muon
     first_good = good_before[offsets[:-1]]  # of each event, numbered among good muons
@@ -79,18 +78,31 @@ def dimuon_pairs(events: ak.Array) -> tuple[np.ndarray, np.ndarray]:
     return two[keep], pair_masses([c[first] for c in momenta], [c[second] for c in momenta])
 
 
-def flat(column: ak.Array) -> tuple[np.ndarray, np.ndarray]:
-    """A jagged column's values in one array, and where each event's start (and the last
-    ends) in it. Read from its buffers where the column is one list of numbers, as uproot
-    gives it: ak.flatten and ak.num cost 0.3 ms a branch on a chunk, as much as the selection."""
+def flat(column: ak.Array) -> np.ndarray:
+    """A jagged column's values in one array: straight from its buffer where the column is one
+    list of numbers, as uproot gives it (ak.flatten costs 0.2 ms a branch on a chunk)."""
+    plain = _plain_list(column)
+    if plain is None:
+        return ak.to_numpy(ak.flatten(column))
+    offsets = plain.offsets.data
+    return plain.content.data[offsets[0] : offsets[-1]]
+
+
+def list_offsets(column: ak.Array) -> np.ndarray:
+    """Where each event's list starts in flat(column), and where the last one ends."""
+    plain = _plain_list(column)
+    if plain is None:
+        return np.concatenate(([0], np.cumsum(ak.to_numpy(ak.num(column)))))
+    return plain.offsets.data - plain.offsets.data[0]
+
+
+def _plain_list(column: ak.Array) -> ak.contents.ListOffsetArray | None:
     layout = column.layout
     if isinstance(layout, ak.contents.ListOffsetArray) and isinstance(
         layout.content, ak.contents.NumpyArray
     ):
-        offsets = np.asarray(layout.offsets.data)
-        return np.asarray(layout.content.data)[offsets[0] : offsets[-1]], offsets - offsets[0]
-    counts = ak.to_numpy(ak.num(column))
-    return ak.to_numpy(ak.flatten(column)), np.concatenate(([0], np.cumsum(counts)))
+        return layout
+    return None
 
 
 def pair_masses(first: list[np.ndarray], second: list[np.ndarray]) -> np.ndarray:
