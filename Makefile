@@ -50,8 +50,8 @@ run-local: setup
 
 # ruff, and the architecture: the import contracts in pyproject.toml ([tool.importlinter])
 lint:
-	$(PYTHON) -m ruff check rhc tests benchmarks examples docs
-	$(PYTHON) -m ruff format --check rhc tests benchmarks examples docs
+	$(PYTHON) -m ruff check rhc tests benchmarks examples docs notebooks
+	$(PYTHON) -m ruff format --check rhc tests benchmarks examples docs notebooks
 	$(LINT_IMPORTS)
 
 # Every tier once: unit, integration (real redis-server and workers), e2e (the compose stack).
