@@ -100,8 +100,8 @@ class SnapshotCollector:
             "rhc_queue_length", "Task batches waiting for a worker.", labels=["namespace"]
         )
         pending = GaugeMetricFamily(
-            "rhc_tasks_pending",
-            "Task batches taken by a worker, not yet finished.",
+            "rhc_batches_running",
+            "Task batches taken by a worker (running, or in hand next), not yet finished.",
             labels=["namespace"],
         )
         oldest = GaugeMetricFamily(

@@ -184,6 +184,24 @@ class SnapshotReader:
                 view.jobs.append(job)
         view.jobs.sort(key=lambda job: job.record.created, reverse=True)
         view.routed_waiting = sum(n for n in routed if isinstance(n, int))
+        # A running job's stream that no live worker reads: its batches wait all the same (no
+        # worker started yet, or none of its Python), and that backlog is what to show.
+        running = {job.record.compat for job in view.jobs if job.active is not None}
+        unread = sorted(running - set(compats))
+        if unread:
+            more = counter.pipeline(
+                lambda pipe: (
+                    [pipe.xlen(keys.task_stream(compat)) for compat in unread],
+                    [pipe.xinfo_groups(keys.task_stream(compat)) for compat in unread],
+                ),
+                raise_on_error=False,
+            )
+            more_lengths, more_groups = _split(more, len(unread))
+            compats, lengths, groups = (
+                compats + unread,
+                lengths + more_lengths,
+                groups + more_groups,
+            )
         view.queues = self._queues(keys, compats, lengths, groups, counter)
         return view
 

@@ -79,6 +79,29 @@ def test_metrics_count_a_job_exactly_and_the_live_workers(cluster, dashboard_of)
     assert histogram - before.get(("rhc_task_runtime_seconds_count", (("namespace", ns),)), 0) == n
 
 
+def queue_gauges(metrics: dict, namespace: str) -> tuple[float | None, float | None]:
+    labels = (("namespace", namespace),)
+    return metrics.get(("rhc_queue_length", labels)), metrics.get(("rhc_batches_running", labels))
+
+
+def test_the_queue_gauges_count_batches_waiting_and_batches_taken(cluster, dashboard_of):
+    # Given a job of three long tasks, one batch each (their time is not known yet), and no
+    # worker yet
+    dashboard = dashboard_of(cluster)
+    ns = cluster.namespace
+    manager = cluster.manager()
+    job = manager.submit(fixtures.sleep_for, [30.0] * 3)
+    # Then /metrics shows three batches waiting and none taken (read from the job's stream,
+    # which no live worker names yet)
+    wait_for(lambda: queue_gauges(dashboard.metrics(), ns) == (3, 0), 10, "three waiting")
+    # When a worker starts (a function it never ran may be long: it takes none ahead)
+    cluster.start_workers(1)
+    # Then it has taken one, and two wait
+    wait_for(lambda: queue_gauges(dashboard.metrics(), ns) == (2, 1), 20, "two waiting, one taken")
+    job.cancel()
+    manager.close()
+
+
 def test_the_dashboard_shows_failures_with_traceback_and_argument(cluster, dashboard_of):
     cluster.start_workers(1)
     dashboard = dashboard_of(cluster)
