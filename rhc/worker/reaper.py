@@ -93,12 +93,18 @@ class Reaper:
             return [bool(found) for found in pipe.execute()]
 
     def _suspects(self) -> set[str]:
-        """Every registered worker and every consumer of our shared stream."""
-        suspects = {name.decode() for name in self._client.hkeys(self._keys.workers)}
-        try:
-            consumers = self._client.xinfo_consumers(self._keys.task_stream(self._compat), GROUP)
-        except redis.ResponseError:  # no stream or group yet: nobody read anything
+        """Every registered worker and every consumer of our shared stream, in one round trip."""
+        with self._client.pipeline(transaction=False) as pipe:
+            pipe.hkeys(self._keys.workers)
+            pipe.xinfo_consumers(self._keys.task_stream(self._compat), GROUP)
+            registered, consumers = pipe.execute(raise_on_error=False)
+        if isinstance(registered, Exception):
+            raise registered
+        if isinstance(consumers, redis.ResponseError):  # no stream or group yet: none read
             consumers = []
+        elif isinstance(consumers, Exception):
+            raise consumers
+        suspects = {name.decode() for name in registered}
         for consumer in consumers:
             name = consumer["name"]
             suspects.add(name.decode() if isinstance(name, bytes) else name)
