@@ -294,12 +294,11 @@ class RoutedDispatcher(Dispatcher):
             donor = max(
                 ((r, q) for r, q in self._queues.items() if r and q),
                 default=None,
-                key=lambda item: sum(stop - start for start, stop in item[1]),
+                key=lambda item: _count(item[1]),
             )
             if donor is None or not self._worth_stealing(donor):
                 break
-            stolen = self._cut(donor[1], None, size, from_front=False)
-            fresh += stolen  # to the shared stream
+            fresh += self._cut(donor[1], None, size, from_front=False)  # to the shared stream
         return fresh
 
     def observe(self, numbers: Sequence[int], seconds: float, tasks: int) -> None:
@@ -329,9 +328,8 @@ class RoutedDispatcher(Dispatcher):
         cached, uncached = self._cached.seconds_per_task, self._uncached.seconds_per_task
         if cached is None or uncached is None:
             return True
-        queued = sum(stop - start for start, stop in queue)
         silent = self._clock() - self._heard_from.get(route, self._started)
-        return queued * cached >= uncached or silent >= uncached
+        return _count(queue) * cached >= uncached or silent >= uncached
 
     def _cut(
         self, queue: deque[list[int]], route: str | None, size: int, *, from_front: bool
@@ -347,3 +345,8 @@ class RoutedDispatcher(Dispatcher):
         if span[0] == span[1]:
             queue.remove(span)
         return self._pack(self._tasks[first : first + count], first, route)
+
+
+def _count(queue: deque[list[int]]) -> int:
+    """The tasks in a queue of [first, stop) spans."""
+    return sum(stop - start for start, stop in queue)
