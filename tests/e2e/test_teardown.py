@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from pytest_docker.plugin import get_docker_services
 
 from rhc.local import free_port
@@ -64,6 +65,9 @@ def stack_command(command: str, stack: Stack, **environment: str) -> subprocess.
     )
 
 
+# A whole second stack up, a pool worker, and down: 300 s did not suffice on a loaded 2-core
+# machine (2026-12-03: the pool's worker registered 2 min after `up`, `down` was cut short).
+@pytest.mark.timeout(600)
 def test_up_prints_the_url_with_its_token_and_down_lets_workers_leave_and_leaves_nothing(
     engine, tmp_path
 ):
