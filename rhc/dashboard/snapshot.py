@@ -170,8 +170,7 @@ class SnapshotReader:
             lambda pipe: (
                 [pipe.hgetall(keys.job(job_id)) for job_id in job_ids],
                 [pipe.xlen(keys.worker_stream(info.name)) for info in view.workers],
-                [pipe.xlen(keys.task_stream(compat)) for compat in compats],
-                [pipe.xinfo_groups(keys.task_stream(compat)) for compat in compats],
+                _read_streams(pipe, keys, compats),
             ),
             raise_on_error=False,
         )
@@ -190,11 +189,7 @@ class SnapshotReader:
         unread = sorted(running - set(compats))
         if unread:
             more = counter.pipeline(
-                lambda pipe: (
-                    [pipe.xlen(keys.task_stream(compat)) for compat in unread],
-                    [pipe.xinfo_groups(keys.task_stream(compat)) for compat in unread],
-                ),
-                raise_on_error=False,
+                lambda pipe: _read_streams(pipe, keys, unread), raise_on_error=False
             )
             more_lengths, more_groups = _split(more, len(unread))
             compats, lengths, groups = (
@@ -254,6 +249,14 @@ class _Counter:
             queue(pipe)
             self.commands += len(pipe.command_stack)
             return pipe.execute(raise_on_error=raise_on_error)
+
+
+def _read_streams(pipe: redis.client.Pipeline, keys: Keys, compats: list[str]) -> None:
+    """Queue each shared task stream's length, then its consumer groups."""
+    for compat in compats:
+        pipe.xlen(keys.task_stream(compat))
+    for compat in compats:
+        pipe.xinfo_groups(keys.task_stream(compat))
 
 
 def _split(replies: list, *sizes: int) -> list[list]:
