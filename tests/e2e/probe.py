@@ -4,10 +4,13 @@ Redis is reachable only inside the stack, so the tests ask from there. Prints on
 
   workers N TIMEOUT          wait until N workers are alive; their names, hosts and condor ids
   coffea_workers N TIMEOUT   wait until N workers are alive and every live one has coffea
-  busy TIMEOUT               wait until a worker holds tasks it has read; that worker
+  busy POOL_URL TIMEOUT      wait until a worker holds tasks it has read and its pool job
+                             is not being stopped; that worker, with its job's evictions
+  departure NAME TIMEOUT     wait until worker NAME has left; the record of its departure
   hostnames NAMESPACE N      map N tasks on that namespace's workers; the hosts that ran them
   dimuon NAMESPACE URL       the dimuon analysis of URL on that namespace's workers
   pool_jobs POOL_URL         the mini pool's jobs
+  evicted POOL_URL ID N TIMEOUT   wait until pool job ID has been evicted more than N times
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ import json
 import socket
 import sys
 import time
+from dataclasses import asdict
 
 from rhc import Manager
 from rhc.config import resolve_settings
 from rhc.manager.broker import Broker
+from rhc.wire.activity import Departure
 from rhc.wire.connection import connect
 from rhc.wire.keys import Keys
 from rhc.worker.reaper import Reaper
@@ -61,9 +66,10 @@ def coffea_workers(count: str, timeout: str) -> list[dict]:
     return [{"name": w.name, "coffea": w.versions["coffea"]} for w in alive]
 
 
-def busy(timeout: str) -> dict:
+def busy(pool_url: str, timeout: str) -> dict:
     """A worker holding tasks it read and has not finished: seen in Redis's pending entries the
-    moment it reads them (a heartbeat's "busy" may come after a short run has ended)."""
+    moment it reads them (a heartbeat's "busy" may come after a short run has ended). Not one
+    the pool's own evictor is stopping: the tests stop it themselves."""
     settings = resolve_settings()
     broker = Broker(settings)
     reaper = Reaper(connect(settings, role="probe"), Keys(settings.namespace), compat="")
@@ -71,13 +77,34 @@ def busy(timeout: str) -> dict:
     def find() -> dict | None:
         for info in broker.registry.workers(fresh=True):
             if reaper.held(info.name, info.compat):
-                return {"name": info.name, "host": info.host, "condor_id": info.condor_id}
+                job = next((j for j in pool_jobs(pool_url) if j["id"] == info.condor_id), {})
+                if job.get("state") == "Running" and not job["reason"].startswith("evict:"):
+                    return {
+                        "name": info.name,
+                        "host": info.host,
+                        "condor_id": info.condor_id,
+                        "evictions": job["evictions"],
+                    }
         return None
 
     def seen() -> str:
         return repr([(info.name, info.state) for info in broker.registry.workers(fresh=True)])
 
     return wait(find, float(timeout), "a worker holding tasks", seen)
+
+
+def departure(name: str, timeout: str) -> dict:
+    settings = resolve_settings()
+    client = connect(settings, role="probe")
+    departures = Keys(settings.namespace).departures
+
+    def find() -> dict | None:
+        for _, fields in client.xrevrange(departures, count=100):
+            if (record := Departure.from_fields(fields)).worker == name:
+                return asdict(record)
+        return None
+
+    return wait(find, float(timeout), f"worker {name} to leave")
 
 
 def hostnames(namespace: str, count: str) -> list[str]:
@@ -98,6 +125,14 @@ def pool_jobs(url: str) -> list[dict]:
     from rhc.config import resolve_pool_token
 
     return MiniPoolClient(url, token=resolve_pool_token()).jobs()
+
+
+def evicted(url: str, condor_id: str, times: str, timeout: str) -> dict:
+    def find() -> dict | None:
+        job = next((job for job in pool_jobs(url) if job["id"] == condor_id), {})
+        return job if job.get("evictions", 0) > int(times) else None
+
+    return wait(find, float(timeout), f"pool job {condor_id} evicted more than {times} time(s)")
 
 
 if __name__ == "__main__":
