@@ -18,8 +18,10 @@ from pathlib import Path
 import docker
 import pytest
 import tomllib
+from pytest_docker.plugin import Services, get_docker_services
 
 from rhc import __version__
+from rhc.condor.minipool.execution import ENGINE_TIMEOUT
 from rhc.local import free_port
 from tests.conftest import REPOSITORY
 from tests.e2e.terminal import Typed, type_in_terminal
@@ -142,7 +144,7 @@ def init_stack(directory: Path, project: str, **environment: str) -> Stack:
 @pytest.fixture(scope="session")
 def engine() -> Iterator[docker.DockerClient]:
     try:
-        client = docker.from_env()
+        client = docker.from_env(timeout=ENGINE_TIMEOUT)
         client.ping()
     except docker.errors.DockerException as exc:
         pytest.fail(f"no Docker engine answers ({exc}): start one with `make setup-docker`")
@@ -193,22 +195,41 @@ def docker_cleanup() -> list[str]:
     return ["--profile workers down --volumes --remove-orphans --timeout 60"]
 
 
-@pytest.fixture(scope="session")
-def stack(stack_state: Stack, request: pytest.FixtureRequest) -> Stack:
-    """The stack, up and healthy."""
+@pytest.fixture(scope="package")
+def docker_services(
+    docker_compose_command: str,
+    docker_compose_file: str,
+    docker_compose_project_name: str,
+    docker_setup: list[str],
+    docker_cleanup: list[str],
+) -> Iterator[Services]:
+    """pytest-docker's, taken down when the e2e tests end, not with the session: the stack's pool
+    evicts and starts a worker container every 30 s, which would slow the tiers after it."""
     started = time.monotonic()
-    request.getfixturevalue("docker_services")
-    FIGURES["stack healthy after, s"] = round(time.monotonic() - started, 1)
+    with get_docker_services(
+        docker_compose_command,
+        docker_compose_file,
+        docker_compose_project_name,
+        docker_setup,
+        docker_cleanup,
+    ) as services:
+        FIGURES["stack healthy after, s"] = round(time.monotonic() - started, 1)
+        yield services
+
+
+@pytest.fixture(scope="package")
+def stack(stack_state: Stack, docker_services: Services) -> Stack:
+    """The stack, up and healthy."""
     return stack_state
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def terminal_submission(stack: Stack) -> Typed:
     """The README's command for workers, typed in a JupyterLab terminal as an analyst does."""
     return type_in_terminal(stack.jupyter_url, stack.secrets()["jupyter_token"], README_COMMAND)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def pool_workers(stack: Stack, terminal_submission: Typed) -> list[dict]:
     """Two workers, submitted through the mini pool as an analyst would: the README's command
     in a JupyterLab terminal."""
@@ -217,6 +238,16 @@ def pool_workers(stack: Stack, terminal_submission: Typed) -> list[dict]:
     workers = stack.probe("workers", "2", "180")
     FIGURES["2 pool workers registered after, s"] = round(time.monotonic() - started, 1)
     return workers
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The teardown test brings up a stack of its own: it runs first among the e2e tests, before
+    the shared stack is up, so that two stacks never share the machine."""
+    own = [item for item in items if item.path.name == "test_teardown.py"]
+    rest = [item for item in items if item not in own]
+    here = Path(__file__).parent
+    first = next((k for k, item in enumerate(rest) if here in item.path.parents), len(rest))
+    items[:] = [*rest[:first], *own, *rest[first:]]
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -17,6 +17,7 @@ import pytest
 from rhc import __version__
 from rhc.condor.minipool import MiniPoolClient, MiniPoolError, MiniPoolServer, Pool, PoolSettings
 from rhc.condor.minipool.access import load_token
+from rhc.condor.minipool.execution import ENGINE_TIMEOUT
 from tests.conftest import rhc_command, wait_for
 from tests.integration.test_minipool import TOKEN, WAIT_FOR_GO, in_state, job, shell_job
 
@@ -334,7 +335,7 @@ def test_scratch_and_secrets_are_gone_once_a_job_completes_is_removed_or_the_poo
 def test_a_container_the_pool_starts_is_confined(make_cluster, tmp_path):
     # Given a real Docker engine with the worker image, and a pool whose containers share the
     # host's network (to reach the test's Redis on loopback)
-    engine = docker.from_env()
+    engine = docker.from_env(timeout=ENGINE_TIMEOUT)
     engine.images.get(WORKER_IMAGE)  # fails when the image is missing: `make images`
     settings = PoolSettings(
         work_dir=tmp_path / "pool", name=f"sec{tmp_path.name[-8:]}", slots=1, network="host"

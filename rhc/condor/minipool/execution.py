@@ -37,6 +37,10 @@ JOB_LABEL = "rhc.minipool.job"
 TMPFS_MB = 256
 """Size of the tmpfs on a container's /tmp (its HOME in the worker image), counted in its memory."""
 
+ENGINE_TIMEOUT = 600
+"""Seconds a Docker engine call may take (the SDK's default is 60): on the vfs storage driver,
+creating a container copies its whole image, and a 1.4 GB image took 50 s to over 2 min here."""
+
 _TEXT_BUSY_ATTEMPTS, _TEXT_BUSY_PAUSE = 40, 0.05
 """Tries, and seconds between them, to start an executable that is briefly busy (2 s in all)."""
 
@@ -301,7 +305,7 @@ class DockerRunner:
         with self._lock:
             if self._client is None:
                 try:
-                    self._client = _sdk().from_env()
+                    self._client = _sdk().from_env(timeout=ENGINE_TIMEOUT)
                 except _sdk().errors.DockerException as exc:
                     raise HoldError(f"no Docker engine answers the pool: {exc}") from exc
             return self._client
