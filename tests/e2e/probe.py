@@ -77,8 +77,8 @@ def busy(pool_url: str, timeout: str) -> dict:
     def find() -> dict | None:
         for info in broker.registry.workers(fresh=True):
             if reaper.held(info.name, info.compat):
-                job = next((j for j in pool_jobs(pool_url) if j["id"] == info.condor_id), {})
-                if job.get("state") == "Running" and not job["reason"].startswith("evict:"):
+                job = pool_job(pool_url, info.condor_id)
+                if job.get("state") == "Running" and job["stopping"] is None:
                     return {
                         "name": info.name,
                         "host": info.host,
@@ -127,9 +127,14 @@ def pool_jobs(url: str) -> list[dict]:
     return MiniPoolClient(url, token=resolve_pool_token()).jobs()
 
 
+def pool_job(url: str, condor_id: str) -> dict:
+    """The mini pool's job of that id; {} once it left the queue."""
+    return next((job for job in pool_jobs(url) if job["id"] == condor_id), {})
+
+
 def evicted(url: str, condor_id: str, times: str, timeout: str) -> dict:
     def find() -> dict | None:
-        job = next((job for job in pool_jobs(url) if job["id"] == condor_id), {})
+        job = pool_job(url, condor_id)
         return job if job.get("evictions", 0) > int(times) else None
 
     return wait(find, float(timeout), f"pool job {condor_id} evicted more than {times} time(s)")

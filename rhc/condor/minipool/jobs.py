@@ -89,6 +89,7 @@ def describe(job: Job, slots: Sequence[Slot], grace: float) -> dict:
         "exit_code": job.exit_code,
         "exit_signal": job.exit_signal,
         "evictions": job.evictions,
+        "stopping": job.stopping,
         "scratch_dir": str(job.scratch),
     }
 
