@@ -90,9 +90,15 @@ class Reader:
             raise FileReadError(chunk, f"no branch {listed} in '{chunk.tree}'")
         source = tree.file.source
         before = source.num_requested_bytes
+        # Only the memory cache keeps arrays, within its budget: uproot's own would keep up to
+        # 100 MB of them per open file beside it (8 files open: 800 MB nobody counts).
         try:
             arrays = tree.arrays(
-                branches, entry_start=chunk.entry_start, entry_stop=chunk.entry_stop, how=dict
+                branches,
+                entry_start=chunk.entry_start,
+                entry_stop=chunk.entry_stop,
+                how=dict,
+                array_cache=None,
             )
         except Exception as exc:  # corrupt baskets and lost servers surface as many types
             self._forget(chunk)  # a retry opens it again, at another redirector if need be
