@@ -473,9 +473,13 @@ def test_a_worker_container_killed_mid_run_changes_nothing(stack, engine, expect
     # Then the notebook's histogram still equals the direct computation
     report = finished_report(stack, "killed", notebook)
     assert report["bins"] == expected_bins and report["equal"]
-    # And the pool saw the job end by the signal; a new worker replaces it
+    # And the pool saw the job end by the signal (or, if its evictor had sent SIGTERM just
+    # before, every 30 s, saw an eviction and queued the job again); a new worker replaces it
     job = pool_job(stack, busy["condor_id"])
-    assert job["state"] == "Completed" and job["exit_code"] == 137, job
+    if job["evictions"] > busy["evictions"]:
+        assert job["state"] in ("Idle", "Running"), job
+    else:
+        assert job["state"] == "Completed" and job["exit_code"] == 137, job
     assert stack.exec("rhc", "condor", "submit", "-n", "1").returncode == 0
 
 
