@@ -284,9 +284,9 @@ def test_a_job_ignoring_sigterm_is_killed_after_the_grace_period(make_pool):
     removed_at = time.monotonic()
     assert client.remove(batch_name="stubborn") == 1
     # Then it keeps running through the grace period, and is SIGKILLed after it
-    stopping = job(client, f"{cluster}.0")
-    assert "remove: SIGTERM sent, SIGKILL after 1 s" in stopping["reason"]
-    assert stopping["stopping"] == "remove"
+    stubborn = job(client, f"{cluster}.0")
+    assert "remove: SIGTERM sent, SIGKILL after 1 s" in stubborn["reason"]
+    assert stubborn["stopping"] == "remove"
     wait_for(lambda: in_state(client, f"{cluster}.0", "Removed"), 10, "the removal")
     assert time.monotonic() - removed_at >= GRACE
     assert not [pid for pid in pids if alive(pid)]
