@@ -91,6 +91,7 @@ class SimulatedWorker:
         self._stopped.set()
         self._woken.set()
         self._fetcher.stop()
+        self._store.close_reads()
 
     def leave(self) -> None:
         """After stop(): hand back what it holds and deregister, as a real worker leaves."""
@@ -115,7 +116,7 @@ class SimulatedWorker:
 
     def _idle(self) -> None:
         self._state, self._job = "idle", None
-        self._woken.wait(1.0)
+        self._woken.wait()  # the fetcher wakes it after every read, stop() too
         if self._fetcher.error is not None:
             raise self._fetcher.error
         if self._fetcher.empty_streak == 1:  # as the supervisor does

@@ -3,7 +3,7 @@
 A site's pool may give an analyst thousands of slots; what they cost is Redis's and the
 notebook's, not the machine's that hosts this run. So the workers here are simulated
 (simulated_worker.py: the real protocol through the worker's own parts, batches that take
-0.5 s per task without using the CPU), 250 to a process, against a redis-server of their own
+0.5 s per task without using the CPU), 125 to a process, against a redis-server of their own
 with rhc's ACL users. Each simulated worker has a client of its own (a real one holds one
 more connection, for the control channel, which they leave out). Figures:
 
@@ -54,6 +54,8 @@ from rhc.wire.protocol import GROUP, compat_tag, versions
 
 WORKERS = 2000
 PROCESSES = 16
+BEAT_TURNS = 8
+"""The turns per heartbeat interval in which a process of simulated workers beats for them."""
 TASK_SECONDS = 0.5
 TASKS_PER_WORKER = 20
 REPEATS = 3
@@ -82,17 +84,28 @@ def serve_swarm(config_file: Path, names: list[str], ready: multiprocessing.Queu
         SimulatedWorker(settings, connect(settings, role="worker"), name, TASK_SECONDS)
         for name in names
     ]
-    for worker in workers:
-        worker.start()
-    ready.put(len(workers))
     interval = settings.heartbeat_interval
+    beaten = time.monotonic()
+    for started, worker in enumerate(workers, start=1):
+        worker.start()
+        if time.monotonic() - beaten > interval:
+            # Starting them all may outlast a heartbeat's TTL on a busy machine: keep the
+            # ones already started alive meanwhile, as their own processes would.
+            for alive in workers[:started]:
+                alive.heartbeat.beat()
+            beaten = time.monotonic()
+    ready.put(len(workers))
+    # In turns spread over the interval, a few workers each: a sleep per worker would wake
+    # this process as often as it beats, which costs this machine as much as the beat.
+    turns = [workers[first::BEAT_TURNS] for first in range(BEAT_TURNS)]
     cycle = time.monotonic()
     while not stopping:
-        for index, worker in enumerate(workers):
-            time.sleep(max(0.0, cycle + interval * index / len(workers) - time.monotonic()))
-            if worker.error is not None:
-                raise worker.error
-            worker.heartbeat.beat_and_sweep()
+        for index, turn in enumerate(turns):
+            time.sleep(max(0.0, cycle + interval * index / BEAT_TURNS - time.monotonic()))
+            for worker in turn:
+                if worker.error is not None:
+                    raise worker.error
+                worker.heartbeat.beat_and_sweep()
             if stopping:
                 break
         cycle += interval
@@ -259,7 +272,11 @@ def measure(directory: Path) -> dict[str, object]:
         swarm.start([names[first::PROCESSES] for first in range(PROCESSES)])
         startup = time.perf_counter() - started
         if admin.hlen(Keys(NAMESPACE).workers) != WORKERS:
-            raise RhcError("not every simulated worker registered")
+            registered = admin.hlen(Keys(NAMESPACE).workers)
+            raise RhcError(
+                f"{registered} of {WORKERS} simulated workers registered after {startup:.0f} s: "
+                "the others were swept as dead while the rest started (this machine is too busy)"
+            )
         rest = measure_rest(admin, swarm, empty, interval)
         with rhc.Manager(**read_config_file(cluster.config_file)) as manager:
             timed_map(manager, swarm, admin, 2 * WORKERS)  # the manager learns the task's length

@@ -25,6 +25,11 @@ DEFAULT_RESULT_TTL = 24 * 3600.0
 DEFAULT_READ_BLOCK = 0.5
 """How long one blocking read waits: under the socket timeout, so idle reads never time out."""
 
+IDLE_READ_BLOCK = 4.0
+"""How long one blocking read waits once a worker has been idle IDLE_FLUSH_READS reads (2 s):
+a pool at rest then sends a read per worker every 4 s instead of two a second, and a task
+still reaches a waiting worker at once. Under the socket timeout too."""
+
 DEFAULT_SOCKET_TIMEOUT = 10.0
 """Socket timeout of every Redis connection; longer than any blocking read rhc issues."""
 

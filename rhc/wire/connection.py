@@ -73,6 +73,18 @@ def connect(settings: Settings, *, role: str) -> redis.Redis:
     return client
 
 
+def separate(client: redis.Redis) -> redis.Redis:
+    """A client with a connection pool of its own to the same server, with the same user, TLS
+    and timeouts: closing its connections (to end a blocking read at once, from another
+    thread) leaves the original's alone."""
+    pool = client.connection_pool
+    return redis.Redis(
+        connection_pool=redis.ConnectionPool(
+            connection_class=pool.connection_class, **pool.connection_kwargs
+        )
+    )
+
+
 def _tls_options(settings: Settings) -> dict[str, object]:
     """rediss:// verifies the server's certificate and its name, against redis_ca if given."""
     if urlsplit(settings.redis_url).scheme != "rediss":

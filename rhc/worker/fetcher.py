@@ -2,7 +2,8 @@
 """The fetcher thread: keeps at most one task entry in hand, reading only when asked.
 
 Blocking reads happen here so the supervisor's loop can wait on its task process, signals and
-control notices all at once, and so the next batch arrives while the current one runs.
+control notices all at once, and so the next batch arrives while the current one runs. A worker
+idle a while reads with longer blocks: fewer round trips for Redis, no later for a task.
 """
 
 from __future__ import annotations
@@ -11,13 +12,17 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
+from rhc import defaults
 from rhc.wire.protocol import TaskEntry
 
 
 class Fetcher(threading.Thread):
-    """Reads task entries on demand; `wake` tells the supervisor something happened."""
+    """Reads task entries on demand; `wake` tells the supervisor something happened.
 
-    def __init__(self, read: Callable[[], list[TaskEntry]], wake: Callable[[], None]) -> None:
+    read(block) waits up to `block` seconds for entries.
+    """
+
+    def __init__(self, read: Callable[[float], list[TaskEntry]], wake: Callable[[], None]) -> None:
         super().__init__(name="rhc-fetcher", daemon=True)
         self._read = read
         self._wake = wake
@@ -35,6 +40,13 @@ class Fetcher(threading.Thread):
             if not self._entries:
                 self._wanted = True
                 self._condition.notify()
+
+    @property
+    def block(self) -> float:
+        """How long the next read may wait: longer once the worker has been idle a while."""
+        if self.empty_streak < defaults.IDLE_FLUSH_READS:
+            return defaults.DEFAULT_READ_BLOCK
+        return defaults.IDLE_READ_BLOCK
 
     def take(self) -> TaskEntry | None:
         with self._condition:
@@ -60,7 +72,7 @@ class Fetcher(threading.Thread):
                         self._condition.wait()
                     if self._stopped:
                         return
-                entries = self._read()
+                entries = self._read(self.block)
                 with self._condition:
                     self._entries.extend(entries)
                     if entries:

@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import redis
 
-from rhc import defaults
 from rhc.wire.activity import (
     DEPARTURES_KEPT,
     FAILURES_KEPT,
@@ -22,7 +23,7 @@ from rhc.wire.activity import (
     Span,
     runtime_bucket,
 )
-from rhc.wire.connection import Reconnector
+from rhc.wire.connection import RETRYABLE, Reconnector, separate
 from rhc.wire.keys import Keys
 from rhc.wire.protocol import (
     GROUP,
@@ -37,6 +38,7 @@ from rhc.wire.scripts import ACK_AND_STORE, REQUEUE
 from rhc.wire.serialization import seal
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _DROPPED = 2
 """What ACK_AND_STORE returns when a batch it would store was marked as run already."""
@@ -68,6 +70,9 @@ class TaskStore:
         self.own = keys.worker_stream(name)
         self.reconnect = reconnect
         self._read_reconnect = read_reconnect
+        # Reads on connections of their own, which close_reads() can close under a blocked read.
+        self._reader = separate(client)
+        self._reading = True
         self._ack_and_store = client.register_script(ACK_AND_STORE)
         self._requeue = client.register_script(REQUEUE)
 
@@ -79,18 +84,17 @@ class TaskStore:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    def read(self) -> list[TaskEntry]:
-        """Wait a little for the next entry of each stream; routed ones first."""
+    def read(self, block: float) -> list[TaskEntry]:
+        """Wait up to `block` seconds for the next entry of each stream; routed ones first."""
         streams = {self.own: ">", self.shared: ">"}
 
         def read() -> list:
             try:
-                return self._client.xreadgroup(
-                    GROUP,
-                    self._name,
-                    streams,
-                    count=1,
-                    block=int(defaults.DEFAULT_READ_BLOCK * 1000),
+                return self._unless_closed(
+                    lambda: self._reader.xreadgroup(
+                        GROUP, self._name, streams, count=1, block=int(block * 1000)
+                    ),
+                    [],
                 )
             except redis.ResponseError as exc:
                 # NOGROUP: Redis restarted without its data. UNBLOCKED: this worker was taken
@@ -116,10 +120,11 @@ class TaskStore:
         can only be added, never changed or removed, by a worker's Redis user."""
 
         def marks() -> list:
-            with self._client.pipeline(transaction=False) as pipe:
+            with self._reader.pipeline(transaction=False) as pipe:
                 for entry in entries:
                     pipe.hget(self._keys.ran(entry.job), str(entry.batch))
-                return pipe.execute()
+                # closed meanwhile: they are handed back unrun, and checked where they run
+                return self._unless_closed(pipe.execute, [None] * len(entries))
 
         found = self._read_reconnect.call(marks, doing="reading tasks")
         fresh, replayed = [], []
@@ -137,6 +142,23 @@ class TaskStore:
         if replayed:
             self.discard(replayed)
         return fresh
+
+    def close_reads(self) -> None:
+        """Stop reading for good (the worker stops): a read blocked now returns at once, empty.
+        What Redis delivered to it before is in this worker's pending entries, for leave()."""
+        self._reading = False
+        self._reader.connection_pool.disconnect()
+
+    def _unless_closed(self, operation: Callable[[], T], closed: T) -> T:
+        """operation(), or `closed` once close_reads() was called, also in its midst."""
+        if not self._reading:
+            return closed
+        try:
+            return operation()
+        except RETRYABLE:
+            if self._reading:
+                raise
+            return closed
 
     def store(
         self,

@@ -375,21 +375,18 @@ class Worker:
         self._store.reconnect = Reconnector(self.settings, SHUTDOWN_RECONNECT_TIMEOUT)
         try:
             self._fetcher.stop()
+            self._store.close_reads()  # an idle worker's read may otherwise wait seconds
             self._store.requeue(self._fetcher.drain())
             while self._executor.busy:  # interrupted by now: hand them back
                 self._complete(*self._executor.next_outcome())
-            self._fetcher.join(timeout=defaults.DEFAULT_READ_BLOCK + SHUTDOWN_RECONNECT_TIMEOUT)
+            self._fetcher.join(timeout=defaults.IDLE_READ_BLOCK + SHUTDOWN_RECONNECT_TIMEOUT)
             self._store.requeue(self._fetcher.drain())
             if self._child.is_alive:
                 self._flush(self._mergings.jobs)
             else:
                 self.lost_task_process(self._child.exit_reason())
         except (RhcError, *RETRYABLE) as exc:
-            log.error(
-                "could not hand back tasks (%s): they are re-queued once this worker's "
-                "heartbeat expires",
-                exc,
-            )
+            log.error("could not hand back tasks (%s): re-queued once its heartbeat expires", exc)
         finally:
             self._heartbeat.stop()
             self._heartbeat.join()

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from functools import partial
 
-from rhc import Manager
+from rhc import Manager, defaults
 from rhc.config import resolve_settings
 from rhc.wire.connection import connect
 from rhc.wire.keys import Keys
@@ -295,3 +295,35 @@ def test_a_worker_whose_acl_predates_mget_still_sweeps_and_says_how_to_update_it
     assert "ghost" not in registered(redis_client, keys)
     assert_says(caplog.text, "may not MGET", f"rhc redis namespace {cluster.namespace}")
     client.close()
+
+
+def test_an_idle_worker_in_its_long_reads_takes_a_task_at_once_and_stops_at_once(
+    cluster, redis_client
+):
+    def reads() -> int:
+        return redis_client.info("commandstats").get("cmdstat_xreadgroup", {}).get("calls", 0)
+
+    def idle_a_while(since: int) -> bool:  # its reads past the short ones: it waits long now
+        return reads() >= since + defaults.IDLE_FLUSH_READS + 1
+
+    # Given a worker idle long enough to read in long blocks (only workers read groups)
+    before = reads()
+    cluster.start_workers(1)
+    wait_for(lambda: idle_a_while(before), 30, "the worker to read in long blocks")
+    # When a small map is sent
+    manager = cluster.manager()
+    sent = time.monotonic()
+    squares = manager.remote_map(fixtures.square, range(3))
+    # Then it runs at once, not after the read's block
+    assert squares == [0, 1, 4]
+    assert time.monotonic() - sent < defaults.IDLE_READ_BLOCK / 2
+    # And when it is idle a while again and gets SIGTERM
+    after = reads()
+    wait_for(lambda: idle_a_while(after), 30, "the worker to read in long blocks again")
+    process = cluster.workers["w0"]
+    process.send_signal(signal.SIGTERM)
+    # Then it exits 0 without waiting for its read to end, saying nothing of a lost Redis
+    assert process.wait(defaults.IDLE_READ_BLOCK - 1) == 0
+    assert not redis_client.hexists(Keys(cluster.namespace).workers, "w0")
+    assert "lost Redis" not in cluster.log("w0")
+    manager.close()

@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The fetcher thread: how long its reads wait, as a worker goes idle and gets work again."""
+
+from __future__ import annotations
+
+import threading
+
+from rhc import defaults
+from rhc.worker.fetcher import Fetcher
+
+ENTRY = object()
+
+
+def test_an_idle_worker_reads_in_longer_blocks_and_a_task_brings_the_short_ones_back():
+    # Given a fetcher whose reads find nothing 6 times, then a task entry, then nothing
+    replies = [[]] * 6 + [[ENTRY]] + [[]] * 2
+    blocks: list[float] = []
+    replied, release, woken = threading.Event(), threading.Event(), threading.Event()
+
+    def read(block: float) -> list:
+        blocks.append(block)
+        if len(blocks) <= len(replies):
+            return replies[len(blocks) - 1]
+        replied.set()
+        release.wait(10)
+        return []
+
+    fetcher = Fetcher(read, woken.set)
+    fetcher.start()
+    # When it is asked for an entry, and once it has one, for the next
+    fetcher.want()
+    entry = None
+    while entry is None:
+        assert woken.wait(10), "the fetcher never woke its worker"
+        woken.clear()
+        entry = fetcher.take()
+    fetcher.want()
+    assert replied.wait(10), "the fetcher stopped reading"
+    fetcher.stop()
+    release.set()
+    fetcher.join(10)
+    # Then its first IDLE_FLUSH_READS reads wait the short block and the next ones the long
+    # block, until the task entry: the reads after it wait the short block again
+    short, long = defaults.DEFAULT_READ_BLOCK, defaults.IDLE_READ_BLOCK
+    idle = defaults.IDLE_FLUSH_READS
+    assert entry is ENTRY and long > short
+    assert blocks == [short] * idle + [long] * (7 - idle) + [short] * 3
