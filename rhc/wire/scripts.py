@@ -136,6 +136,20 @@ redis.call('DEL', KEYS[1])
 return #entries
 """
 
+FORGET_CONSUMER = """
+-- Delete a worker's consumer of a task stream once it holds nothing. A worker taken for dead
+-- that is alive after all may have read entries since its sweeper listed what it held: deleted
+-- with its consumer, they would stay delivered to no one and never be read again. It stays
+-- then, and the next sweep, which finds it among the consumers, reclaims them if it is dead.
+-- KEYS[1] the task stream
+-- ARGV[1] consumer group
+-- ARGV[2] the worker's name
+-- Returns 1 if it was deleted, 0 if it holds entries.
+if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then return 0 end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
 FORGET_WORKER = """
 -- Remove every trace of a worker but the record of its departure, which only the call that
 -- removed its registration adds: two sweepers that both took it for dead record it once.

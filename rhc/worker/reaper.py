@@ -20,7 +20,7 @@ import redis
 from rhc.wire.activity import DEPARTURES_KEPT, Departure
 from rhc.wire.keys import Keys
 from rhc.wire.protocol import GROUP, WorkerInfo, merged_member
-from rhc.wire.scripts import DRAIN, FORGET_WORKER, REQUEUE
+from rhc.wire.scripts import DRAIN, FORGET_CONSUMER, FORGET_WORKER, REQUEUE
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ class Reaper:
         self._requeue = client.register_script(REQUEUE)
         self._drain = client.register_script(DRAIN)
         self._forget = client.register_script(FORGET_WORKER)
+        self._forget_consumer = client.register_script(FORGET_CONSUMER)
         self._warned_acl = False
 
     def claim(self, pipe: redis.client.Pipeline, me: str, lock_seconds: float) -> None:
@@ -162,7 +163,8 @@ class Reaper:
         the shared stream (`charged` counted as a redelivery), then every trace of it goes but
         the record of its `departure`, added only by the call that removed its registration:
         one however many sweepers reclaimed it, and none for a worker stopping after it was
-        swept (its "heartbeat lost" stays). Returns how many task batches moved."""
+        swept (its "heartbeat lost" stays). Its consumer stays while it holds entries it read
+        after `pending` was listed (FORGET_CONSUMER). Returns how many task batches moved."""
         shared = self._keys.task_stream(compat)
         own = self._keys.worker_stream(name)
         batches: dict[tuple[str, bool], list[bytes]] = defaultdict(list)
@@ -174,7 +176,7 @@ class Reaper:
         )
         moved += self._drain(keys=[own, shared])
         with contextlib.suppress(redis.ResponseError):  # it never read the shared stream
-            self._client.xgroup_delconsumer(shared, GROUP, name)
+            self._forget_consumer(keys=[shared], args=[GROUP, name])
         record = departure.to_fields() if departure is not None else {}
         self._forget(
             keys=[

@@ -282,6 +282,43 @@ def test_two_sweepers_that_both_take_a_worker_for_dead_record_its_departure_once
     client.close()
 
 
+def test_a_worker_taken_for_dead_that_reads_while_it_is_swept_loses_no_task(
+    cluster, redis_client, monkeypatch
+):
+    # Given a worker taken for dead (registered, no alive key) that holds batch 1 of two queued
+    client, keys, compat = worker_side(cluster)
+    shared = keys.task_stream(compat)
+    redis_client.xgroup_create(shared, GROUP, id="0", mkstream=True)
+    for batch in (1, 2):
+        redis_client.xadd(shared, {"batch": str(batch)})
+    register_ghost(redis_client, keys, "ghost")
+
+    def ghost_takes_one() -> None:
+        redis_client.xreadgroup(GROUP, "ghost", {shared: ">"}, count=1)
+
+    ghost_takes_one()
+    reaper = Reaper(client, keys, compat)
+    listed = reaper.held
+
+    def held_then_the_ghost_reads(name: str, compat: str) -> list:
+        found = listed(name, compat)
+        ghost_takes_one()  # alive after all: it takes batch 2 once the sweeper has looked
+        return found
+
+    monkeypatch.setattr(reaper, "held", held_then_the_ghost_reads)
+    # When a sweeper reclaims it
+    reaper.reclaim("ghost", compat)
+    # Then batch 2 is still held by it, not delivered to no one
+    assert pending_batches(redis_client, shared, "ghost") == {2}
+    # When it was dead after all, and the next sweep comes
+    monkeypatch.undo()
+    reaper.sweep("me", until=time.monotonic() + 60)
+    # Then both batches wait for any other worker
+    taken = redis_client.xreadgroup(GROUP, "other", {shared: ">"})
+    assert sorted(int(fields[b"batch"]) for _, entries in taken for _, fields in entries) == [1, 2]
+    client.close()
+
+
 def test_a_worker_whose_acl_predates_mget_still_sweeps_and_says_how_to_update_it(
     cluster, redis_client, caplog
 ):
