@@ -14,7 +14,9 @@ more connection, for the control channel, which they leave out). Figures:
   efficiency   after an untimed warm-up map, maps of 40,000 tasks of 0.5 s (20 per worker, 10 s
                if no time were lost), each timed from submit to its last result; the median map's
                  tasks * 0.5 s / (wall time * 2,000)                      target: >= 95 %
-               and per task: Redis CPU, the notebook's CPU, the simulated workers' CPU
+               and per task: Redis CPU, the notebook's CPU, the simulated workers' CPU; and
+               how many live workers were taken for dead during the maps (their beats late on
+               a saturated machine: their batches ran again, their late results were dropped)
   reaping      3 more workers, each in a process of its own, are killed (SIGKILL) while each
                holds a batch of a map; the seconds from each one's last heartbeat until it is
                reaped (its registration gone, its batch back in the queue), the slowest
@@ -23,8 +25,7 @@ more connection, for the control channel, which they leave out). Figures:
 
 Run `python benchmarks/swarm.py [WORKERS]` (default 2,000; also `make bench-swarm`, and part of
 `make bench`): it prints a table and writes benchmarks/results/swarm.json. It stops every
-process it starts, also on
-error, Ctrl-C or SIGTERM.
+process it starts, also on error, Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -183,14 +184,14 @@ def redis_figures(admin) -> dict[str, float]:
 
 def timed_map(manager: rhc.Manager, swarm: Swarm, admin, count: int) -> dict[str, float]:
     """One map of `count` simulated 0.5 s tasks, with the CPU each side spent on it."""
+    departures = Keys(NAMESPACE).departures
     before = redis_figures(admin), time.process_time(), swarm.cpu_seconds()
+    departed = admin.xlen(departures)
     started = time.perf_counter()
     results = manager.submit(tasks.noop, range(count)).results(timeout=MAP_TIMEOUT)
     seconds = time.perf_counter() - started
     after = redis_figures(admin), time.process_time(), swarm.cpu_seconds()
     swarm.check()
-    if admin.hlen(Keys(NAMESPACE).workers) != WORKERS:
-        raise RhcError("simulated workers were lost during a map")
     if results != list(range(count)):
         raise RhcError(f"a map of {count} simulated tasks returned wrong results")
     return {
@@ -200,6 +201,9 @@ def timed_map(manager: rhc.Manager, swarm: Swarm, admin, count: int) -> dict[str
         "redis_commands": after[0]["commands"] - before[0]["commands"],
         "notebook_cpu": after[1] - before[1],
         "workers_cpu": after[2] - before[2],
+        # none of them died (swarm.check): each one swept was late with its beats, as the
+        # processes beating for 125 each fall behind on a saturated machine
+        "taken_for_dead": admin.xlen(departures) - departed,
     }
 
 
@@ -309,6 +313,7 @@ def summarize(measured: dict, runtime: float) -> dict[str, object]:
         "Redis commands per task": statistics.median(
             m["redis_commands"] / m["tasks"] for m in maps
         ),
+        "live workers taken for dead in the maps": sum(m["taken_for_dead"] for m in maps),
         "Redis memory per idle worker": rest["memory_per_worker"] / 1024,
         "of which its connections' buffers": rest["connections_memory_per_worker"] / 1024,
         "Redis CPU at rest": rest["redis_cpu_percent"],
@@ -352,6 +357,7 @@ UNITS = {
     "notebook CPU per task": ("µs", ".1f"),
     "simulated workers' CPU per task": ("µs", ".1f"),
     "Redis commands per task": ("", ".2f"),
+    "live workers taken for dead in the maps": ("", "d"),
     "Redis memory per idle worker": ("KiB", ".1f"),
     "of which its connections' buffers": ("KiB", ".1f"),
     "Redis CPU at rest": ("% of a core", ".1f"),
