@@ -26,6 +26,7 @@ from rhc.wire.protocol import (
     CANCELLED,
     DELIVERED,
     FINISHED,
+    JOB_DONE,
     JOB_REASON,
     JOB_SUBMITTED,
     JOB_TOTAL,
@@ -207,7 +208,11 @@ class Broker:
                 if created is not None:
                     record, sealed_function = created
                     self._queue_function(pipe, record.function, sealed_function)
-                    pipe.hset(job_key, mapping=record.to_fields())
+                    fields = record.to_fields()
+                    # written again after a lost connection: the workers' count stays if Redis
+                    # still holds it
+                    pipe.hsetnx(job_key, JOB_DONE, fields.pop(JOB_DONE))
+                    pipe.hset(job_key, mapping=fields)
                     # integer milliseconds: a small sorted set stores its scores as text, and
                     # every insert reads them all back; integers read back 4x faster than floats
                     pipe.zadd(self._keys.recent_jobs, {job_id: int(record.created * 1000)})
