@@ -73,6 +73,8 @@ class TaskStore:
         # Reads on connections of their own, which close_reads() can close under a blocked read.
         self._reader = separate(client)
         self._reading = True
+        self._seen = {self.own: b"0", self.shared: b"0"}
+        """The last entry id read from each stream: what a lost read took lies beyond it."""
         self._ack_and_store = client.register_script(ACK_AND_STORE)
         self._requeue = client.register_script(REQUEUE)
 
@@ -85,14 +87,23 @@ class TaskStore:
                     raise
 
     def read(self, block: float) -> list[TaskEntry]:
-        """Wait up to `block` seconds for the next entry of each stream; routed ones first."""
-        streams = {self.own: ">", self.shared: ">"}
+        """Wait up to `block` seconds for the next entry of each stream; routed ones first.
+
+        A read whose connection broke may have been given entries that never arrived: Redis
+        counts them as this worker's, and no one else would ever run them. So the read after a
+        lost connection asks for this worker's pending entries beyond the last ones it saw."""
+        calls = 0
 
         def read() -> list:
+            nonlocal calls
+            calls += 1
+            lost = calls > 1
+            streams = dict(self._seen) if lost else {self.own: ">", self.shared: ">"}
+            wait = None if lost else int(block * 1000)
             try:
                 return self._unless_closed(
                     lambda: self._reader.xreadgroup(
-                        GROUP, self._name, streams, count=1, block=int(block * 1000)
+                        GROUP, self._name, streams, count=1, block=wait
                     ),
                     [],
                 )
@@ -105,11 +116,12 @@ class TaskStore:
                 return []
 
         reply = self._read_reconnect.call(read, doing="reading tasks")
-        entries = [
-            TaskEntry.parse(stream.decode(), entry_id, fields)
-            for stream, items in reply or []
-            for entry_id, fields in items
-        ]
+        entries = []
+        for stream, items in reply or []:
+            for entry_id, fields in items:
+                self._seen[stream.decode()] = entry_id
+                if fields:  # none: removed from its stream since (re-queued by a sweeper)
+                    entries.append(TaskEntry.parse(stream.decode(), entry_id, fields))
         entries.sort(key=lambda entry: entry.stream != self.own)
         return self._not_run(entries) if entries else entries
 

@@ -1,12 +1,21 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""A password that never shows. Wrong URLs and passwords, and a Redis gone for good, are in
-test_bad_input.py; a Redis restarting or crashing mid-job is in tests/chaos/test_redis.py."""
+"""A password that never shows; a worker's read whose connection breaks. Wrong URLs and
+passwords, and a Redis gone for good, are in test_bad_input.py; a Redis restarting or crashing
+mid-job is in tests/chaos/test_redis.py."""
 
 from __future__ import annotations
 
+import threading
+
 from rhc import Manager
-from rhc.config import new_secret
+from rhc.config import new_secret, resolve_settings
+from rhc.wire.connection import Reconnector, connect
+from rhc.wire.keys import Keys
+from rhc.wire.protocol import GROUP, compat_tag, versions
 from rhc.wire.signing import new_task_key
+from rhc.worker.store import TaskStore
+from tests import fixtures
+from tests.conftest import wait_for
 
 SECRET = new_secret()
 TASK_KEY = new_task_key()
@@ -22,3 +31,35 @@ def test_the_password_never_shows_in_reprs_or_logs(redis_server, caplog):
     assert TASK_KEY.split(":")[1] not in repr(manager.settings) + repr(manager)
     assert ":***@" in repr(manager)
     assert redis_server.admin.password not in caplog.text
+
+
+def test_a_read_whose_reply_was_lost_with_its_connection_still_gets_its_task(cluster, redis_client):
+    # Given a worker's task store, and a task its read was given by Redis whose reply never
+    # arrived (taken here for the worker by another client: Redis holds it as the worker's)
+    settings = resolve_settings(config_file=cluster.worker_config_file)
+    store = TaskStore(
+        connect(settings, role="worker"),
+        Keys(cluster.namespace),
+        compat=compat_tag(versions()),
+        name="w",
+        secret=settings.secret,
+        reconnect=Reconnector(settings, 10),
+        read_reconnect=Reconnector(settings, 10),
+    )
+    store.ensure_groups()
+    with cluster.manager() as manager:
+        manager.submit(fixtures.square, [3])
+        ((_, ((given, _),)),) = redis_client.xreadgroup(GROUP, "w", {store.shared: ">"}, count=1)
+    # When its next read, waiting for more, loses its connection
+    read: list = []
+    reading = threading.Thread(target=lambda: read.extend(store.read(block=4.0)))
+    reading.start()
+
+    def waiting() -> list[int]:
+        return [c["id"] for c in redis_client.client_list() if c["cmd"] == "xreadgroup"]
+
+    redis_client.client_kill_filter(_id=wait_for(waiting, 10, "the read to wait")[0])
+    reading.join()
+    # Then the read after it returns the task that never arrived, which no one else would run
+    assert [entry.entry_id for entry in read] == [given]
+    store.close_reads()
