@@ -209,21 +209,20 @@ class Reconnector:
             return result
 
 
-def once(operation: Callable[[], T], *, then: Callable[[], object]) -> Callable[[], T | None]:
-    """operation on the first call; `then` on the calls after it, which return None.
+def once(operation: Callable[[], T], *, then: Callable[[], T]) -> Callable[[], T]:
+    """operation on the first call; `then` on the calls after it, which a Reconnector makes
+    only after the one before lost its connection.
 
-    For writes that must not be repeated when Redis went away in their midst: it may have run
-    them before the connection broke (sending tasks twice would queue them twice). Retried
-    through the Reconnector, the later calls only wait for Redis to be back; the loss it counts
-    (Reconnector.losses) tells the caller to check what Redis holds and write what it lost."""
+    For operations that must not simply be repeated when Redis went away in their midst: it may
+    have run them before the connection broke. Writes (sending tasks twice would queue them
+    twice) then only wait for Redis to be back, and the loss it counts (Reconnector.losses) tells
+    the caller to check what Redis holds and write what it lost; a read asks for what the lost
+    one may have been given."""
     calls = 0
 
-    def call() -> T | None:
+    def call() -> T:
         nonlocal calls
         calls += 1
-        if calls == 1:
-            return operation()
-        then()
-        return None
+        return operation() if calls == 1 else then()
 
     return call

@@ -23,7 +23,7 @@ from rhc.wire.activity import (
     Span,
     runtime_bucket,
 )
-from rhc.wire.connection import RETRYABLE, Reconnector, separate
+from rhc.wire.connection import RETRYABLE, Reconnector, once, separate
 from rhc.wire.keys import Keys
 from rhc.wire.protocol import (
     GROUP,
@@ -92,14 +92,8 @@ class TaskStore:
         A read whose connection broke may have been given entries that never arrived: Redis
         counts them as this worker's, and no one else would ever run them. So the read after a
         lost connection asks for this worker's pending entries beyond the last ones it saw."""
-        calls = 0
 
-        def read() -> list:
-            nonlocal calls
-            calls += 1
-            lost = calls > 1
-            streams = dict(self._seen) if lost else {self.own: ">", self.shared: ">"}
-            wait = None if lost else int(block * 1000)
+        def read(streams: dict[str, bytes | str], wait: int | None) -> list:
             try:
                 return self._unless_closed(
                     lambda: self._reader.xreadgroup(
@@ -115,7 +109,11 @@ class TaskStore:
                 self.ensure_groups()
                 return []
 
-        reply = self._read_reconnect.call(read, doing="reading tasks")
+        fresh = {self.own: ">", self.shared: ">"}
+        reply = self._read_reconnect.call(
+            once(lambda: read(fresh, int(block * 1000)), then=lambda: read(dict(self._seen), None)),
+            doing="reading tasks",
+        )
         entries = []
         for stream, items in reply or []:
             for entry_id, fields in items:

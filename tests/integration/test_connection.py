@@ -37,8 +37,9 @@ def test_a_read_whose_reply_was_lost_with_its_connection_still_gets_its_task(clu
     # Given a worker's task store, and a task its read was given by Redis whose reply never
     # arrived (taken here for the worker by another client: Redis holds it as the worker's)
     settings = resolve_settings(config_file=cluster.worker_config_file)
+    client = connect(settings, role="worker")
     store = TaskStore(
-        connect(settings, role="worker"),
+        client,
         Keys(cluster.namespace),
         compat=compat_tag(versions()),
         name="w",
@@ -63,3 +64,4 @@ def test_a_read_whose_reply_was_lost_with_its_connection_still_gets_its_task(clu
     # Then the read after it returns the task that never arrived, which no one else would run
     assert [entry.entry_id for entry in read] == [given]
     store.close_reads()
+    client.close()
