@@ -32,7 +32,7 @@ from rhc.errors import RhcError, SerializationError
 from rhc.wire.protocol import ARGUMENT_KEPT, Failure, TaskBatch
 from rhc.wire.serialization import dumps, loads
 from rhc.worker import context
-from rhc.worker.allocator import keep_freed_memory
+from rhc.worker.allocator import FAULTED_IN_BYTES, fault_in, keep_freed_memory
 from rhc.worker.cache import MemoryCache
 
 _IDLE = -1.0
@@ -147,7 +147,7 @@ class TaskProcess:
 
 def _main(connection: Connection, progress: ctypes.Array, config: dict) -> None:
     _die_with_parent()
-    keep_freed_memory()
+    keeps_memory = keep_freed_memory()
     # The supervisor decides when tasks stop: a Ctrl-C or SIGTERM for the whole process group
     # must not kill a task half-way behind its back.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -155,6 +155,8 @@ def _main(connection: Connection, progress: ctypes.Array, config: dict) -> None:
     runner = _Runner(connection, progress, config)
     signal.signal(signal.SIGUSR1, runner.on_interrupt)
     _preload(config["preload"])
+    if keeps_memory:
+        fault_in(min(config["cache_bytes"], FAULTED_IN_BYTES))
     connection.send(("ready",))
     runner.serve()
 

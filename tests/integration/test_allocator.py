@@ -15,3 +15,13 @@ def test_a_task_reuses_memory_that_earlier_allocations_freed(cluster):
     # Then no page is faulted in again: the freed memory is reused (glibc's defaults faulted
     # 9 to 26 pages an allocation here, and a pad at the heap's top alone 930 at 8 MB)
     assert max(faults) < 1, faults
+
+
+def test_a_fresh_workers_first_task_keeps_new_memory_on_pages_already_in_memory(cluster):
+    # Given a worker just started
+    cluster.start_workers(1)
+    # When its first task makes 100 MB of buffers and keeps them (a cold run's cached arrays)
+    faults = Manager().remote_map(fixtures.faults_keeping, [100], progress=False)
+    # Then they land on heap its task process faulted in when it started, where they faulted
+    # 25,600 fresh pages in
+    assert faults[0] < 1000, faults
