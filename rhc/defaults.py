@@ -33,6 +33,10 @@ still reaches a waiting worker at once. Under the socket timeout too."""
 DEFAULT_SOCKET_TIMEOUT = 10.0
 """Socket timeout of every Redis connection; longer than any blocking read rhc issues."""
 
+RESULT_BYTES_PER_READ = 64 * 2**20
+"""About the most bytes one read of a job's results asks Redis for (results pile up while no
+notebook reads them): past the first read, the count of entries is sized from the largest seen."""
+
 DEFAULT_TARGET_BATCH_SECONDS = 0.05
 """How long one batch should take: long enough to hide messaging, short enough to balance."""
 

@@ -15,6 +15,7 @@ import redis
 from rhc import defaults
 from rhc.config import Settings
 from rhc.manager.deferred import DeferredWrites, Write
+from rhc.manager.paging import PagingByFunction
 from rhc.manager.registry import WorkerRegistry
 from rhc.manager.statements import Statements
 from rhc.wire.activity import RECENT_JOBS_KEPT, RECENT_JOBS_TRIM_EVERY, SUBMITTED
@@ -41,9 +42,6 @@ from rhc.wire.signing import TaskKey
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-RESULTS_PER_READ = 10_000
-"""The most result entries one read returns."""
 
 _PAGE = 1000
 
@@ -88,6 +86,8 @@ class Broker:
         self._stored_functions: set[str] = set()
         self._jobs_created = 0  # by this broker: the recent-jobs list is trimmed now and then
         self._speeds: dict[str, float] = {}
+        self.pagings = PagingByFunction()
+        """How many result entries its jobs read at once, per function."""
         self._ttl = int(settings.result_ttl)
         self._deferred = DeferredWrites(self._send_writes)
 
@@ -250,13 +250,14 @@ class Broker:
         return self._keys.worker_stream(route) if route else self._stream
 
     def read_results(
-        self, job_id: str, after: bytes, *, block: bool
+        self, job_id: str, after: bytes, *, count: int, block: bool
     ) -> list[tuple[bytes, dict[bytes, bytes]]]:
-        """The job's result entries after entry id `after`; block: wait a little for some."""
+        """Up to `count` of the job's result entries after entry id `after`; block: wait a
+        little for some."""
         key = self._keys.results(job_id)
         wait = int(defaults.DEFAULT_READ_BLOCK * 1000) if block else None
         reply = self._call(
-            lambda: self._client.xread({key: after}, count=RESULTS_PER_READ, block=wait),
+            lambda: self._client.xread({key: after}, count=count, block=wait),
             doing="waiting for results",
         )
         return [entry for _, entries in reply or [] for entry in entries]

@@ -90,6 +90,7 @@ class Job:
         self._cancel_reason = ""
         self._delivered = False
         self._last_result_id = b"0-0"
+        self._paging = broker.pagings.of(record.function)
         self._condition = threading.Condition()
         self._thread: threading.Thread | None = None
 
@@ -256,9 +257,11 @@ class Job:
     # -- receiving -----------------------------------------------------------------------------
 
     def _receive(self, *, block: bool) -> None:
-        entries = self._broker.read_results(self.id, self._last_result_id, block=block)
+        after, count = self._last_result_id, self._paging.count
+        entries = self._broker.read_results(self.id, after, count=count, block=block)
         if not entries:
             return
+        self._paging.saw(entries)
         with self._condition:
             for entry_id, fields in entries:
                 self._last_result_id = entry_id

@@ -6,18 +6,20 @@ from __future__ import annotations
 import operator
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
-from rhc import Manager, TaskError, get_worker
+from rhc import Manager, TaskError, defaults, get_worker
 from rhc.errors import JobNotFoundError, NotInWorkerError
 from rhc.wire.keys import Keys
 from rhc.wire.protocol import PARTIAL, RESULT_FIELD, ResultMessage
 from rhc.wire.serialization import unseal
 from tests import fixtures
-from tests.conftest import wait_for
+from tests.conftest import REPOSITORY, wait_for
 
 
 def result_messages(client, cluster, job_id: str) -> list[ResultMessage]:
@@ -249,3 +251,57 @@ def test_a_100k_task_job_delivers_every_result_and_redis_keeps_none(cluster, red
     assert redis_client.exists(Keys(cluster.namespace).ran(job.id))
     with pytest.raises(JobNotFoundError, match="were delivered"):
         manager.job(job.id)
+
+
+SENDER = """
+import sys
+from rhc import Manager
+from tests import fixtures
+job = Manager().submit(fixtures.random_bytes, [40 * 2**20] * 4)
+print(job.id, flush=True)
+sys.stdin.read()  # until the test kills it, as a kernel dies
+"""
+
+
+def test_results_piled_up_in_redis_come_back_in_reads_of_bounded_size(cluster, redis_client):
+    # Given a job of 4 results of 40 MB, all stored while no notebook read them: the kernel
+    # that sent it died once every task was sent
+    sender = subprocess.Popen(
+        [sys.executable, "-c", SENDER],
+        cwd=REPOSITORY,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    job_id = sender.stdout.readline().strip()
+    record = Keys(cluster.namespace).job(job_id)
+    wait_for(lambda: redis_client.hget(record, "submitted") == b"4", 60, "every task sent")
+    sender.kill()
+    sender.wait()
+    cluster.start_workers(2)
+    wait_for(
+        lambda: sum(m.task_count for m in result_messages(redis_client, cluster, job_id)) == 4,
+        120,
+        "every result stored",
+    )
+    # When a new kernel re-attaches to it and reads them, while Redis's output buffers are watched
+    peaks: list[int] = []
+    reading = threading.Event()
+
+    def watch() -> None:
+        while reading.is_set():
+            peaks.append(max(int(client["omem"]) for client in redis_client.client_list()))
+
+    job = Manager().job(job_id)
+    reading.set()
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        values = job.results(timeout=120)
+    finally:
+        reading.clear()
+        watcher.join()
+    # Then every result arrives, and no reply held more than a read's budget of bytes (one read
+    # of all four took 160 MB at once, in Redis and in the notebook)
+    assert [len(value) for value in values] == [40 * 2**20] * 4
+    assert max(peaks) <= defaults.RESULT_BYTES_PER_READ, max(peaks)

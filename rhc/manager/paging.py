@@ -1,0 +1,49 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""How many result entries a job reads at once: as many as fit a budget of bytes.
+
+Results pile up in Redis while no notebook reads them (a kernel busy elsewhere, or one that
+re-attaches to a job hours later). Read all at once, thousands of entries of megabytes each
+would take gigabytes in one reply: in the notebook, and in Redis's output buffer, where it
+counts against maxmemory and refuses the workers' writes meanwhile.
+"""
+
+from __future__ import annotations
+
+from rhc import defaults
+
+MOST_ENTRIES_PER_READ = 10_000
+"""The most result entries one read asks for, however small they are."""
+
+FUNCTIONS_KEPT = 64
+"""The functions whose result sizes a manager remembers across their jobs."""
+
+
+class ResultPaging:
+    """The count of the next result read: one until an entry was seen, then as many as the
+    budget holds of the largest entry seen so far."""
+
+    def __init__(self, budget: int = defaults.RESULT_BYTES_PER_READ) -> None:
+        self._budget = budget
+        self._largest = 0
+        self.count = 1
+
+    def saw(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        for _, fields in entries:
+            self._largest = max(self._largest, sum(len(value) for value in fields.values()))
+        if self._largest:
+            self.count = max(1, min(MOST_ENTRIES_PER_READ, self._budget // self._largest))
+
+
+class PagingByFunction:
+    """Each function's ResultPaging, kept across its jobs: a map run again starts from what its
+    results weighed before, not from one entry a read (a round trip more per job)."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, ResultPaging] = {}
+
+    def of(self, function: str) -> ResultPaging:
+        paging = self._kept.pop(function, None) or ResultPaging()
+        self._kept[function] = paging  # the most recently used last
+        while len(self._kept) > FUNCTIONS_KEPT:
+            del self._kept[next(iter(self._kept))]
+        return paging
