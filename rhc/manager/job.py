@@ -257,16 +257,20 @@ class Job:
     # -- receiving -----------------------------------------------------------------------------
 
     def _receive(self, *, block: bool) -> None:
-        after, count = self._last_result_id, self._paging.count
-        entries = self._broker.read_results(self.id, after, count=count, block=block)
-        if not entries:
-            return
-        self._paging.saw(entries)
-        with self._condition:
-            for entry_id, fields in entries:
-                self._last_result_id = entry_id
-                self._apply(fields)
-            self._condition.notify_all()
+        """One read, waiting a little for results; not blocking: every result stored by now."""
+        full = True
+        while full:
+            after, count = self._last_result_id, self._paging.count
+            entries = self._broker.read_results(self.id, after, count=count, block=block)
+            if not entries:
+                return
+            self._paging.saw(entries)
+            with self._condition:
+                for entry_id, fields in entries:
+                    self._last_result_id = entry_id
+                    self._apply(fields)
+                self._condition.notify_all()
+            full = not block and len(entries) == count
 
     def _apply(self, fields: dict[bytes, bytes]) -> None:
         notice = fields.get(CANCEL_FIELD.encode())
@@ -277,11 +281,7 @@ class Job:
             header, body = unseal(self._broker.settings.secret, fields[RESULT_FIELD.encode()])
             message = ResultMessage.from_header(header)
         except (SignatureError, KeyError, TypeError) as exc:
-            log.error(
-                "job %s: ignored a result that failed verification (not unpickled): %s",
-                self.id,
-                exc,
-            )
+            log.error("job %s: ignored an unverified result (not unpickled): %s", self.id, exc)
             return
         if message.job != self.id:
             return

@@ -1,13 +1,17 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""How many result entries a job reads at once: as many as fit a budget of bytes.
+"""How many result entries a job reads at once: about as many as fit a budget of bytes.
 
 Results pile up in Redis while no notebook reads them (a kernel busy elsewhere, or one that
 re-attaches to a job hours later). Read all at once, thousands of entries of megabytes each
 would take gigabytes in one reply: in the notebook, and in Redis's output buffer, where it
-counts against maxmemory and refuses the workers' writes meanwhile.
+counts against maxmemory: Redis refuses the workers' writes meanwhile. The count follows the
+largest entry seen so far: entries much larger than those before them (a merged job's partials
+after its progress reports) can still come several at once.
 """
 
 from __future__ import annotations
+
+import threading
 
 from rhc import defaults
 
@@ -22,16 +26,18 @@ class ResultPaging:
     """The count of the next result read: one until an entry was seen, then as many as the
     budget holds of the largest entry seen so far."""
 
-    def __init__(self, budget: int = defaults.RESULT_BYTES_PER_READ) -> None:
-        self._budget = budget
+    def __init__(self, budget: int | None = None) -> None:
+        self._budget = defaults.RESULT_BYTES_PER_READ if budget is None else budget
         self._largest = 0
+        self._lock = threading.Lock()  # concurrent jobs of one function share it
         self.count = 1
 
     def saw(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
-        for _, fields in entries:
-            self._largest = max(self._largest, sum(len(value) for value in fields.values()))
-        if self._largest:
-            self.count = max(1, min(MOST_ENTRIES_PER_READ, self._budget // self._largest))
+        largest = max((sum(map(len, fields.values())) for _, fields in entries), default=0)
+        with self._lock:
+            self._largest = max(self._largest, largest)
+            if self._largest:
+                self.count = max(1, min(MOST_ENTRIES_PER_READ, self._budget // self._largest))
 
 
 class PagingByFunction:
@@ -40,10 +46,12 @@ class PagingByFunction:
 
     def __init__(self) -> None:
         self._kept: dict[str, ResultPaging] = {}
+        self._lock = threading.Lock()  # jobs are made from any of the caller's threads
 
     def of(self, function: str) -> ResultPaging:
-        paging = self._kept.pop(function, None) or ResultPaging()
-        self._kept[function] = paging  # the most recently used last
-        while len(self._kept) > FUNCTIONS_KEPT:
-            del self._kept[next(iter(self._kept))]
-        return paging
+        with self._lock:
+            paging = self._kept.pop(function, None) or ResultPaging()
+            self._kept[function] = paging  # the most recently used last
+            while len(self._kept) > FUNCTIONS_KEPT:
+                del self._kept[next(iter(self._kept))]
+            return paging

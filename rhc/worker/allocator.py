@@ -28,11 +28,8 @@ FAULTED_IN_BYTES = 256 * 2**20
 first (cold) run's cached arrays then land on pages already in memory, where each NanoAOD chunk
 of 100k events faulted about 3,000 fresh ones."""
 
-_KEPT_AT_TOP_BYTES = FAULTED_IN_BYTES + 2 * KEPT_FREE_BYTES
-"""Free memory at the heap's top beyond this goes back to the kernel: what was faulted in, and
-the pad the heap grew by on top of it."""
-
 _FAULT_BLOCK_BYTES = HEAP_BLOCK_BYTES // 2
+"""Under HEAP_BLOCK_BYTES: glibc maps a block of that size or more on its own, outside the heap."""
 
 # mallopt's parameter numbers, from glibc's malloc.h
 _M_TRIM_THRESHOLD = -1
@@ -44,12 +41,10 @@ def keep_freed_memory() -> bool:
     """Ask the C library to keep freed memory for reuse; False where it cannot (a C library
     other than glibc), and tasks then run as they would elsewhere."""
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
-    # All or none: setting the pad alone stops glibc from raising its threshold, and then
+    # Both or neither: setting the pad alone stops glibc from raising its threshold, and then
     # every block over 128 kB is mapped afresh.
     if mallopt is None or not (
-        mallopt(_M_MMAP_THRESHOLD, HEAP_BLOCK_BYTES)
-        and mallopt(_M_TOP_PAD, KEPT_FREE_BYTES)
-        and mallopt(_M_TRIM_THRESHOLD, _KEPT_AT_TOP_BYTES)
+        mallopt(_M_MMAP_THRESHOLD, HEAP_BLOCK_BYTES) and mallopt(_M_TOP_PAD, KEPT_FREE_BYTES)
     ):
         log.debug("the C library keeps no freed memory: tasks fault their pages in afresh")
         return False
@@ -59,7 +54,13 @@ def keep_freed_memory() -> bool:
 def fault_in(nbytes: int) -> None:
     """Touch `nbytes` of heap and free them again, once keep_freed_memory() holds: the heap keeps
     them, in memory, for the next allocations."""
+    if nbytes < _FAULT_BLOCK_BYTES:
+        return
     libc = ctypes.CDLL(None)
+    # Free memory at the heap's top beyond this goes back to the kernel: keep what is faulted
+    # in, and the pad the heap grew by on top of it.
+    if not libc.mallopt(_M_TRIM_THRESHOLD, nbytes + 2 * KEPT_FREE_BYTES):
+        return
     malloc, free = libc.malloc, libc.free
     malloc.restype, malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
     free.restype, free.argtypes = None, [ctypes.c_void_p]
@@ -67,7 +68,7 @@ def fault_in(nbytes: int) -> None:
     try:
         for _ in range(nbytes // _FAULT_BLOCK_BYTES):
             block = malloc(_FAULT_BLOCK_BYTES)
-            if not block:  # no memory for more: the rest faults in as it is used
+            if not block:  # refused (a limit on address space): the rest faults in when used
                 break
             ctypes.memset(block, 0, _FAULT_BLOCK_BYTES)
             blocks.append(block)

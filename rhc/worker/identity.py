@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 _AD_LINE = re.compile(r"^\s*(ClusterId|ProcId)\s*=\s*(\d+)\s*$", re.MULTILINE)
 _REQUEST_MEMORY = re.compile(r"^\s*RequestMemory\s*=\s*(\d+)\s*$", re.MULTILINE)
+_CGROUP = Path("/sys/fs/cgroup")
 
 
 def condor_job_id(job_ad: Path | None) -> str | None:
@@ -45,10 +46,24 @@ def job_memory_bytes(job_ad: Path | None) -> int:
             if found:
                 return int(found.group(1)) * 2**20
     with contextlib.suppress(OSError, ValueError):
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        limit = (_CGROUP / "memory.max").read_text().strip()
         if limit != "max":
             return int(limit)
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def memory_headroom_bytes() -> int:
+    """The memory still free to this process: under its cgroup's limit, else what the kernel
+    counts available; 0 if neither can be read."""
+    with contextlib.suppress(OSError, ValueError):
+        limit = (_CGROUP / "memory.max").read_text().strip()
+        if limit != "max":
+            return max(0, int(limit) - int((_CGROUP / "memory.current").read_text()))
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def cache_budget(requested: int | None, job_memory: int) -> int:

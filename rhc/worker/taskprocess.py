@@ -34,6 +34,7 @@ from rhc.wire.serialization import dumps, loads
 from rhc.worker import context
 from rhc.worker.allocator import FAULTED_IN_BYTES, fault_in, keep_freed_memory
 from rhc.worker.cache import MemoryCache
+from rhc.worker.identity import memory_headroom_bytes
 
 _IDLE = -1.0
 _MAX_FUNCTIONS = 32
@@ -155,8 +156,8 @@ def _main(connection: Connection, progress: ctypes.Array, config: dict) -> None:
     runner = _Runner(connection, progress, config)
     signal.signal(signal.SIGUSR1, runner.on_interrupt)
     _preload(config["preload"])
-    if keeps_memory:
-        fault_in(min(config["cache_bytes"], FAULTED_IN_BYTES))
+    if keeps_memory:  # a quarter of the free memory at most: workers starting together share it
+        fault_in(min(config["cache_bytes"], FAULTED_IN_BYTES, memory_headroom_bytes() // 4))
     connection.send(("ready",))
     runner.serve()
 

@@ -15,6 +15,7 @@ import pytest
 
 from rhc import Manager, TaskError, defaults, get_worker
 from rhc.errors import JobNotFoundError, NotInWorkerError
+from rhc.manager import sending
 from rhc.wire.keys import Keys
 from rhc.wire.protocol import PARTIAL, RESULT_FIELD, ResultMessage
 from rhc.wire.serialization import unseal
@@ -286,22 +287,37 @@ def test_results_piled_up_in_redis_come_back_in_reads_of_bounded_size(cluster, r
     )
     # When a new kernel re-attaches to it and reads them, while Redis's output buffers are watched
     peaks: list[int] = []
-    reading = threading.Event()
+    done = threading.Event()
 
     def watch() -> None:
-        while reading.is_set():
+        while True:  # once more after the results are in
             peaks.append(max(int(client["omem"]) for client in redis_client.client_list()))
+            if done.is_set():
+                return
 
-    job = Manager().job(job_id)
-    reading.set()
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        values = job.results(timeout=120)
+        values = Manager().job(job_id).results(timeout=120)
     finally:
-        reading.clear()
+        done.set()
         watcher.join()
     # Then every result arrives, and no reply held more than a read's budget of bytes (one read
     # of all four took 160 MB at once, in Redis and in the notebook)
     assert [len(value) for value in values] == [40 * 2**20] * 4
     assert max(peaks) <= defaults.RESULT_BYTES_PER_READ, max(peaks)
+
+
+def test_a_recovery_reads_every_stored_result_before_it_takes_a_batch_for_lost(
+    cluster, monkeypatch
+):
+    # Given a notebook that reads its results one at a time, and checks at every step for
+    # batches Redis lost (those with neither a result nor a queue entry)
+    monkeypatch.setattr(defaults, "RESULT_BYTES_PER_READ", 1)
+    monkeypatch.setattr(sending, "STALL_CHECK", -1.0)
+    cluster.start_workers(2)
+    # When it maps 400 tasks, whose results pile up faster than one a read
+    values = Manager().remote_map(fixtures.random_bytes, [100_000] * 400, progress=False)
+    # Then every check read all that was stored before it took a batch for lost (a batch marked
+    # as run without a result read would end the job: "cannot finish")
+    assert [len(value) for value in values] == [100_000] * 400

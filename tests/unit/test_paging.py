@@ -63,3 +63,13 @@ def test_only_the_last_functions_are_remembered():
     for n in range(FUNCTIONS_KEPT):
         pagings.of(f"other-{n}")
     assert pagings.of("f").count == 1
+
+
+def test_entries_much_larger_than_those_seen_before_lower_the_count():
+    # Given a count sized on entries of 10 bytes
+    paging = ResultPaging(budget=100)
+    paging.saw([entry(10)])
+    # When an entry of 50 bytes comes (a merged job's partial after its progress reports)
+    paging.saw([entry(50)])
+    # Then the next read asks for two
+    assert paging.count == 2
