@@ -45,20 +45,19 @@ def job_memory_bytes(job_ad: Path | None) -> int:
             found = _REQUEST_MEMORY.search(job_ad.read_text(errors="replace"))
             if found:
                 return int(found.group(1)) * 2**20
-    with contextlib.suppress(OSError, ValueError):
-        limit = (_CGROUP / "memory.max").read_text().strip()
-        if limit != "max":
-            return int(limit)
+    limit = _cgroup_limit()
+    if limit is not None:
+        return limit
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def memory_headroom_bytes() -> int:
     """The memory still free to this process: under its cgroup's limit, else what the kernel
     counts available; 0 if neither can be read."""
+    limit = _cgroup_limit()
     with contextlib.suppress(OSError, ValueError):
-        limit = (_CGROUP / "memory.max").read_text().strip()
-        if limit != "max":
-            return max(0, int(limit) - int((_CGROUP / "memory.current").read_text()))
+        if limit is not None:
+            return max(0, limit - int((_CGROUP / "memory.current").read_text()))
     with contextlib.suppress(OSError, ValueError):
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
@@ -72,3 +71,11 @@ def cache_budget(requested: int | None, job_memory: int) -> int:
     if requested is not None and requested > limit:
         log.warning("cache_bytes %d exceeds half this job's memory: using %d", requested, limit)
     return limit if requested is None else min(requested, limit)
+
+
+def _cgroup_limit() -> int | None:
+    """This process's cgroup memory limit, or None where there is none (or none to read)."""
+    with contextlib.suppress(OSError, ValueError):
+        limit = (_CGROUP / "memory.max").read_text().strip()
+        return None if limit == "max" else int(limit)
+    return None

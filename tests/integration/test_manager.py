@@ -17,7 +17,7 @@ from rhc import Manager, TaskError, defaults, get_worker
 from rhc.errors import JobNotFoundError, NotInWorkerError
 from rhc.manager import sending
 from rhc.wire.keys import Keys
-from rhc.wire.protocol import PARTIAL, RESULT_FIELD, ResultMessage
+from rhc.wire.protocol import JOB_DONE, JOB_SUBMITTED, PARTIAL, RESULT_FIELD, ResultMessage
 from rhc.wire.serialization import unseal
 from tests import fixtures
 from tests.conftest import REPOSITORY, wait_for
@@ -274,17 +274,15 @@ def test_results_piled_up_in_redis_come_back_in_reads_of_bounded_size(cluster, r
         stdout=subprocess.PIPE,
         text=True,
     )
-    job_id = sender.stdout.readline().strip()
-    record = Keys(cluster.namespace).job(job_id)
-    wait_for(lambda: redis_client.hget(record, "submitted") == b"4", 60, "every task sent")
-    sender.kill()
-    sender.wait()
+    try:
+        job_id = sender.stdout.readline().strip()
+        record = Keys(cluster.namespace).job(job_id)
+        wait_for(lambda: redis_client.hget(record, JOB_SUBMITTED) == b"4", 60, "every task sent")
+    finally:
+        sender.kill()
+        sender.wait()
     cluster.start_workers(2)
-    wait_for(
-        lambda: sum(m.task_count for m in result_messages(redis_client, cluster, job_id)) == 4,
-        120,
-        "every result stored",
-    )
+    wait_for(lambda: redis_client.hget(record, JOB_DONE) == b"4", 120, "every result stored")
     # When a new kernel re-attaches to it and reads them, while Redis's output buffers are watched
     peaks: list[int] = []
     done = threading.Event()
