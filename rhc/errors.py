@@ -31,6 +31,10 @@ class BrokerConnectionError(BrokerError):
     """Raised when Redis cannot be reached, or stays unreachable past the reconnect timeout."""
 
 
+class ClientClosedError(BrokerError):
+    """Raised by a call on a client that was closed meanwhile (a closed Manager's jobs)."""
+
+
 class BrokerAuthenticationError(BrokerError):
     """Raised when Redis refuses the password, or needs one that was not given."""
 

@@ -45,9 +45,7 @@ T = TypeVar("T")
 
 _PAGE = 1000
 
-REATTACH_ADVICE = (
-    ". Results stored so far are kept in Redis; re-attach with Manager().job(id) once it is back"
-)
+REATTACH_ADVICE = ". Results stored so far are kept in Redis: re-attach with Manager().job(id)"
 
 
 class Broker:
@@ -92,7 +90,9 @@ class Broker:
         self._deferred = DeferredWrites(self._send_writes)
 
     def close(self) -> None:
+        """Its jobs end (ClientClosedError) rather than reconnect: their tasks stay in Redis."""
         self._deferred.close()
+        self._reconnect.close()
         self._client.close()
 
     def _send_writes(self, writes: list[Write]) -> None:

@@ -19,6 +19,7 @@ from dataclasses import replace
 from rhc.errors import (
     ARGUMENT_UNAVAILABLE,
     ArgumentError,
+    ClientClosedError,
     JobCancelledError,
     JobIncompleteError,
     ResultTimeoutError,
@@ -384,9 +385,9 @@ class Job:
         """The job cannot go on: stop its tasks (best effort) and hand the error to the waiter."""
         with self._condition:
             self._error = exc
-        # only the process that sends a job stops it on an error; a re-attached one reports it
+        # only its sender stops a job on an error, unless closed; a re-attached one reports it
         created = self._sender is not None and self._sender.created
-        if created and not isinstance(exc, JobIncompleteError):
+        if created and not isinstance(exc, (JobIncompleteError, ClientClosedError)):
             try:
                 self._end_cancelled(reason=f"{type(exc).__name__}: {exc}")
             except Exception as cleanup:  # the original error matters more than this one

@@ -23,6 +23,7 @@ from rhc.errors import (
     BrokerAuthenticationError,
     BrokerConnectionError,
     BrokerError,
+    ClientClosedError,
     PlaintextWarning,
 )
 from rhc.urls import url_has_password
@@ -153,14 +154,21 @@ class Reconnector:
     """Retries an operation through connection loss, with backoff, for a bounded time.
 
     ``losses`` counts the outages survived, so callers can re-check state Redis may have lost;
-    ``advice`` ends the error raised when Redis stays away: what the caller can do then.
+    ``advice`` ends the error raised when Redis stays away or the client is closed: what the
+    caller can do then.
     """
 
     def __init__(self, settings: Settings, timeout: float, *, advice: str = "") -> None:
         self._settings = settings
         self._timeout = timeout
         self._advice = advice
+        self._closed = False
         self.losses = 0
+
+    def close(self) -> None:
+        """Calls from now on raise ClientClosedError, and so does one that loses its connection
+        meanwhile (its owner closing the client under it): that is not an outage to wait out."""
+        self._closed = True
 
     def call(self, operation: Callable[[], T], *, doing: str) -> T:
         """Run operation, retrying while Redis is unreachable.
@@ -173,6 +181,8 @@ class Reconnector:
         deadline = None
         delay = 0.05
         while True:
+            if self._closed:
+                raise self._closed_error(doing)
             try:
                 result = operation()
             except redis.AuthenticationError as exc:
@@ -185,6 +195,8 @@ class Reconnector:
                     "lower result_ttl so that finished jobs expire sooner"
                 ) from exc
             except RETRYABLE as exc:
+                if self._closed:
+                    raise self._closed_error(doing) from exc
                 now = time.monotonic()
                 if deadline is None:
                     deadline = now + self._timeout
@@ -207,6 +219,12 @@ class Reconnector:
             if deadline is not None:
                 log.warning("Redis at %s is back", self._settings.masked_url)
             return result
+
+    def _closed_error(self, doing: str) -> ClientClosedError:
+        return ClientClosedError(
+            f"the client of Redis at {self._settings.masked_url} was closed while {doing}"
+            f"{self._advice}"
+        )
 
 
 def once(operation: Callable[[], T], *, then: Callable[[], T]) -> Callable[[], T]:

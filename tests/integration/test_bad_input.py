@@ -648,7 +648,7 @@ def test_redis_gone_for_good_ends_the_job_with_a_clear_error(own_redis):
     assert_says(
         str(caught.value),
         "did not come back within 2 s",
-        "re-attach with Manager().job(id) once it is back",
+        "re-attach with Manager().job(id)",
     )
 
 

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""A password that never shows; a worker's read whose connection breaks. Wrong URLs and
+"""A password that never shows; a worker's read whose connection breaks; a manager closed under
+its jobs. Wrong URLs and
 passwords, and a Redis gone for good, are in test_bad_input.py; a Redis restarting or crashing
 mid-job is in tests/chaos/test_redis.py."""
 
@@ -7,11 +8,14 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from rhc import Manager
 from rhc.config import new_secret, resolve_settings
+from rhc.errors import ClientClosedError
 from rhc.wire.connection import Reconnector, connect
 from rhc.wire.keys import Keys
-from rhc.wire.protocol import GROUP, compat_tag, versions
+from rhc.wire.protocol import GROUP, JOB_SUBMITTED, compat_tag, versions
 from rhc.wire.signing import new_task_key
 from rhc.worker.store import TaskStore
 from tests import fixtures
@@ -49,8 +53,12 @@ def test_a_read_whose_reply_was_lost_with_its_connection_still_gets_its_task(clu
     )
     store.ensure_groups()
     with cluster.manager() as manager:
-        manager.submit(fixtures.square, [3])
-        ((_, ((given, _),)),) = redis_client.xreadgroup(GROUP, "w", {store.shared: ">"}, count=1)
+        manager.submit(fixtures.square, [3])  # sent by the job's thread
+
+        def taken() -> list:
+            return redis_client.xreadgroup(GROUP, "w", {store.shared: ">"}, count=1)
+
+        ((_, ((given, _),)),) = wait_for(taken, 10, "the task to be sent")
     # When its next read, waiting for more, loses its connection
     read: list = []
     reading = threading.Thread(target=lambda: read.extend(store.read(block=4.0)))
@@ -65,3 +73,23 @@ def test_a_read_whose_reply_was_lost_with_its_connection_still_gets_its_task(clu
     assert [entry.entry_id for entry in read] == [given]
     store.close_reads()
     client.close()
+
+
+def test_a_closed_managers_job_ends_at_once_and_its_tasks_stay_for_a_reattach(
+    cluster, redis_client, caplog
+):
+    # Given a job sent while no worker runs, its thread waiting for results
+    manager = cluster.manager()
+    job = manager.submit(fixtures.square, range(4))
+    record = Keys(cluster.namespace).job(job.id)
+    wait_for(lambda: redis_client.hget(record, JOB_SUBMITTED) == b"4", 10, "every task sent")
+    # When its manager is closed
+    manager.close()
+    # Then the job ends saying why and how to go on, without reconnecting behind the user's back
+    with pytest.raises(ClientClosedError, match=r"closed while .*re-attach with Manager\(\)\.job"):
+        job.results(timeout=10)
+    assert "lost Redis" not in caplog.text
+    # and its tasks stay in Redis: a re-attach gets every result once a worker runs them
+    cluster.start_workers(1)
+    with cluster.manager() as again:
+        assert again.job(job.id).results(timeout=60) == [0, 1, 4, 9]
