@@ -63,25 +63,30 @@ class BatchSizer(TaskTime):
         self._target = max(target_seconds, ROUND_TRIPS_PER_BATCH * round_trip)
         self._max_tasks = max_tasks
 
-    def next_size(self, remaining: int | None, workers: int) -> int:
+    def next_size(
+        self, remaining: int | None, workers: int, *, seconds_per_task: float | None = None
+    ) -> int:
         """The size of the next batch.
 
         Parameters:
           remaining: tasks still to send, if known (the input is exhausted), else None.
           workers: live workers able to run the job.
+          seconds_per_task: for tasks known to take this long rather than the measured mean
+            (those whose data their worker cached).
         """
-        if self.seconds_per_task is None:
+        per_task = self.seconds_per_task if seconds_per_task is None else seconds_per_task
+        if per_task is None:
             return 1
         size = self._max_tasks
-        if self.seconds_per_task > 0:
+        if per_task > 0:
             target = max(self._target, workers / POOL_BATCHES_PER_SECOND)
-            size = min(size, int(target / self.seconds_per_task))
+            size = min(size, int(target / per_task))
         if remaining is not None:
-            if remaining * self.seconds_per_task <= _NEGLIGIBLE_SECONDS:
+            if remaining * per_task <= _NEGLIGIBLE_SECONDS:
                 return max(min(size, remaining), 1)  # too little to share: one message, one reply
             workers = max(workers, 1)
             share = math.ceil(remaining / workers)
-            if share * self.seconds_per_task > _NEGLIGIBLE_SECONDS:
+            if share * per_task > _NEGLIGIBLE_SECONDS:
                 # Leave each worker about two batches of what is left, so none idles at the end.
                 share = math.ceil(remaining / (2 * workers))
             size = min(size, share)

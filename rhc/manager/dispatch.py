@@ -239,6 +239,8 @@ class RoutedDispatcher(Dispatcher):
     it later than it can run it without their cache.
 
     Parameters:
+      cached_speeds: seconds a task took from its worker's cache, by function, from earlier
+        jobs and updated by this one: a re-run's own batches are sized for it from the start.
       clock: monotonic seconds, to tell how long a worker has finished nothing.
     """
 
@@ -251,6 +253,7 @@ class RoutedDispatcher(Dispatcher):
         key: TaskKey,
         max_payload: int,
         sizer: BatchSizer,
+        cached_speeds: dict[str, float] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if len(routes) != len(arguments):
@@ -263,7 +266,9 @@ class RoutedDispatcher(Dispatcher):
         self._queues: dict[str | None, deque[list[int]]] = {None: deque()}
         # a task run by the worker that cached its data, and one run elsewhere: first taken to
         # be the function's time in earlier jobs (a first run reads everything uncached)
-        self._cached, self._uncached = TaskTime(), TaskTime(sizer.seconds_per_task)
+        self._cached_speeds = {} if cached_speeds is None else cached_speeds
+        self._cached = TaskTime(self._cached_speeds.get(spec.function))
+        self._uncached = TaskTime(sizer.seconds_per_task)
         self._clock = clock
         self._heard_from: dict[str, float] = {}
         self._started = clock()
@@ -283,12 +288,19 @@ class RoutedDispatcher(Dispatcher):
     def next_batches(self, window: int, workers: int, alive: set[str]) -> list[SentBatch]:
         for route in [r for r in self._queues if r is not None and r not in alive]:
             self._queues[None].extend(self._queues.pop(route))  # its worker is gone
-        size = self.sizer.next_size(self.total - self._sent_tasks, workers)
+        remaining = self.total - self._sent_tasks
+        size = self.sizer.next_size(remaining, workers)
+        cached = self._cached.seconds_per_task
+        own = (
+            size
+            if cached is None
+            else self.sizer.next_size(remaining, workers, seconds_per_task=cached)
+        )
         fresh: list[SentBatch] = []
         for route, queue in self._queues.items():
             depth = window if route is None else ROUTED_DEPTH
             while queue and self.in_flight < window and self.in_flight_by_route[route] < depth:
-                fresh += self._cut(queue, route, size, from_front=True)
+                fresh += self._cut(queue, route, own if route else size, from_front=True)
         hungry = workers - sum(1 for route, queue in self._queues.items() if route and queue)
         while self.in_flight < window and self.in_flight_by_route[None] < hungry:
             donor = max(
@@ -308,6 +320,7 @@ class RoutedDispatcher(Dispatcher):
             self._uncached.observe(seconds, tasks)
         elif routes and None not in routes:
             self._cached.observe(seconds, tasks)
+            self._cached_speeds[self.spec.function] = self._cached.seconds_per_task
         now = self._clock()
         self._heard_from.update((route, now) for route in routes if route)
 

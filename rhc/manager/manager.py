@@ -7,7 +7,7 @@ import html
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sized
+from collections.abc import Callable, Iterable, Sequence, Sized
 
 from rhc.config import resolve_settings, user_name
 from rhc.errors import ArgumentError, JobNotFoundError
@@ -57,6 +57,7 @@ class Manager:
         self._trusted = trusted_keys(self.settings)
         self._broker = Broker(self.settings, key=self._key)
         self._signed_functions: dict[str, bytes] = {}  # digest -> envelope: signed once
+        self._cached_speeds: dict[str, float] = {}  # digest -> seconds a task from its cache
         self._owner = _owner()
 
     def __repr__(self) -> str:
@@ -142,6 +143,11 @@ class Manager:
         self._broker.cancel(status, "", routes=())
         return True
 
+    def cached_on(self, keys: Sequence[str]) -> list[str | None]:
+        """For each affinity key, the worker that last ran a task with it (where its data is
+        cached), or None."""
+        return self._broker.routes(list(keys))
+
     def workers(self) -> WorkerTable:
         """The live workers: name, host, condor id, state, task, counts, rates and versions;
         `.runnable` lists those that can run this notebook's jobs."""
@@ -219,7 +225,9 @@ class Manager:
             length = len(iterable) if isinstance(iterable, Sized) else None
             return Dispatcher(spec, iter(iterable), length, **packing)
         routes = self._broker.routes(list(options.affinity))
-        return RoutedDispatcher(spec, list(iterable), routes, **packing)
+        return RoutedDispatcher(
+            spec, list(iterable), routes, cached_speeds=self._cached_speeds, **packing
+        )
 
 
 def _owner() -> str:

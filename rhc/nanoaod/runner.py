@@ -15,6 +15,7 @@ from rhc.nanoaod.chunks import (
     DEFAULT_CHUNKSIZE,
     DEFAULT_TREE,
     BadFile,
+    Chunk,
     Chunking,
     Fileset,
     make_chunks,
@@ -140,7 +141,9 @@ def run(
     if not plan.redirectors:
         plan = replace(plan, redirectors=manager.settings.xrootd_redirectors)
     task, chunking = _plan(processor, fileset, plan)
-    chunks = chunking.chunks
+    chunks = _by_worker(
+        chunking.chunks, manager.cached_on([chunk.key for chunk in chunking.chunks])
+    )
     output = manager.remote_map(
         task,
         chunks,
@@ -164,6 +167,14 @@ def run_locally(processor: Processor | Callable, fileset: Fileset, **options: ob
     outputs = (task(chunk, reader) for chunk in chunking.chunks)
     output = functools.reduce(merge_outputs, outputs, RunOutput())
     return _result(processor, output, chunking.bad_files)
+
+
+def _by_worker(chunks: list[Chunk], workers: list[str | None]) -> list[Chunk]:
+    """The chunks each worker cached, next to one another (in their order otherwise): a batch
+    is a run of consecutive tasks, so a re-run can send a worker several of its chunks at once
+    rather than one per message."""
+    order = sorted(range(len(chunks)), key=lambda index: workers[index] or "")
+    return [chunks[index] for index in order]
 
 
 def _plan(

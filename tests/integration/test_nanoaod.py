@@ -167,7 +167,7 @@ def test_the_timeline_of_a_real_run_renders_with_its_efficiency(cluster, generat
 
 
 def test_a_second_run_sends_chunks_back_to_the_workers_that_cached_them(
-    cluster, generated, tmp_path
+    cluster, generated, tmp_path, redis_client
 ):
     cluster.start_workers(2, options=own_cache(tmp_path))
     manager = Manager()
@@ -179,6 +179,13 @@ def test_a_second_run_sends_chunks_back_to_the_workers_that_cached_them(
     assert same >= 0.9 * len(second.chunks), (same, len(second.chunks))
     assert second.bytes_read * 5 <= first.bytes_read
     assert_same_analysis(second.value, first.value)
+    # and once the time of a cached chunk is known, a run sends each worker its chunks several
+    # to a message (a batch, a span), though the first run scattered them over both workers
+    run(manager, Dimuon(), path, chunksize=50_000, progress=False)
+    keys = Keys(cluster.namespace)
+    (third,) = redis_client.zrange(keys.recent_jobs, -1, -1)
+    batches = redis_client.xlen(keys.spans(third.decode()))
+    assert batches <= len(second.chunks) // 2, (batches, len(second.chunks))
 
 
 def test_two_datasets_keep_their_own_histograms_each_equal_to_its_direct_computation(

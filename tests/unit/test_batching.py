@@ -27,6 +27,14 @@ def test_the_batch_fills_the_target_duration():
     assert BatchSizer(0.001, target_seconds=0.2).next_size(None, workers=4) == 200
 
 
+def test_tasks_known_to_be_quicker_than_the_mean_get_batches_of_their_own_size():
+    # 50 ms tasks on average, but these take 1 ms (their data is cached on their worker)
+    sizer = BatchSizer(0.05)
+    assert sizer.next_size(None, workers=4) == 1
+    assert sizer.next_size(None, workers=4, seconds_per_task=0.001) == 50
+    assert sizer.next_size(40, workers=4, seconds_per_task=0.001) == 5
+
+
 def test_long_tasks_go_one_per_batch():
     assert BatchSizer(1.0).next_size(None, workers=4) == 1
     assert BatchSizer(1.0).next_size(1000, workers=4) == 1

@@ -28,16 +28,31 @@ def key() -> TaskKey:
     return TaskKey(new_task_key())
 
 
+FUNCTION = "f" * 32
+
+
 def routed(
-    key: TaskKey, clock: Clock, *, a: int, b: int, earlier: float | None
+    key: TaskKey,
+    clock: Clock,
+    *,
+    a: int,
+    b: int,
+    earlier: float | None,
+    cached_speeds: dict[str, float] | None = None,
 ) -> RoutedDispatcher:
     """`a` tasks cached on worker a, then `b` on worker b, for a function that took `earlier`
     seconds a task in earlier jobs (None: never run)."""
-    spec = JobSpec("ns", "job", "f" * 32, False, None, 3, 60.0)
+    spec = JobSpec("ns", "job", FUNCTION, False, None, 3, 60.0)
     routes = ["a"] * a + ["b"] * b
-    sizer = BatchSizer(earlier)
     return RoutedDispatcher(
-        spec, list(range(a + b)), routes, key=key, max_payload=2**20, sizer=sizer, clock=clock
+        spec,
+        list(range(a + b)),
+        routes,
+        key=key,
+        max_payload=2**20,
+        sizer=BatchSizer(earlier),
+        cached_speeds=cached_speeds,
+        clock=clock,
     )
 
 
@@ -110,3 +125,17 @@ def test_a_rerun_that_found_everything_cached_remembers_the_uncached_time(key):
     assert dispatcher.sizer.seconds_per_task < UNCACHED
     # Then the time it leaves for the next run is a task's without its cache
     assert dispatcher.seconds_per_task == UNCACHED
+
+
+def test_a_rerun_sizes_each_workers_own_batches_for_its_cached_time_from_the_start(key):
+    # Given an earlier job that ran 1 ms tasks from the workers' caches (0.5 s without)
+    speeds: dict[str, float] = {}
+    earlier = routed(key, Clock(), a=2, b=2, earlier=UNCACHED, cached_speeds=speeds)
+    finish(earlier, earlier.next_batches(6, 2, ALIVE), 0.001)
+    assert speeds == {FUNCTION: pytest.approx(0.001)}
+    # When a re-run sends 40 tasks cached on each worker
+    dispatcher = routed(key, Clock(), a=40, b=40, earlier=UNCACHED, cached_speeds=speeds)
+    first = dispatcher.next_batches(6, 2, ALIVE)
+    # Then each worker's first batches hold many of its tasks, not one each
+    assert [sent.count for sent in first] == [20, 20, 20, 20]
+    assert [sent.route for sent in first] == ["a", "a", "b", "b"]
