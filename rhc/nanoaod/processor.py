@@ -87,6 +87,9 @@ class ChunkTask:
     skip_bad_files: bool
     redirectors: tuple[str, ...] = ()
     optional_branches: tuple[str, ...] = ()
+    chunksize: int = 0
+    """The run's entries per chunk: not used to read, but part of the task, so that the time per
+    task the Manager remembers for a function (to size batches) is never another chunk size's."""
 
     def __call__(self, chunk: Chunk, reader: Reader | None = None) -> RunOutput:
         started = time.time()

@@ -184,6 +184,7 @@ def _plan(
     task = replace(
         chunk_task(processor, plan.branches, plan.skip_bad_files),
         redirectors=tuple(plan.redirectors),
+        chunksize=plan.chunksize,
     )
     chunking = make_chunks(
         fileset,

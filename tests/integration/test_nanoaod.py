@@ -188,6 +188,27 @@ def test_a_second_run_sends_chunks_back_to_the_workers_that_cached_them(
     assert batches <= len(second.chunks) // 2, (batches, len(second.chunks))
 
 
+def test_a_run_after_one_of_smaller_chunks_sizes_its_batches_afresh(
+    cluster, generated, redis_client, tmp_path
+):
+    # Given a first try over a small file in chunks of 1,000 events: the time of a chunk is
+    # remembered for the processor
+    cluster.start_workers(2)
+    manager = Manager()
+    small = generate_physics(tmp_path / "small.root", 20_000, seed=2)
+    run(manager, Dimuon(), [str(small)], chunksize=1_000, progress=False)
+    # When the same processor runs over chunks of 100,000 events
+    path = [str(generated["physics"])]
+    run(manager, Dimuon(), path, chunksize=100_000, progress=False)
+    # Then its first batches hold a chunk each, as for a function never run: batches sized for
+    # the small chunks' time would leave one worker with several large chunks at the end
+    keys = Keys(cluster.namespace)
+    (job,) = redis_client.zrange(keys.recent_jobs, -1, -1)
+    spans = [fields for _, fields in redis_client.xrange(keys.spans(job.decode()))]
+    first = sorted(spans, key=lambda fields: float(fields[b"started"]))[:2]
+    assert sorted(fields[b"tasks"] for fields in first) == [b"0-0", b"1-1"]
+
+
 def test_two_datasets_keep_their_own_histograms_each_equal_to_its_direct_computation(
     cluster, generated
 ):
