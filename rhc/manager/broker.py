@@ -357,7 +357,9 @@ class Broker:
 
     def delivered(self, status: JobStatus) -> None:
         """The job's results reached its caller: delete them, and say so in its status
-        (behind the caller, after its finish)."""
+        (behind the caller, after its finish). Closed, it writes nothing: they expire."""
+        if self._reconnect.closed:
+            return
 
         def delivered(pipe: redis.client.Pipeline) -> None:
             fields = self._statements.status(replace(status, state=DELIVERED))

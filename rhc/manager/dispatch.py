@@ -227,6 +227,9 @@ class Dispatcher:
         return ARGUMENT_UNAVAILABLE
 
 
+CACHED_SPEEDS_KEPT = 64
+"""Functions whose cached time per task a Manager remembers."""
+
 ROUTED_DEPTH = 2
 """Batches queued for one worker at a time: the one it runs and the next; the rest wait here,
 free to go to whichever worker runs out of its own."""
@@ -290,11 +293,8 @@ class RoutedDispatcher(Dispatcher):
             self._queues[None].extend(self._queues.pop(route))  # its worker is gone
         remaining = self.total - self._sent_tasks
         size = self.sizer.next_size(remaining, workers)
-        cached = self._cached.seconds_per_task
-        own = (
-            size
-            if cached is None
-            else self.sizer.next_size(remaining, workers, seconds_per_task=cached)
+        own = self.sizer.next_size(
+            remaining, workers, seconds_per_task=self._cached.seconds_per_task
         )
         fresh: list[SentBatch] = []
         for route, queue in self._queues.items():
@@ -316,11 +316,15 @@ class RoutedDispatcher(Dispatcher):
     def observe(self, numbers: Sequence[int], seconds: float, tasks: int) -> None:
         super().observe(numbers, seconds, tasks)
         routes = {self.sent[number].route for number in numbers if number in self.sent}
-        if routes == {None}:
+        if routes == {None} or routes & self._departed:  # moved off a worker that left
             self._uncached.observe(seconds, tasks)
         elif routes and None not in routes:
             self._cached.observe(seconds, tasks)
-            self._cached_speeds[self.spec.function] = self._cached.seconds_per_task
+            speeds = self._cached_speeds
+            speeds.pop(self.spec.function, None)  # the latest last: the oldest go first
+            speeds[self.spec.function] = self._cached.seconds_per_task
+            if len(speeds) > CACHED_SPEEDS_KEPT:
+                speeds.pop(next(iter(speeds)))
         now = self._clock()
         self._heard_from.update((route, now) for route in routes if route)
 

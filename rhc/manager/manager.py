@@ -7,6 +7,7 @@ import html
 import socket
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Sequence, Sized
 
 from rhc.config import resolve_settings, user_name
@@ -58,6 +59,7 @@ class Manager:
         self._broker = Broker(self.settings, key=self._key)
         self._signed_functions: dict[str, bytes] = {}  # digest -> envelope: signed once
         self._cached_speeds: dict[str, float] = {}  # digest -> seconds a task from its cache
+        self._senders: weakref.WeakKeyDictionary[Job, Sender] = weakref.WeakKeyDictionary()
         self._owner = _owner()
 
     def __repr__(self) -> str:
@@ -79,6 +81,12 @@ class Manager:
         self.close()
 
     def close(self) -> None:
+        """End this Manager's jobs here. Those whose tasks are all in Redis stay there for
+        Manager().job(id) elsewhere; those still sending are cancelled (the rest of their
+        arguments exists only in this process)."""
+        for job, sender in list(self._senders.items()):
+            if job.state == RUNNING and not sender.dispatcher.sending_done:
+                job.cancel()
         self._broker.close()
 
     def remote_map(
@@ -193,7 +201,7 @@ class Manager:
             sealed_function=self._signed_function(digest, body),
             affinity=options.affinity,
         )
-        return Job(
+        job = Job(
             broker,
             record,
             job_id,
@@ -202,6 +210,8 @@ class Manager:
             sender=sender,
             trusted=self._trusted,
         )
+        self._senders[job] = sender
+        return job
 
     def _signed_function(self, digest: str, body: bytes) -> bytes:
         if digest not in self._signed_functions:

@@ -162,13 +162,13 @@ class Reconnector:
         self._settings = settings
         self._timeout = timeout
         self._advice = advice
-        self._closed = False
+        self.closed = False
         self.losses = 0
 
     def close(self) -> None:
         """Calls from now on raise ClientClosedError, and so does one that loses its connection
         meanwhile (its owner closing the client under it): that is not an outage to wait out."""
-        self._closed = True
+        self.closed = True
 
     def call(self, operation: Callable[[], T], *, doing: str) -> T:
         """Run operation, retrying while Redis is unreachable.
@@ -181,7 +181,7 @@ class Reconnector:
         deadline = None
         delay = 0.05
         while True:
-            if self._closed:
+            if self.closed:
                 raise self._closed_error(doing)
             try:
                 result = operation()
@@ -195,7 +195,7 @@ class Reconnector:
                     "lower result_ttl so that finished jobs expire sooner"
                 ) from exc
             except RETRYABLE as exc:
-                if self._closed:
+                if self.closed:
                     raise self._closed_error(doing) from exc
                 now = time.monotonic()
                 if deadline is None:

@@ -1,8 +1,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """A password that never shows; a worker's read whose connection breaks; a manager closed under
-its jobs. Wrong URLs and
-passwords, and a Redis gone for good, are in test_bad_input.py; a Redis restarting or crashing
-mid-job is in tests/chaos/test_redis.py."""
+its jobs. Wrong URLs and passwords, and a Redis gone for good, are in test_bad_input.py; a Redis
+restarting or crashing mid-job is in tests/chaos/test_redis.py."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ import pytest
 
 from rhc import Manager
 from rhc.config import new_secret, resolve_settings
-from rhc.errors import ClientClosedError
+from rhc.errors import ClientClosedError, JobCancelledError
 from rhc.wire.connection import Reconnector, connect
 from rhc.wire.keys import Keys
 from rhc.wire.protocol import GROUP, JOB_SUBMITTED, compat_tag, versions
@@ -93,3 +92,21 @@ def test_a_closed_managers_job_ends_at_once_and_its_tasks_stay_for_a_reattach(
     cluster.start_workers(1)
     with cluster.manager() as again:
         assert again.job(job.id).results(timeout=60) == [0, 1, 4, 9]
+
+
+def test_a_job_still_sending_when_its_manager_closes_is_cancelled_not_left_half_sent(
+    cluster, redis_client
+):
+    # Given a job of more tasks than its sending window holds while no worker runs
+    manager = cluster.manager()
+    job = manager.submit(fixtures.square, range(50))
+    record = Keys(cluster.namespace).job(job.id)
+    wait_for(lambda: redis_client.hget(record, JOB_SUBMITTED), 10, "its first tasks sent")
+    assert int(redis_client.hget(record, JOB_SUBMITTED)) < 50
+    # When its manager is closed: the rest of its arguments exists nowhere else
+    manager.close()
+    # Then it is cancelled, here and for whoever re-attaches, rather than waited on forever
+    with pytest.raises(JobCancelledError):
+        job.results(timeout=10)
+    with cluster.manager() as again, pytest.raises(JobCancelledError):
+        again.job(job.id).results(timeout=10)

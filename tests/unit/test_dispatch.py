@@ -139,3 +139,17 @@ def test_a_rerun_sizes_each_workers_own_batches_for_its_cached_time_from_the_sta
     # Then each worker's first batches hold many of its tasks, not one each
     assert [sent.count for sent in first] == [20, 20, 20, 20]
     assert [sent.route for sent in first] == ["a", "a", "b", "b"]
+
+
+def test_a_departed_workers_batch_run_elsewhere_counts_as_uncached(key):
+    # Given a's batches routed to it, and a gone: they are moved to the shared stream
+    speeds: dict[str, float] = {}
+    dispatcher = routed(key, Clock(), a=2, b=2, earlier=UNCACHED, cached_speeds=speeds)
+    first = dispatcher.next_batches(6, 2, ALIVE)
+    assert dispatcher.departed_routes({"b"}) == ["a"]
+    # When one of them runs on b, without a's cache
+    moved = next(sent for sent in first if sent.route == "a")
+    dispatcher.observe([moved.number], 2 * UNCACHED, 1)
+    # Then its time is taken for an uncached task's, not remembered as a cached one
+    assert speeds == {}
+    assert dispatcher.seconds_per_task == pytest.approx(0.7 * UNCACHED + 0.3 * 2 * UNCACHED)
