@@ -227,9 +227,6 @@ class Dispatcher:
         return ARGUMENT_UNAVAILABLE
 
 
-CACHED_SPEEDS_KEPT = 64
-"""Functions whose cached time per task a Manager remembers."""
-
 ROUTED_DEPTH = 2
 """Batches queued for one worker at a time: the one it runs and the next; the rest wait here,
 free to go to whichever worker runs out of its own."""
@@ -320,11 +317,7 @@ class RoutedDispatcher(Dispatcher):
             self._uncached.observe(seconds, tasks)
         elif routes and None not in routes:
             self._cached.observe(seconds, tasks)
-            speeds = self._cached_speeds
-            speeds.pop(self.spec.function, None)  # the latest last: the oldest go first
-            speeds[self.spec.function] = self._cached.seconds_per_task
-            if len(speeds) > CACHED_SPEEDS_KEPT:
-                speeds.pop(next(iter(speeds)))
+            self._cached_speeds[self.spec.function] = self._cached.seconds_per_task
         now = self._clock()
         self._heard_from.update((route, now) for route in routes if route)
 

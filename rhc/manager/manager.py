@@ -18,6 +18,7 @@ from rhc.manager.dispatch import Dispatcher, JobSpec, RoutedDispatcher
 from rhc.manager.job import Job
 from rhc.manager.options import JobOptions
 from rhc.manager.reattach import read_job, read_record
+from rhc.manager.recent import Recent
 from rhc.manager.sending import Sender
 from rhc.manager.status import WorkerTable
 from rhc.wire.protocol import RUNNING, JobRecord, JobStatus, function_header
@@ -25,6 +26,7 @@ from rhc.wire.serialization import dumps, sign
 from rhc.wire.signing import signing_key, trusted_keys
 
 _SIGNED_FUNCTIONS_KEPT = 16
+_CACHED_SPEEDS_KEPT = 64
 
 
 class Manager:
@@ -57,8 +59,9 @@ class Manager:
         self._key = signing_key(self.settings)
         self._trusted = trusted_keys(self.settings)
         self._broker = Broker(self.settings, key=self._key)
-        self._signed_functions: dict[str, bytes] = {}  # digest -> envelope: signed once
-        self._cached_speeds: dict[str, float] = {}  # digest -> seconds a task from its cache
+        # digest -> the function's envelope (signed once); seconds a task takes from its cache
+        self._signed_functions: Recent[str, bytes] = Recent(_SIGNED_FUNCTIONS_KEPT)
+        self._cached_speeds: Recent[str, float] = Recent(_CACHED_SPEEDS_KEPT)
         self._senders: weakref.WeakKeyDictionary[Job, Sender] = weakref.WeakKeyDictionary()
         self._owner = _owner()
 
@@ -215,8 +218,6 @@ class Manager:
 
     def _signed_function(self, digest: str, body: bytes) -> bytes:
         if digest not in self._signed_functions:
-            if len(self._signed_functions) >= _SIGNED_FUNCTIONS_KEPT:
-                self._signed_functions.pop(next(iter(self._signed_functions)))
             header = function_header(self.settings.namespace, digest)
             self._signed_functions[digest] = sign(self._key, header, body)
         return self._signed_functions[digest]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 
 from rhc import defaults
+from rhc.manager.recent import Recent
 
 MOST_ENTRIES_PER_READ = 10_000
 """The most result entries one read asks for, however small they are."""
@@ -45,13 +46,11 @@ class PagingByFunction:
     results weighed before, not from one entry a read (a round trip more per job)."""
 
     def __init__(self) -> None:
-        self._kept: dict[str, ResultPaging] = {}
+        self._kept: Recent[str, ResultPaging] = Recent(FUNCTIONS_KEPT)
         self._lock = threading.Lock()  # jobs are made from any of the caller's threads
 
     def of(self, function: str) -> ResultPaging:
         with self._lock:
-            paging = self._kept.pop(function, None) or ResultPaging()
-            self._kept[function] = paging  # the most recently used last
-            while len(self._kept) > FUNCTIONS_KEPT:
-                del self._kept[next(iter(self._kept))]
+            paging = self._kept.get(function) or ResultPaging()
+            self._kept[function] = paging  # now the most recently used
             return paging
