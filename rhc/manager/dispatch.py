@@ -231,6 +231,13 @@ ROUTED_DEPTH = 2
 """Batches queued for one worker at a time: the one it runs and the next; the rest wait here,
 free to go to whichever worker runs out of its own."""
 
+ASSUMED_CACHE_SPEEDUP = 8
+"""Until a batch of a worker's own tasks has come back, such a task is taken to run this many
+times faster than without its cache (a NanoAOD re-run reads from memory what the first run
+read and decompressed: 5-7x in benchmarks/nanoaod.py). A second run then goes out in a few
+batches a worker, not one task a message; where the cache helps less, such a batch lasts at
+most this many times the target, and only until the first one comes back."""
+
 
 class RoutedDispatcher(Dispatcher):
     """For a known list of tasks that each prefer a worker (the one that cached their data):
@@ -290,9 +297,7 @@ class RoutedDispatcher(Dispatcher):
             self._queues[None].extend(self._queues.pop(route))  # its worker is gone
         remaining = self.total - self._sent_tasks
         size = self.sizer.next_size(remaining, workers)
-        own = self.sizer.next_size(
-            remaining, workers, seconds_per_task=self._cached.seconds_per_task
-        )
+        own = self.sizer.next_size(remaining, workers, seconds_per_task=self._own_task_time())
         fresh: list[SentBatch] = []
         for route, queue in self._queues.items():
             depth = window if route is None else ROUTED_DEPTH
@@ -329,6 +334,14 @@ class RoutedDispatcher(Dispatcher):
         if self._uncached.seconds_per_task is None:
             return self.sizer.seconds_per_task
         return self._uncached.seconds_per_task
+
+    def _own_task_time(self) -> float | None:
+        """What a task run by the worker that cached its data is taken to take."""
+        if self._cached.seconds_per_task is not None:
+            return self._cached.seconds_per_task
+        if self._uncached.seconds_per_task is None:
+            return None  # nothing known: the sizer's own estimate, if any
+        return self._uncached.seconds_per_task / ASSUMED_CACHE_SPEEDUP
 
     def _worth_stealing(self, donor: tuple[str, deque[list[int]]]) -> bool:
         """Whether a task from the back of a worker's queue runs sooner elsewhere: its owner

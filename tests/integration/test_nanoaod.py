@@ -13,6 +13,7 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 import pytest
+import redis
 import uproot
 
 from rhc import Manager
@@ -21,7 +22,7 @@ from rhc.nanoaod.dimuon import BRANCHES, dimuon_pairs, direct
 from rhc.nanoaod.generate import generate_physics, generate_resampled
 from rhc.wire.keys import Keys
 from rhc.wire.protocol import PARTIAL, WorkerInfo
-from tests.conftest import own_cache, wait_for
+from tests.conftest import Cluster, own_cache, wait_for
 
 
 def assert_same_analysis(result: dict, expected: dict) -> None:
@@ -179,13 +180,17 @@ def test_a_second_run_sends_chunks_back_to_the_workers_that_cached_them(
     assert same >= 0.9 * len(second.chunks), (same, len(second.chunks))
     assert second.bytes_read * 5 <= first.bytes_read
     assert_same_analysis(second.value, first.value)
-    # and once the time of a cached chunk is known, a run sends each worker its chunks several
-    # to a message (a batch, a span), though the first run scattered them over both workers
+    # and it sends each worker its chunks several to a message (a batch, a span), though the
+    # first run scattered them over both workers; so does the next, sized for the cached time
+    assert batches_of_last_job(cluster, redis_client) <= len(second.chunks) // 2
     run(manager, Dimuon(), path, chunksize=50_000, progress=False)
+    assert batches_of_last_job(cluster, redis_client) <= len(second.chunks) // 2
+
+
+def batches_of_last_job(cluster: Cluster, redis_client: redis.Redis) -> int:
     keys = Keys(cluster.namespace)
-    (third,) = redis_client.zrange(keys.recent_jobs, -1, -1)
-    batches = redis_client.xlen(keys.spans(third.decode()))
-    assert batches <= len(second.chunks) // 2, (batches, len(second.chunks))
+    (job,) = redis_client.zrange(keys.recent_jobs, -1, -1)
+    return redis_client.xlen(keys.spans(job.decode()))
 
 
 def test_a_run_after_one_of_smaller_chunks_sizes_its_batches_afresh(
