@@ -169,7 +169,11 @@ def rq_system(directory: Path) -> Iterator[Map]:
         for worker in workers:
             worker.terminate()
         for worker in workers:
-            worker.wait(30)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:  # rq's warm shutdown can outwait its blocking read
+                worker.kill()
+                worker.wait()
         server.stop()
 
 

@@ -80,7 +80,7 @@ class BatchSizer(TaskTime):
         size = self._max_tasks
         if per_task > 0:
             target = max(self._target, workers / POOL_BATCHES_PER_SECOND)
-            size = min(size, int(target / per_task))
+            size = min(size, round(target / per_task))
         if remaining is not None:
             if remaining * per_task <= _NEGLIGIBLE_SECONDS:
                 return max(min(size, remaining), 1)  # too little to share: one message, one reply

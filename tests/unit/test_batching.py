@@ -25,6 +25,8 @@ def test_the_batch_fills_the_target_duration():
     # 1 ms tasks and a 50 ms target: 50 tasks per batch
     assert BatchSizer(0.001).next_size(None, workers=4) == 50
     assert BatchSizer(0.001, target_seconds=0.2).next_size(None, workers=4) == 200
+    # 10.2 ms tasks: five make 51 ms, nearer the target than four (41 ms: a quarter more batches)
+    assert BatchSizer(0.0102).next_size(None, workers=4) == 5
 
 
 def test_tasks_known_to_be_quicker_than_the_mean_get_batches_of_their_own_size():
