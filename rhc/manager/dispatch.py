@@ -231,12 +231,14 @@ ROUTED_DEPTH = 2
 """Batches queued for one worker at a time: the one it runs and the next; the rest wait here,
 free to go to whichever worker runs out of its own."""
 
-ASSUMED_CACHE_SPEEDUP = 8
+ASSUMED_CACHE_SPEEDUP = 6
 """Until a batch of a worker's own tasks has come back, such a task is taken to run this many
-times faster than without its cache (a NanoAOD re-run reads from memory what the first run
-read and decompressed: 5-7x in benchmarks/nanoaod.py). A second run then goes out in a few
-batches a worker, not one task a message; where the cache helps less, such a batch lasts at
-most this many times the target, and only until the first one comes back."""
+times faster than without its cache: the middle of what a NanoAOD re-run gains by reading from
+memory what the first run read and decompressed (5-7x in benchmarks/nanoaod.py), so that there
+its first batches last about the target, as later ones do. A second run then goes out in a few
+batches a worker, not one task a message; where the cache helps less, each worker's first
+ROUTED_DEPTH such batches last up to about this many times the target (a little more, for
+rounding to whole tasks)."""
 
 
 class RoutedDispatcher(Dispatcher):
@@ -336,7 +338,10 @@ class RoutedDispatcher(Dispatcher):
         return self._uncached.seconds_per_task
 
     def _own_task_time(self) -> float | None:
-        """What a task run by the worker that cached its data is taken to take."""
+        """What a task run by the worker that cached its data is taken to take. (The uncached
+        time remembered in Redis is a cached one where only cached tasks ran before, under
+        another function or another notebook: then these first batches are larger still, until
+        the first comes back.)"""
         if self._cached.seconds_per_task is not None:
             return self._cached.seconds_per_task
         if self._uncached.seconds_per_task is None:

@@ -45,7 +45,7 @@ def test_long_tasks_go_one_per_batch():
 def test_near_the_end_batches_shrink_so_every_worker_gets_about_two():
     sizer = BatchSizer(0.001)
     # Given 40 tasks left for 4 workers: 10 each would take 10 ms, not negligible
-    # Then each batch holds a quarter of a worker's share rather than the usual 50
+    # Then each batch holds half a worker's share (two batches each) rather than the usual 50
     assert sizer.next_size(40, workers=4) == 5
     # And far from the end the usual size applies
     assert sizer.next_size(1_000_000, workers=4) == 50

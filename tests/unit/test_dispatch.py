@@ -129,10 +129,14 @@ def test_a_rerun_that_found_everything_cached_remembers_the_uncached_time(key):
 
 def test_a_first_rerun_sends_each_worker_its_own_tasks_several_to_a_batch(key):
     # Given a function whose tasks took 35 ms in an earlier job, none of them from a cache
-    # When a re-run sends 10 tasks cached on each worker
-    dispatcher = routed(key, Clock(), a=10, b=10, earlier=0.035)
-    # Then each worker's first two batches share its tasks, not one task each
-    assert [sent.count for sent in dispatcher.next_batches(6, 2, ALIVE)] == [5, 5, 5, 5]
+    speeds: dict[str, float] = {}
+    # When a re-run sends 100 tasks cached on each worker
+    dispatcher = routed(key, Clock(), a=100, b=100, earlier=0.035, cached_speeds=speeds)
+    # Then each worker's first two batches last about the 50 ms target if the cache makes a
+    # task 6x faster (9 x 5.8 ms), not one task each
+    assert [sent.count for sent in dispatcher.next_batches(6, 2, ALIVE)] == [9, 9, 9, 9]
+    # And that guess is remembered nowhere: neither as a cached time nor as the uncached one
+    assert speeds == {} and dispatcher.seconds_per_task == 0.035
 
 
 def test_a_rerun_sizes_each_workers_own_batches_for_its_cached_time_from_the_start(key):
