@@ -96,6 +96,9 @@ class Broker:
         self._client.close()
 
     def _send_writes(self, writes: list[Write]) -> None:
+        if self._reconnect.closed:  # added after close() (a late results()): they cannot go,
+            return  # and what they would record expires with result_ttl
+
         def send() -> None:
             with self._client.pipeline(transaction=False) as pipe:
                 for write in writes:
@@ -357,9 +360,7 @@ class Broker:
 
     def delivered(self, status: JobStatus) -> None:
         """The job's results reached its caller: delete them, and say so in its status
-        (behind the caller, after its finish). Closed, it writes nothing: they expire."""
-        if self._reconnect.closed:
-            return
+        (behind the caller, after its finish)."""
 
         def delivered(pipe: redis.client.Pipeline) -> None:
             fields = self._statements.status(replace(status, state=DELIVERED))
