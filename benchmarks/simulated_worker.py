@@ -73,7 +73,9 @@ class SimulatedWorker:
             on_control=lambda message: None,
         )
         self._woken = threading.Event()
-        self._fetcher = Fetcher(self._store.read, self._woken.set)
+        self._fetcher = Fetcher(
+            lambda block: self._store.read(block, self._trust.verdict), self._woken.set
+        )
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._serve, name=f"serve-{name}", daemon=True)
         self._state, self._job = "starting", None
@@ -124,10 +126,13 @@ class SimulatedWorker:
 
     def _take(self) -> tuple[TaskEntry, TaskBatch, bytes, float] | None:
         self._woken.clear()
-        entry = self._fetcher.take()
-        if entry is None:
+        fetched = self._fetcher.take()
+        if fetched is None:
             return None
-        batch, body = self._trust.batch(entry)
+        entry, verdict = fetched
+        if isinstance(verdict, Exception):
+            raise verdict
+        batch, body = verdict
         if batch.reduce:
             raise RhcError("a simulated worker does not merge: map without reduce")
         self._tally.took(batch)

@@ -19,7 +19,7 @@ from rhc.manager.paging import PagingByFunction
 from rhc.manager.registry import WorkerRegistry
 from rhc.manager.statements import Statements
 from rhc.wire.activity import RECENT_JOBS_KEPT, RECENT_JOBS_TRIM_EVERY, SUBMITTED
-from rhc.wire.connection import Reconnector, connect, once
+from rhc.wire.connection import Reconnector, connect, execute, once
 from rhc.wire.keys import Keys
 from rhc.wire.protocol import (
     CANCEL,
@@ -103,7 +103,7 @@ class Broker:
             with self._client.pipeline(transaction=False) as pipe:
                 for write in writes:
                     write(pipe)
-                pipe.execute()
+                execute(pipe)
 
         self._call(send, doing="recording finished jobs")
 
@@ -207,34 +207,37 @@ class Broker:
         job_key = self._keys.job(job_id)
 
         def send() -> None:
+            fields: dict[str, object] = {}
             with self._client.pipeline(transaction=False) as pipe:
                 if created is not None:
                     record, sealed_function = created
                     self._queue_function(pipe, record.function, sealed_function)
-                    fields = record.to_fields()
+                    fields.update(record.to_fields())
                     # written again after a lost connection: the workers' count stays if Redis
                     # still holds it
                     pipe.hsetnx(job_key, JOB_DONE, fields.pop(JOB_DONE))
-                    pipe.hset(job_key, mapping=fields)
+                fields[JOB_SUBMITTED] = submitted
+                if total is not None:
+                    fields[JOB_TOTAL] = total
+                if status is not None:
+                    fields.update(self._statements.status(status))
+                # one write of the job's fields, before its tasks: a worker finds it written
+                pipe.hset(job_key, mapping=fields)
+                if created is not None:
                     # integer milliseconds: a small sorted set stores its scores as text, and
                     # every insert reads them all back; integers read back 4x faster than floats
-                    pipe.zadd(self._keys.recent_jobs, {job_id: int(record.created * 1000)})
+                    pipe.zadd(self._keys.recent_jobs, {job_id: int(created[0].created * 1000)})
                     self._jobs_created += 1
                     if self._jobs_created % RECENT_JOBS_TRIM_EVERY == 1:  # a few over: fine
                         pipe.zremrangebyrank(self._keys.recent_jobs, 0, -RECENT_JOBS_KEPT - 1)
                     # the marks of batches run exist from now on, to expire with the job
                     pipe.hsetnx(self._keys.ran(job_id), "job", job_id)
-                for route, fields in batches:
-                    pipe.xadd(self._task_stream(route), fields)
-                pipe.hset(job_key, JOB_SUBMITTED, submitted)
+                for route, entry in batches:
+                    pipe.xadd(self._task_stream(route), entry)
                 pipe.hincrby(self._keys.counters, SUBMITTED, new_tasks)
-                if total is not None:
-                    pipe.hset(job_key, JOB_TOTAL, total)
-                if status is not None:
-                    pipe.hset(job_key, mapping=self._statements.status(status))
                 self._keep(pipe, job_id)
                 pipe.zadd(self._keys.jobs, {job_id: time.time()})
-                pipe.execute()
+                execute(pipe)  # a small map waits for this: no redis-py reply handling
 
         self._call(once(send, then=self._client.ping), doing="sending tasks")
         if created is not None:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+import hiredis
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -244,3 +245,37 @@ def once(operation: Callable[[], T], *, then: Callable[[], T]) -> Callable[[], T
         return operation() if calls == 1 else then()
 
     return call
+
+
+def overlapped(
+    client: redis.Redis, commands: list[tuple], meanwhile: Callable[[], T]
+) -> tuple[T, list]:
+    """Send commands, call meanwhile() while Redis answers them, then read their replies as
+    Redis sent them (no redis-py reply callbacks): work as long as the round trip then costs no
+    time of its own. hiredis packs them, in a tenth of redis-py's own Python (11 commands: 7 µs
+    instead of 48 here): this is the way of every task of a small map.
+
+    Raises:
+      redis.RedisError: as a pipeline of the commands would (the connection is dropped: its
+        replies were not all read).
+    """
+    pool = client.connection_pool
+    connection = pool.get_connection()
+    try:
+        connection.send_packed_command([b"".join(map(hiredis.pack_command, commands))])
+        done = meanwhile()
+        replies = [connection.read_response() for _ in commands]
+    except BaseException:
+        connection.disconnect()
+        raise
+    finally:
+        pool.release(connection)
+    return done, replies
+
+
+def execute(pipeline: redis.client.Pipeline) -> list:
+    """pipeline.execute() the way of overlapped(): for pipelines whose replies are plain
+    values, or read by no one."""
+    commands = [args for args, _ in pipeline.command_stack]
+    pipeline.reset()
+    return overlapped(pipeline, commands, lambda: None)[1]

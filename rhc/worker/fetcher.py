@@ -11,23 +11,29 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from rhc import defaults
 from rhc.wire.protocol import TaskEntry
 
+T = TypeVar("T")
 
-class Fetcher(threading.Thread):
+
+class Fetcher(threading.Thread, Generic[T]):
     """Reads task entries on demand; `wake` tells the supervisor something happened.
 
-    read(block) waits up to `block` seconds for entries.
+    read(block) waits up to `block` seconds for entries, each with what was checked of it
+    (rhc.worker.store.TaskStore.read).
     """
 
-    def __init__(self, read: Callable[[float], list[TaskEntry]], wake: Callable[[], None]) -> None:
+    def __init__(
+        self, read: Callable[[float], list[tuple[TaskEntry, T]]], wake: Callable[[], None]
+    ) -> None:
         super().__init__(name="rhc-fetcher", daemon=True)
         self._read = read
         self._wake = wake
         self._condition = threading.Condition()
-        self._entries: deque[TaskEntry] = deque()
+        self._entries: deque[tuple[TaskEntry, T]] = deque()
         self._wanted = False
         self._stopped = False
         self.empty_streak = 0
@@ -48,14 +54,14 @@ class Fetcher(threading.Thread):
             return defaults.DEFAULT_READ_BLOCK
         return defaults.IDLE_READ_BLOCK
 
-    def take(self) -> TaskEntry | None:
+    def take(self) -> tuple[TaskEntry, T] | None:
         with self._condition:
             return self._entries.popleft() if self._entries else None
 
     def drain(self) -> list[TaskEntry]:
-        """Everything in hand, for handing back."""
+        """Every entry in hand, for handing back."""
         with self._condition:
-            entries = list(self._entries)
+            entries = [entry for entry, _ in self._entries]
             self._entries.clear()
             return entries
 

@@ -23,7 +23,7 @@ from rhc.wire.activity import (
     Span,
     runtime_bucket,
 )
-from rhc.wire.connection import RETRYABLE, Reconnector, once, separate
+from rhc.wire.connection import RETRYABLE, Reconnector, once, overlapped, separate
 from rhc.wire.keys import Keys
 from rhc.wire.protocol import (
     GROUP,
@@ -86,8 +86,10 @@ class TaskStore:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    def read(self, block: float) -> list[TaskEntry]:
-        """Wait up to `block` seconds for the next entry of each stream; routed ones first.
+    def read(self, block: float, check: Callable[[TaskEntry], T]) -> list[tuple[TaskEntry, T]]:
+        """Wait up to `block` seconds for the next entry of each stream; routed ones first, each
+        with check(entry), called while Redis looks up whether its batch ran already (the
+        verification of a signature then adds nothing to a task's way: see _not_run).
 
         A read whose connection broke may have been given entries that never arrived: Redis
         counts them as this worker's, and no one else would ever run them. So the read after a
@@ -121,25 +123,31 @@ class TaskStore:
                 if fields:  # none: removed from its stream since (re-queued by a sweeper)
                     entries.append(TaskEntry.parse(stream.decode(), entry_id, fields))
         entries.sort(key=lambda entry: entry.stream != self.own)
-        return self._not_run(entries) if entries else entries
+        return self._not_run(entries, check) if entries else []
 
-    def _not_run(self, entries: list[TaskEntry]) -> list[TaskEntry]:
-        """The entries whose batch no worker ran yet; the others (a replay of a finished
-        batch) are removed unrun. The entry's job and batch fields are checked against its
-        signed header before it runs, so a replay cannot hide behind other ones; and the marks
-        can only be added, never changed or removed, by a worker's Redis user."""
+    def _not_run(
+        self, entries: list[TaskEntry], check: Callable[[TaskEntry], T]
+    ) -> list[tuple[TaskEntry, T]]:
+        """The entries whose batch no worker ran yet, checked; the others (a replay of a
+        finished batch) are removed unrun. The entry's job and batch fields are checked against
+        its signed header before it runs, so a replay cannot hide behind other ones; and the
+        marks can only be added, never changed or removed, by a worker's Redis user."""
+        commands = [("HGET", self._keys.ran(entry.job), str(entry.batch)) for entry in entries]
 
-        def marks() -> list:
-            with self._reader.pipeline(transaction=False) as pipe:
-                for entry in entries:
-                    pipe.hget(self._keys.ran(entry.job), str(entry.batch))
-                # closed meanwhile: they are handed back unrun, and checked where they run
-                return self._unless_closed(pipe.execute, [None] * len(entries))
+        def marks() -> tuple[list[T], list]:
+            return overlapped(self._reader, commands, lambda: [check(e) for e in entries])
 
-        found = self._read_reconnect.call(marks, doing="reading tasks")
+        # closed meanwhile: they are handed back unrun, and checked where they run
+        found = self._read_reconnect.call(
+            lambda: self._unless_closed(marks, None), doing="reading tasks"
+        )
+        checked, marked = found or ([check(entry) for entry in entries], [None] * len(entries))
         fresh, replayed = [], []
-        for entry, mark in zip(entries, found, strict=True):
-            (fresh if mark is None else replayed).append(entry)
+        for entry, verdict, mark in zip(entries, checked, marked, strict=True):
+            if mark is None:
+                fresh.append((entry, verdict))
+            else:
+                replayed.append(entry)
         for entry in replayed:
             log.error(
                 "removed task entry %s in %s unrun: batch %d of job %s already ran (a replayed "

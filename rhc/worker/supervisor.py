@@ -165,7 +165,9 @@ class Worker:
         )
         self._child.start()  # ready (modules preloaded) before the worker shows itself
         self._heartbeat.beat()
-        self._fetcher = Fetcher(self._store.read, self._wakeup.set)
+        self._fetcher = Fetcher(
+            lambda block: self._store.read(block, self._trust.verdict), self._wakeup.set
+        )
         self._fetcher.start()
         self._heartbeat.start()
         log.info(
@@ -210,18 +212,17 @@ class Worker:
     def _fill(self) -> None:
         """Hand the task process the batches in hand while it has room for them."""
         while self._executor.has_room and not self._stopping:
-            entry = self._fetcher.take()
-            if entry is None:
+            fetched = self._fetcher.take()
+            if fetched is None:
                 return
-            self._take(entry)
+            self._take(*fetched)
             self._state, self._job = "busy", self._executor.current_job
 
-    def _take(self, entry: TaskEntry) -> None:
-        try:
-            batch, body = self._trust.batch(entry)
-        except SignatureError as exc:
-            self._store.reject(entry, str(exc))
+    def _take(self, entry: TaskEntry, verdict: tuple[TaskBatch, bytes] | SignatureError) -> None:
+        if isinstance(verdict, SignatureError):
+            self._store.reject(entry, str(verdict))
             return
+        batch, body = verdict
         if self._is_cancelled(batch.job, entry):
             self._store.discard([entry])
             return

@@ -62,6 +62,14 @@ class Trust:
             )
         return batch, body
 
+    def verdict(self, entry: TaskEntry) -> tuple[TaskBatch, bytes] | SignatureError:
+        """batch(entry), or the error that refuses it: for the fetcher thread, which verifies
+        an entry while Redis answers whether it ran (TaskStore.read), and hands it on."""
+        try:
+            return self.batch(entry)
+        except SignatureError as exc:
+            return exc
+
     def function(self, digest: str, sealed: bytes) -> bytes:
         """A function's body, if signed for the key it was stored under.
 

@@ -1,18 +1,20 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""A password that never shows; a worker's read whose connection breaks; a manager closed under
-its jobs. Wrong URLs and passwords, and a Redis gone for good, are in test_bad_input.py; a Redis
-restarting or crashing mid-job is in tests/chaos/test_redis.py."""
+"""A password that never shows; pipelines sent without redis-py's reply handling; a worker's
+read whose connection breaks; a manager closed under its jobs. Wrong URLs and passwords, and a
+Redis gone for good, are in test_bad_input.py; a Redis restarting or crashing mid-job is in
+tests/chaos/test_redis.py."""
 
 from __future__ import annotations
 
 import threading
 
 import pytest
+import redis
 
 from rhc import Manager
 from rhc.config import new_secret, resolve_settings
 from rhc.errors import ClientClosedError, JobCancelledError
-from rhc.wire.connection import Reconnector, connect
+from rhc.wire.connection import Reconnector, connect, execute, overlapped
 from rhc.wire.keys import Keys
 from rhc.wire.protocol import GROUP, JOB_SUBMITTED, compat_tag, versions
 from rhc.wire.signing import new_task_key
@@ -34,6 +36,25 @@ def test_the_password_never_shows_in_reprs_or_logs(redis_server, caplog):
     assert TASK_KEY.split(":")[1] not in repr(manager.settings) + repr(manager)
     assert ":***@" in repr(manager)
     assert redis_server.admin.password not in caplog.text
+
+
+def test_a_raw_pipeline_gives_redis_replies_in_order_with_the_work_done_meanwhile(redis_client):
+    # Given the pipelines on a small map's way, sent without redis-py's reply handling
+    with redis_client.pipeline(transaction=False) as pipe:
+        pipe.set("raw:a", "1")
+        pipe.incr("raw:n")
+        pipe.hget("raw:h", "f")
+        pipe.get("raw:a")
+        replies = execute(pipe)
+    done, read = overlapped(redis_client, [("GET", "raw:a")], lambda: "checked meanwhile")
+    # Then each reply is Redis's own (OK, not redis-py's True), in order, and the work done
+    # while Redis answered comes back with them
+    assert replies == [b"OK", 1, None, b"1"]
+    assert (done, read) == ("checked meanwhile", [b"1"])
+    # and a failed command raises as in a pipeline
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        overlapped(redis_client, [("HGET", "raw:a", "f"), ("GET", "raw:a")], lambda: None)
+    assert redis_client.incr("raw:n") == 2
 
 
 def test_a_read_whose_reply_was_lost_with_its_connection_still_gets_its_task(cluster, redis_client):
@@ -60,7 +81,7 @@ def test_a_read_whose_reply_was_lost_with_its_connection_still_gets_its_task(clu
         ((_, ((given, _),)),) = wait_for(taken, 10, "the task to be sent")
     # When its next read, waiting for more, loses its connection
     read: list = []
-    reading = threading.Thread(target=lambda: read.extend(store.read(block=4.0)))
+    reading = threading.Thread(target=lambda: read.extend(store.read(4.0, check=repr)))
     reading.start()
 
     def waiting() -> list[int]:
@@ -69,7 +90,7 @@ def test_a_read_whose_reply_was_lost_with_its_connection_still_gets_its_task(clu
     redis_client.client_kill_filter(_id=wait_for(waiting, 10, "the read to wait")[0])
     reading.join()
     # Then the read after it returns the task that never arrived, which no one else would run
-    assert [entry.entry_id for entry in read] == [given]
+    assert [entry.entry_id for entry, _ in read] == [given]
     store.close_reads()
     client.close()
 
