@@ -19,7 +19,7 @@ from rhc.manager.paging import PagingByFunction
 from rhc.manager.registry import WorkerRegistry
 from rhc.manager.statements import Statements
 from rhc.wire.activity import RECENT_JOBS_KEPT, RECENT_JOBS_TRIM_EVERY, SUBMITTED
-from rhc.wire.connection import Reconnector, connect, execute, once
+from rhc.wire.connection import Reconnector, connect, execute, once, read_streams
 from rhc.wire.keys import Keys
 from rhc.wire.protocol import (
     CANCEL,
@@ -263,7 +263,7 @@ class Broker:
         key = self._keys.results(job_id)
         wait = int(defaults.DEFAULT_READ_BLOCK * 1000) if block else None
         reply = self._call(
-            lambda: self._client.xread({key: after}, count=count, block=wait),
+            lambda: read_streams(self._client, {key: after}, count=count, block=wait),
             doing="waiting for results",
         )
         return [entry for _, entries in reply or [] for entry in entries]

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import hiredis
 import redis
 from redis.backoff import NoBackoff
+from redis.commands.core import Script
 from redis.retry import Retry
 
 from rhc import defaults
@@ -279,3 +280,49 @@ def execute(pipeline: redis.client.Pipeline) -> list:
     commands = [args for args, _ in pipeline.command_stack]
     pipeline.reset()
     return overlapped(pipeline, commands, lambda: None)[1]
+
+
+def command(client: redis.Redis, *args: object) -> object:
+    """One command the way of overlapped(): its reply as Redis sent it."""
+    return overlapped(client, [args], _nothing)[1][0]
+
+
+def _nothing() -> None:
+    return None
+
+
+def read_streams(
+    client: redis.Redis,
+    streams: dict[str, bytes | str],
+    *,
+    count: int,
+    block: int | None,
+    group: tuple[str, str] | None = None,
+) -> list[tuple[bytes, list[tuple[bytes, dict | None]]]]:
+    """XREAD, or XREADGROUP as group = (group, consumer), the way of overlapped(); as redis-py
+    returns them: per stream, (entry id, fields), fields None for an entry deleted since.
+
+    Parameters:
+      block: milliseconds to wait for an entry; None: do not wait.
+    """
+    read = ("XREADGROUP", "GROUP", *group) if group else ("XREAD",)
+    wait = () if block is None else ("BLOCK", block)
+    reply = command(client, *read, "COUNT", count, *wait, "STREAMS", *streams, *streams.values())
+    # a map (RESP3) or pairs (RESP2); nothing, when the wait ended empty
+    found = reply.items() if isinstance(reply, dict) else reply or []
+    return [(stream, [(id_, _fields(flat)) for id_, flat in entries]) for stream, entries in found]
+
+
+def _fields(flat: list | None) -> dict | None:
+    return None if flat is None else dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def run_script(client: redis.Redis, script: Script, keys: list, args: list) -> object:
+    """script(keys, args) the way of overlapped(), loading it again if Redis lost it (a
+    restart)."""
+    evalsha = ("EVALSHA", script.sha, len(keys), *keys, *args)
+    try:
+        return command(client, *evalsha)
+    except redis.exceptions.NoScriptError:
+        client.script_load(script.script)
+        return command(client, *evalsha)

@@ -23,7 +23,15 @@ from rhc.wire.activity import (
     Span,
     runtime_bucket,
 )
-from rhc.wire.connection import RETRYABLE, Reconnector, once, overlapped, separate
+from rhc.wire.connection import (
+    RETRYABLE,
+    Reconnector,
+    once,
+    overlapped,
+    read_streams,
+    run_script,
+    separate,
+)
 from rhc.wire.keys import Keys
 from rhc.wire.protocol import (
     GROUP,
@@ -98,8 +106,8 @@ class TaskStore:
         def read(streams: dict[str, bytes | str], wait: int | None) -> list:
             try:
                 return self._unless_closed(
-                    lambda: self._reader.xreadgroup(
-                        GROUP, self._name, streams, count=1, block=wait
+                    lambda: read_streams(
+                        self._reader, streams, count=1, block=wait, group=(GROUP, self._name)
                     ),
                     [],
                 )
@@ -217,7 +225,8 @@ class TaskStore:
             *(entry.entry_id for entry in entries),
         ]
         stored = self.reconnect.call(
-            lambda: self._ack_and_store(keys=keys, args=args), doing="storing results"
+            lambda: run_script(self._client, self._ack_and_store, keys, args),
+            doing="storing results",
         )
         if stored == _DROPPED:
             log.warning(

@@ -14,7 +14,14 @@ import redis
 from rhc import Manager
 from rhc.config import new_secret, resolve_settings
 from rhc.errors import ClientClosedError, JobCancelledError
-from rhc.wire.connection import Reconnector, connect, execute, overlapped
+from rhc.wire.connection import (
+    Reconnector,
+    connect,
+    execute,
+    overlapped,
+    read_streams,
+    run_script,
+)
 from rhc.wire.keys import Keys
 from rhc.wire.protocol import GROUP, JOB_SUBMITTED, compat_tag, versions
 from rhc.wire.signing import new_task_key
@@ -55,6 +62,37 @@ def test_a_raw_pipeline_gives_redis_replies_in_order_with_the_work_done_meanwhil
     with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
         overlapped(redis_client, [("HGET", "raw:a", "f"), ("GET", "raw:a")], lambda: None)
     assert redis_client.incr("raw:n") == 2
+
+
+@pytest.mark.parametrize("resp", [2, 3])
+def test_stream_reads_and_scripts_sent_raw_read_as_redis_py_would(redis_server, resp):
+    # Given a client speaking RESP2 or RESP3 (a map where RESP2 sends pairs), a stream with an
+    # entry read by a group and then deleted, and Redis's scripts flushed (as by a restart)
+    admin = redis_server.admin
+    client = redis.Redis(
+        port=redis_server.port, username=admin.name, password=admin.password, protocol=resp
+    )
+    stream = f"raw:stream:{resp}"
+    client.xgroup_create(stream, "g", id="0", mkstream=True)
+    first = client.xadd(stream, {"job": "j", "batch": "0"})
+    deleted = client.xadd(stream, {"job": "j", "batch": "1"})
+    script = client.register_script("return redis.call('XLEN', KEYS[1]) + tonumber(ARGV[1])")
+    # When they are read without waiting, and with a wait that ends empty
+    read = read_streams(client, {stream: "0"}, count=1, block=None)
+    client.xreadgroup("g", "c", {stream: ">"}, count=2)
+    client.xdel(stream, deleted)
+    pending = read_streams(client, {stream: "0"}, count=2, block=None, group=("g", "c"))
+    waited = read_streams(client, {stream: "$"}, count=1, block=10)
+    client.script_flush()
+    # Then entries come as redis-py gives them, a deleted one without fields, and the script
+    # is loaded again
+    assert read == [(stream.encode(), [(first, {b"job": b"j", b"batch": b"0"})])]
+    assert pending == [
+        (stream.encode(), [(first, {b"job": b"j", b"batch": b"0"}), (deleted, None)])
+    ]
+    assert waited == []
+    assert run_script(client, script, [stream], [10]) == 11
+    client.close()
 
 
 def test_a_read_whose_reply_was_lost_with_its_connection_still_gets_its_task(cluster, redis_client):
