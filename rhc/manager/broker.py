@@ -207,26 +207,18 @@ class Broker:
         job_key = self._keys.job(job_id)
 
         def send() -> None:
-            fields: dict[str, object] = {}
             with self._client.pipeline(transaction=False) as pipe:
                 if created is not None:
                     record, sealed_function = created
                     self._queue_function(pipe, record.function, sealed_function)
-                    fields.update(record.to_fields())
+                    fields = record.to_fields()
                     # written again after a lost connection: the workers' count stays if Redis
                     # still holds it
                     pipe.hsetnx(job_key, JOB_DONE, fields.pop(JOB_DONE))
-                fields[JOB_SUBMITTED] = submitted
-                if total is not None:
-                    fields[JOB_TOTAL] = total
-                if status is not None:
-                    fields.update(self._statements.status(status))
-                # one write of the job's fields, before its tasks: a worker finds it written
-                pipe.hset(job_key, mapping=fields)
-                if created is not None:
+                    pipe.hset(job_key, mapping=fields)
                     # integer milliseconds: a small sorted set stores its scores as text, and
                     # every insert reads them all back; integers read back 4x faster than floats
-                    pipe.zadd(self._keys.recent_jobs, {job_id: int(created[0].created * 1000)})
+                    pipe.zadd(self._keys.recent_jobs, {job_id: int(record.created * 1000)})
                     self._jobs_created += 1
                     if self._jobs_created % RECENT_JOBS_TRIM_EVERY == 1:  # a few over: fine
                         pipe.zremrangebyrank(self._keys.recent_jobs, 0, -RECENT_JOBS_KEPT - 1)
@@ -234,6 +226,8 @@ class Broker:
                     pipe.hsetnx(self._keys.ran(job_id), "job", job_id)
                 for route, entry in batches:
                     pipe.xadd(self._task_stream(route), entry)
+                # after the tasks, in one write: a total (or status) read means all are queued
+                pipe.hset(job_key, mapping=self._progress_fields(submitted, total, status))
                 pipe.hincrby(self._keys.counters, SUBMITTED, new_tasks)
                 self._keep(pipe, job_id)
                 pipe.zadd(self._keys.jobs, {job_id: time.time()})
@@ -242,6 +236,14 @@ class Broker:
         self._call(once(send, then=self._client.ping), doing="sending tasks")
         if created is not None:
             self._stored_functions.add(created[0].function)
+
+    def _progress_fields(self, submitted: int, total: int | None, status: JobStatus | None) -> dict:
+        fields: dict[str, object] = {JOB_SUBMITTED: submitted}
+        if total is not None:
+            fields[JOB_TOTAL] = total
+        if status is not None:
+            fields.update(self._statements.status(status))
+        return fields
 
     def _queue_function(self, pipe: redis.client.Pipeline, digest: str, sealed: bytes) -> None:
         """Store a function once (content addressed) and keep it alive."""

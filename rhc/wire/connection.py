@@ -27,6 +27,7 @@ from rhc.errors import (
     BrokerError,
     ClientClosedError,
     PlaintextWarning,
+    RhcError,
 )
 from rhc.urls import url_has_password
 
@@ -276,7 +277,9 @@ def overlapped(
 
 def execute(pipeline: redis.client.Pipeline) -> list:
     """pipeline.execute() the way of overlapped(): for pipelines whose replies are plain
-    values, or read by no one."""
+    values, or read by no one; without a transaction (no MULTI/EXEC is sent)."""
+    if pipeline.transaction:
+        raise RhcError("execute() sends no MULTI/EXEC: use pipeline.execute()")
     commands = [args for args, _ in pipeline.command_stack]
     pipeline.reset()
     return overlapped(pipeline, commands, lambda: None)[1]
@@ -298,9 +301,9 @@ def read_streams(
     count: int,
     block: int | None,
     group: tuple[str, str] | None = None,
-) -> list[tuple[bytes, list[tuple[bytes, dict | None]]]]:
+) -> list[tuple[bytes, list[tuple[bytes, dict]]]]:
     """XREAD, or XREADGROUP as group = (group, consumer), the way of overlapped(); as redis-py
-    returns them: per stream, (entry id, fields), fields None for an entry deleted since.
+    returns them: per stream, (entry id, fields), no fields for an entry deleted since.
 
     Parameters:
       block: milliseconds to wait for an entry; None: do not wait.
@@ -313,8 +316,8 @@ def read_streams(
     return [(stream, [(id_, _fields(flat)) for id_, flat in entries]) for stream, entries in found]
 
 
-def _fields(flat: list | None) -> dict | None:
-    return None if flat is None else dict(zip(flat[::2], flat[1::2], strict=True))
+def _fields(flat: list | None) -> dict:
+    return {} if flat is None else dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def run_script(client: redis.Redis, script: Script, keys: list, args: list) -> object:

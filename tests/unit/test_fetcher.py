@@ -8,7 +8,8 @@ import threading
 from rhc import defaults
 from rhc.worker.fetcher import Fetcher
 
-ENTRY = object()
+ENTRY = (object(), "its verdict")
+"""What a read gives: an entry with what was checked of it."""
 
 
 def test_an_idle_worker_reads_in_longer_blocks_and_a_task_brings_the_short_ones_back():
