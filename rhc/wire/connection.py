@@ -282,7 +282,7 @@ def execute(pipeline: redis.client.Pipeline) -> list:
         raise RhcError("execute() sends no MULTI/EXEC: use pipeline.execute()")
     commands = [args for args, _ in pipeline.command_stack]
     pipeline.reset()
-    return overlapped(pipeline, commands, lambda: None)[1]
+    return overlapped(pipeline, commands, _nothing)[1]
 
 
 def command(client: redis.Redis, *args: object) -> object:

@@ -145,7 +145,7 @@ class TaskStore:
         def marks() -> tuple[list[T], list]:
             return overlapped(self._reader, commands, lambda: [check(e) for e in entries])
 
-        # closed meanwhile: they are handed back unrun, and checked where they run
+        # closed meanwhile (the worker stops): they are handed back unrun
         found = self._read_reconnect.call(
             lambda: self._unless_closed(marks, None), doing="reading tasks"
         )
