@@ -53,11 +53,17 @@ def test_a_raw_pipeline_gives_redis_replies_in_order_with_the_work_done_meanwhil
         pipe.hget("raw:h", "f")
         pipe.get("raw:a")
         replies = execute(pipe)
-    done, read = overlapped(redis_client, [("GET", "raw:a")], lambda: "checked meanwhile")
+    # and work done while Redis answers: it sees the commands already sent (another
+    # connection reads what the first one wrote), so it cannot be done before they go out
+    done, read = overlapped(
+        redis_client,
+        [("SET", "raw:sent", "yes"), ("GET", "raw:a")],
+        lambda: wait_for(lambda: redis_client.get("raw:sent"), 10, "the commands to be sent"),
+    )
     # Then each reply is Redis's own (OK, not redis-py's True), in order, and the work done
     # while Redis answered comes back with them
     assert replies == [b"OK", 1, None, b"1"]
-    assert (done, read) == ("checked meanwhile", [b"1"])
+    assert (done, read) == (b"yes", [b"OK", b"1"])
     # and a failed command raises as in a pipeline
     with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
         overlapped(redis_client, [("HGET", "raw:a", "f"), ("GET", "raw:a")], lambda: None)
