@@ -49,6 +49,8 @@ class WorkerRegistry:
         self.versions = versions()
         self.compat = compat_tag(self.versions)
         self._live: list[WorkerInfo] = []
+        self._obstacles: dict[str, tuple[type[RhcError], str]] = {}
+        """Why each live worker unable to run this process's jobs cannot, by name."""
         self._read_at = -REGISTRY_REFRESH
         self._warned: set[str] = set()
 
@@ -58,6 +60,9 @@ class WorkerRegistry:
         if fresh or now - self._read_at >= REGISTRY_REFRESH:
             cutoff = time.time() - self._heartbeat_ttl
             self._live = [info for info in self._read() if info.heartbeat >= cutoff]
+            self._obstacles = {
+                info.name: why for info in self._live if (why := self._obstacle(info))
+            }
             self._read_at = now
         return self._live
 
@@ -70,7 +75,9 @@ class WorkerRegistry:
           SecretMismatchError: workers are running, but none trusts this process's task key.
         """
         workers = self.workers(fresh=fresh)
-        unable = [(info, why) for info in workers if (why := self._obstacle(info))]
+        unable = [
+            (info, self._obstacles[info.name]) for info in workers if info.name in self._obstacles
+        ]
         if unable and len(unable) == len(workers) and check:
             raise self._refusal(unable)
         for info, (_, why) in unable:
@@ -94,7 +101,7 @@ class WorkerRegistry:
 
     def runnable_names(self) -> set[str]:
         """The names of the live workers that can run this process's jobs."""
-        return {info.name for info in self.workers() if not self._obstacle(info)}
+        return {info.name for info in self.workers() if info.name not in self._obstacles}
 
     def _obstacle(self, info: WorkerInfo) -> tuple[type[RhcError], str] | None:
         """Why a worker cannot run this process's jobs (what to raise, and the reason), if it

@@ -64,6 +64,28 @@ def dumps(obj: object, *, what: str, limit: int) -> bytes:
             "workers must be picklable: create locks, open files and connections inside the "
             "function rather than capturing them"
         ) from exc
+    return _body(data, what, limit)
+
+
+def dumps_result(obj: object, *, what: str, limit: int) -> bytes:
+    """dumps() for what a worker sends back: pickled by the standard pickler when it can be,
+    by cloudpickle only when it cannot (a class or function made on the worker). The standard
+    pickler refers to classes and functions by name only when that name gives the very same
+    object, so the notebook loads both alike; it takes half of cloudpickle's time on a batch
+    of small results, once per batch on a task's way (15 against 35 µs here).
+
+    Raises:
+      SerializationError, PayloadTooLargeError: as dumps().
+    """
+    try:
+        data = pickle.dumps(obj, protocol=PICKLE_PROTOCOL)
+    except Exception:  # what the standard pickler cannot do, cloudpickle may
+        return dumps(obj, what=what, limit=limit)
+    return _body(data, what, limit)
+
+
+def _body(data: bytes, what: str, limit: int) -> bytes:
+    """A pickle as a body: refused over limit, lz4-compressed when large."""
     if len(data) > limit:
         raise PayloadTooLargeError(
             f"{what} serializes to {_megabytes(len(data))}, over the {_megabytes(limit)} payload "

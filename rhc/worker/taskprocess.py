@@ -30,7 +30,7 @@ from pathlib import Path
 
 from rhc.errors import RhcError, SerializationError
 from rhc.wire.protocol import ARGUMENT_KEPT, Failure, TaskBatch
-from rhc.wire.serialization import dumps, loads
+from rhc.wire.serialization import dumps_result, loads
 from rhc.worker import context
 from rhc.worker.allocator import FAULTED_IN_BYTES, fault_in, keep_freed_memory
 from rhc.worker.cache import MemoryCache
@@ -326,18 +326,18 @@ class _Runner:
 
     def _pack_values(self, done: list[int], values: list, failures: list[Failure]) -> bytes:
         try:
-            return dumps(values, what="results", limit=self.max_payload)
+            return dumps_result(values, what="results", limit=self.max_payload)
         except SerializationError:
             pass
         kept = []
         for task, value in zip(done, values, strict=True):
             try:
-                dumps(value, what=f"the result of task {task}", limit=self.max_payload)
+                dumps_result(value, what=f"the result of task {task}", limit=self.max_payload)
                 kept.append(value)
             except SerializationError as exc:
                 failures.append(_failure(task, "exception", exc))
         failures.sort(key=lambda failure: failure.task)
-        return dumps(kept, what="results", limit=self.max_payload)
+        return dumps_result(kept, what="results", limit=self.max_payload)
 
     def _merge_batch(
         self, job: str, reducer: Callable, value: object, done: list[int], failures: list[Failure]
@@ -358,7 +358,7 @@ class _Runner:
             return (
                 "partial",
                 job,
-                dumps(value, what="merged result", limit=self.max_payload),
+                dumps_result(value, what="merged result", limit=self.max_payload),
                 None,
             )
         except SerializationError as exc:

@@ -4,6 +4,7 @@ checks, and a reader demands the scheme it expects (a task key's, or the shared 
 
 from __future__ import annotations
 
+import collections
 import os
 import pickle
 import threading
@@ -12,7 +13,16 @@ import time
 import pytest
 
 from rhc.errors import PayloadTooLargeError, SerializationError, SignatureError
-from rhc.wire.serialization import MAGIC, dumps, loads, seal, sign, unseal, verify
+from rhc.wire.serialization import (
+    MAGIC,
+    dumps,
+    dumps_result,
+    loads,
+    seal,
+    sign,
+    unseal,
+    verify,
+)
 from rhc.wire.signing import TaskKey, TrustedKeys, new_task_key
 
 SECRET = b"a-shared-secret-of-32-characters"
@@ -119,6 +129,32 @@ def test_an_unpicklable_object_raises_a_serialization_error_naming_it():
     assert type(caught.value) is SerializationError
     assert "the function f cannot be serialized" in str(caught.value)
     assert "lock" in str(caught.value)
+
+
+def test_a_result_of_a_class_made_on_the_worker_travels_by_value():
+    # Given classes the standard pickler cannot name: one local to a function, and one whose
+    # name leads to another class (as a class shipped by value may, on a worker)
+    class Local:
+        def __init__(self, x):
+            self.x = x
+
+    impostor = type("OrderedDict", (), {"__module__": "collections"})
+    values = [Local(3), impostor()]
+
+    # When a worker sends them back
+    loaded = loads(dumps_result(values, what="results", limit=LIMIT), what="r", limit=LIMIT)
+
+    # Then they arrive as themselves, not as what their names lead to
+    assert loaded[0].x == 3
+    assert type(loaded[1]).__name__ == "OrderedDict"
+    assert not isinstance(loaded[1], collections.OrderedDict)
+
+
+def test_a_result_no_pickler_takes_raises_a_serialization_error_naming_it():
+    with pytest.raises(SerializationError, match="the result of task 3 cannot be serialized"):
+        dumps_result(threading.Lock(), what="the result of task 3", limit=LIMIT)
+    with pytest.raises(PayloadTooLargeError, match="results"):
+        dumps_result(os.urandom(2**20), what="results", limit=2**19)
 
 
 def test_a_malformed_body_raises_a_serialization_error_naming_it():
