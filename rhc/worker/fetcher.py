@@ -8,9 +8,10 @@ idle a while reads with longer blocks: fewer round trips for Redis, no later for
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 from rhc import defaults
@@ -39,6 +40,8 @@ class Fetcher(threading.Thread, Generic[T]):
         self.empty_streak = 0
         """Empty reads in a row: how long the worker has had nothing to do."""
         self.error: BaseException | None = None
+        self._taker: Callable[[], None] | None = None
+        self._hand_over = threading.Lock()
 
     def want(self) -> None:
         """Ask for one more entry, unless one is already in hand."""
@@ -65,6 +68,20 @@ class Fetcher(threading.Thread, Generic[T]):
             self._entries.clear()
             return entries
 
+    @contextlib.contextmanager
+    def parked(self, take: Callable[[], None]) -> Iterator[None]:
+        """While in this block (its supervisor idle in a wait), entries read are handed over
+        by take(), called from this thread before the wake: an idle worker's batch reaches its
+        task process without waiting for the supervisor's wake-up. The supervisor touches
+        nothing take() uses until the block ends, which waits for a take() under way."""
+        with self._hand_over:
+            self._taker = take
+        try:
+            yield
+        finally:
+            with self._hand_over:
+                self._taker = None
+
     def stop(self) -> None:
         with self._condition:
             self._stopped = True
@@ -86,6 +103,9 @@ class Fetcher(threading.Thread, Generic[T]):
                         self.empty_streak = 0
                     else:
                         self.empty_streak += 1
+                with self._hand_over:
+                    if entries and self._taker is not None:
+                        self._taker()
                 self._wake()
         except BaseException as exc:  # handed to the supervisor, which decides to exit
             self.error = exc

@@ -183,8 +183,7 @@ class Worker:
                     due = self._mergings.due()
                     if due and not self._executor.busy:
                         self._flush(due)
-                    if not due:
-                        self._fill()
+                    self._fill()
                     if self._executor.busy:
                         self._complete(*self._executor.next_outcome())
                     else:
@@ -199,8 +198,9 @@ class Worker:
 
     def _idle(self) -> None:
         self._state, self._job = "idle", None
-        self._fetcher.want()
-        self.wait([], timeout=1.0)
+        with self._fetcher.parked(self._fill):
+            self._fetcher.want()
+            self.wait([], timeout=1.0)
         self._process_controls()
         # idle a whole read: its counts show now, not a beat late, nor at once (the next small
         # map would wait behind the beat)
@@ -210,8 +210,9 @@ class Worker:
             self._flush(self._mergings.jobs)
 
     def _fill(self) -> None:
-        """Hand the task process the batches in hand while it has room for them."""
-        while self._executor.has_room and not self._stopping:
+        """Hand the task process the batches in hand while it has room for them, unless merged
+        results are due: their flush needs it idle."""
+        while self._executor.has_room and not self._stopping and not self._mergings.due():
             fetched = self._fetcher.take()
             if fetched is None:
                 return
@@ -304,8 +305,7 @@ class Worker:
             return True
         if any(self._controls.is_cancelled(batch.job) for batch in batches):
             return True
-        if not self._mergings.due():
-            self._fill()
+        self._fill()
         return False
 
     def prefetch(self) -> None:

@@ -46,3 +46,35 @@ def test_an_idle_worker_reads_in_longer_blocks_and_a_task_brings_the_short_ones_
     idle = defaults.IDLE_FLUSH_READS
     assert entry is ENTRY and long > short
     assert blocks == [short] * idle + [long] * (7 - idle) + [short] * 3
+
+
+def test_a_parked_worker_is_handed_its_entry_before_it_is_woken_and_not_after_unparking():
+    # Given a fetcher whose reads each give an entry when let through
+    let_through, woken = threading.Semaphore(0), threading.Event()
+    taken: list[tuple[object, bool]] = []
+
+    def read(block: float) -> list:
+        let_through.acquire()
+        return [ENTRY]
+
+    fetcher = Fetcher(read, woken.set)
+    fetcher.start()
+
+    def take() -> None:  # what the worker's _fill does: take what is in hand
+        taken.append((fetcher.take(), woken.is_set()))
+
+    # When its worker is parked while a read gives an entry
+    with fetcher.parked(take):
+        fetcher.want()
+        let_through.release()
+        assert woken.wait(10), "the fetcher never woke its worker"
+    # Then take() had it, from the fetcher's thread, before the wake
+    assert taken == [(ENTRY, False)]
+    # And once unparked, the next entry waits in hand for the worker to take it
+    woken.clear()
+    fetcher.want()
+    let_through.release()
+    assert woken.wait(10), "the fetcher never woke its worker"
+    assert fetcher.take() is ENTRY and len(taken) == 1
+    fetcher.stop()
+    fetcher.join(10)
