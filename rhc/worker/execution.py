@@ -144,6 +144,10 @@ class Executor:
     def submit(self, run: Run) -> None:
         """Queue a batch in the task process, behind the one running."""
         run.seq = next(self._sequence)
+        if not self._runs and not self.child.is_alive:  # it died idle: no task is charged
+            reason = self.child.exit_reason()
+            log.warning("the task process died between batches (%s): starting another", reason)
+            self._restart(reason)
         self._send(run)
         self._runs.append(run)
 

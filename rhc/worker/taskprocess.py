@@ -16,6 +16,7 @@ run queued behind it into ("interrupted",), until the ("resume",) sent after the
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib
 import multiprocessing
@@ -86,7 +87,10 @@ class TaskProcess:
         self.start()
 
     def send(self, message: tuple) -> None:
-        self.connection.send(message)
+        """Send a message; to a dead task process, nothing: its death is seen where its runs
+        are awaited (Executor.next_outcome), which sends them again to the next one."""
+        with contextlib.suppress(OSError):
+            self.connection.send(message)
 
     def receive(self) -> tuple:
         return self.connection.recv()

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import operator
+import os
+import select
 import signal
 import time
 from collections import Counter
@@ -147,6 +149,28 @@ def test_a_killed_worker_is_charged_only_the_batch_it_was_running(cluster):
     assert [failure.kind for failure in job.failures] == ["lost"]
     (lost,) = (failure.task for failure in job.failures)
     assert counts == Counter(x for x in range(30) if x != lost)
+
+
+def test_a_task_process_killed_while_its_worker_idles_is_replaced_at_the_next_batch(cluster):
+    # Given a worker that ran a map and idles
+    cluster.start_workers(1)
+    manager = cluster.manager()
+    ((_, name, task_pid),) = manager.remote_map(fixtures.worker_identity, [0])
+    # When its task process is killed (an admin, the OOM killer) while no task runs
+    pidfd = os.pidfd_open(task_pid)
+    try:
+        os.kill(task_pid, signal.SIGKILL)
+        assert select.select([pidfd], [], [], 10)[0], "the task process outlived SIGKILL"
+    finally:
+        os.close(pidfd)
+    # Then the next map runs on the same worker, in a new task process, charging no task
+    job = manager.submit(fixtures.worker_identity, range(2))
+    identities = job.results(timeout=30)
+    assert {identity[1] for identity in identities} == {name}
+    assert task_pid not in {identity[2] for identity in identities}
+    assert not job.failures
+    assert cluster.workers[name].poll() is None
+    assert_says(cluster.log(name), "task process died between batches")
 
 
 def test_a_worker_swept_as_dead_while_it_waits_for_tasks_serves_on(cluster, redis_client):
