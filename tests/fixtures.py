@@ -30,6 +30,16 @@ def sleep_for(seconds: float) -> float:
     return seconds
 
 
+def wait_for_file(path: str) -> int:
+    """1 once `path` exists: a task the test lets finish when it has seen what it looks for."""
+    deadline = time.monotonic() + 60
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} never appeared")
+        time.sleep(0.005)
+    return 1
+
+
 def fail_on_three(x: int) -> int:
     if x == 3:
         raise ValueError(f"three is not allowed (got {x})")

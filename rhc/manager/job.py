@@ -332,8 +332,7 @@ class Job:
         if self._sender is None:
             self._follow_sender()
         else:
-            merged = self._collector.merged is not None
-            self._sender.keep_up(merged=merged, receive=lambda: self._receive(block=False))
+            self._sender.keep_up(receive=lambda: self._receive(block=False))
 
     def _routes(self) -> set[str]:
         """The workers this job sends tasks to directly."""

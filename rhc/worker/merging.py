@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from rhc.wire.protocol import PARTIAL, Failure, ResultMessage, TaskBatch, TaskEntry
 from rhc.worker.store import Ran
 
+WANTED_MEMORY = 60.0
+"""How long a request for a job's partial results holds for batches of it that end here later."""
+
 
 @dataclass
 class Merging:
@@ -61,7 +64,7 @@ class Mergings:
     def __init__(self, flush_interval: float) -> None:
         self._flush_interval = flush_interval
         self._jobs: dict[str, Merging] = {}
-        self._wanted: set[str] = set()
+        self._wanted: dict[str, float] = {}  # job -> when its manager asked
 
     def __contains__(self, job: str) -> bool:
         return job in self._jobs
@@ -90,20 +93,26 @@ class Mergings:
         merging.ran += ran
 
     def want(self, job: str) -> None:
-        """The job's manager asked for partial results: all its tasks ran."""
-        if job in self._jobs:
-            self._wanted.add(job)
+        """The job's manager asked for partial results: each worker is on its last batch of it,
+        or all its tasks ran. Also for a job with nothing merged here yet: its last batch may be
+        about to run here, and its partial is then stored right after."""
+        now = time.monotonic()
+        self._wanted = {
+            wanted: when for wanted, when in self._wanted.items() if now - when < WANTED_MEMORY
+        }
+        self._wanted[job] = now
 
     def due(self) -> list[str]:
         now = time.monotonic()
         return [
             job
             for job, merging in self._jobs.items()
-            if job in self._wanted or now - merging.since >= self._flush_interval
+            if now - self._wanted.get(job, now - WANTED_MEMORY) < WANTED_MEMORY
+            or now - merging.since >= self._flush_interval
         ]
 
     def take(self, job: str) -> Merging | None:
-        self._wanted.discard(job)
+        self._wanted.pop(job, None)
         return self._jobs.pop(job, None)
 
     def take_all(self) -> list[TaskEntry]:

@@ -94,6 +94,12 @@ class TaskStore:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
+    def load_scripts(self) -> None:
+        """Have Redis compile the results script before the first result: otherwise that result
+        finds it missing, loads it and tries again (a millisecond on a fresh worker's first
+        result, the last chunk of a first analysis)."""
+        self._client.script_load(ACK_AND_STORE)
+
     def read(self, block: float, check: Callable[[TaskEntry], T]) -> list[tuple[TaskEntry, T]]:
         """Wait up to `block` seconds for the next entry of each stream; routed ones first, each
         with check(entry), called while Redis looks up whether its batch ran already (the

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import operator
 import os
 import signal
@@ -18,6 +19,7 @@ from rhc.errors import JobNotFoundError, NotInWorkerError
 from rhc.manager import sending
 from rhc.wire.keys import Keys
 from rhc.wire.protocol import JOB_DONE, JOB_SUBMITTED, PARTIAL, RESULT_FIELD, ResultMessage
+from rhc.wire.scripts import ACK_AND_STORE
 from rhc.wire.serialization import unseal
 from tests import fixtures
 from tests.conftest import REPOSITORY, wait_for
@@ -88,6 +90,40 @@ def test_reduce_merges_on_workers_and_sends_few_partials(cluster, redis_client):
     batches = sum(len(message.batches) for message in partials)
     assert 1 <= len(partials) <= 6 < batches
     assert sum(message.task_count for message in partials) == 20_000
+
+
+def test_a_worker_has_redis_compile_its_results_script_before_its_first_result(
+    cluster, redis_client
+):
+    # Given a Redis without scripts (a fresh or restarted server)
+    redis_client.script_flush()
+    # When a worker starts, and before it runs anything
+    cluster.start_workers(1)
+    # Then Redis holds the script its first result is stored with
+    assert redis_client.script_exists(hashlib.sha1(ACK_AND_STORE.encode()).hexdigest()) == [True]
+
+
+def test_a_merged_job_asks_for_its_partial_while_its_last_batch_runs_and_needs_no_second_ask(
+    cluster, redis_client, tmp_path
+):
+    # Given one worker, and a merged job whose only task runs until the test lets it finish
+    cluster.start_workers(1)
+    notices = redis_client.pubsub(ignore_subscribe_messages=True)
+    notices.subscribe(Keys(cluster.namespace).control)
+    notices.get_message(timeout=10)  # the subscription's confirmation
+    release = tmp_path / "release"
+    job = cluster.manager().submit(fixtures.wait_for_file, [str(release)], reduce=operator.add)
+    # When its batch is out, the notebook asks for the partial result already
+    notice = notices.get_message(timeout=30)
+    assert notice is not None and job.id.encode() in notice["data"]
+    assert b'"flush"' in notice["data"]
+    assert redis_client.xlen(Keys(cluster.namespace).results(job.id)) == 0
+    # Then the worker stores it right after the task: no second request was needed
+    release.touch()
+    assert job.results(timeout=30) == 1
+    later = [notices.get_message(timeout=0.1) for _ in range(3)]
+    assert [message for message in later if message is not None] == []
+    notices.close()
 
 
 def test_submit_gives_a_job_with_progress_and_results_as_they_complete(cluster):
