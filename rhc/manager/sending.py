@@ -55,6 +55,8 @@ class Sender:
         self._last_news = time.monotonic()
         self._last_flush_request = 0.0
         self._asked_early = False
+        self._flushed: set[str] = set()  # workers that stored a partial since the last ask
+        self._merged_since_flush = False  # one of them merged another batch since
         self._workers = 0
         self._last_activity = time.monotonic()
         self._losses_seen = broker.losses
@@ -134,9 +136,13 @@ class Sender:
                 dispatcher.processed(number)
             else:
                 dispatcher.settle(number)
+        if message.kind == PARTIAL:
+            self._flushed.add(message.worker)
+        elif message.kind == PROGRESS and message.worker in self._flushed:
+            self._merged_since_flush = True
 
     def keep_up(self, receive: Callable[[], None]) -> None:
-        """Show the job is alive, ask for merged results once every batch ran, and send again
+        """Show the job is alive, ask for merged results (_ask_for_partials), and send again
         what Redis lost; receive() reads the results stored meanwhile."""
         now = time.monotonic()
         dispatcher = self.dispatcher
@@ -158,12 +164,17 @@ class Sender:
         """Ask workers for their merged values once no more batches are unfinished than there
         are workers (each on its last): a worker stores its partial right after its last batch,
         not once the notebook has heard of that batch and asked (a round trip through Redis and
-        the control channel, about a millisecond, also on a 10-task map). Whatever a worker
-        merges after that is asked for when all tasks ran, and again every FLUSH_REPEAT."""
+        the control channel, about a millisecond, also on a 10-task map). Once all ran: at once
+        if a worker merged another batch after storing its partial (it was asked already), and
+        every FLUSH_REPEAT while partials are missing (a notice lost, a worker that joined)."""
         in_flight = self.dispatcher.in_flight
         early = not self._asked_early and 0 < in_flight <= self._workers
-        if early or (in_flight == 0 and now - self._last_flush_request >= FLUSH_REPEAT):
-            self._asked_early = True
+        again = in_flight == 0 and (
+            self._merged_since_flush or now - self._last_flush_request >= FLUSH_REPEAT
+        )
+        if early or again:
+            self._asked_early, self._merged_since_flush = True, False
+            self._flushed.clear()
             self._last_flush_request = now
             self._broker.notify(FLUSH, self._job_id)
 

@@ -21,7 +21,7 @@ from rhc import defaults
 from rhc.errors import SignatureError
 from rhc.wire.protocol import Failure, ResultMessage, TaskBatch, TaskEntry
 from rhc.worker.store import Ran
-from rhc.worker.taskprocess import TaskProcess
+from rhc.worker.taskprocess import StartFailed, TaskProcess
 from rhc.worker.trust import Trust
 
 log = logging.getLogger(__name__)
@@ -195,14 +195,14 @@ class Executor:
         """Send a request to the task process when no batch is in it; None if it died."""
         assert not self._runs, "ask() only between batches"
         self.child.send(message)
-        while not self.child.connection.poll():
+        while (reply := self._poll()) is None:
             if not self.child.is_alive:
                 reason = self.child.exit_reason()
                 log.warning("%s while answering %r", reason, message[0])
                 self._restart(reason)
                 return None
             self._host.wait(self.child.waitables, 1.0)
-        return self.child.receive()
+        return reply
 
     def _outcome(self, run: Run, reply: tuple) -> Outcome | None:
         if reply[0] == "interrupted":
@@ -261,8 +261,13 @@ class Executor:
         self.child.send(("run", run.seq, run.batch.header(), run.body, frozenset(run.skip)))
 
     def _restart(self, reason: str) -> None:
-        self.child.restart()
         self._host.lost_task_process(reason)
+        try:
+            self.child.restart()
+        except StartFailed:  # the worker stops: what it holds is handed back, not run again
+            for run in self._runs:
+                run.interrupted = True
+            raise
 
     def _poll(self) -> tuple | None:
         try:

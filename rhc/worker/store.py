@@ -94,7 +94,7 @@ class TaskStore:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    def load_scripts(self) -> None:
+    def load_results_script(self) -> None:
         """Have Redis compile the results script before the first result: otherwise that result
         finds it missing, loads it and tries again (a millisecond on a fresh worker's first
         result, the last chunk of a first analysis)."""

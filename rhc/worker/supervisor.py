@@ -147,7 +147,7 @@ class Worker:
         # After the reclaim, which deletes this name's own stream: reading it must not have to
         # create its group, a write a full Redis would refuse.
         self._store.ensure_groups()
-        self._store.load_scripts()
+        self._store.load_results_script()
         self._executor = Executor(
             self._child,
             self,

@@ -73,8 +73,9 @@ class Tally(logging.Handler):
     def __exit__(self, *exc_info: object) -> None:
         logging.getLogger(_WATCHED).removeHandler(self)
         log.info(
-            "worker %s stopped after %d tasks (%d failed)",
+            "worker %s stopped after %d tasks (%d failed)%s",
             self._where["worker"],
             self.done,
             self.failed,
+            "" if self.leaving == "stopped" else f": {self.leaving}",
         )

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+from pathlib import Path
 
 from rhc import Manager
 from tests.chaos.conftest import LIGHT_WORKER, Workload, live_workers, random_marks
-from tests.conftest import wait_for
+from tests.conftest import assert_says, wait_for
 
 WORKERS = 4
 
@@ -36,6 +39,53 @@ def test_twenty_random_sigkills_during_a_10k_task_job_lose_and_double_nothing(cl
         start_light_workers(cluster, 1, wait=False)
     # Then both jobs complete exactly: no task lost, none counted twice
     work.check()
+
+
+def kill_task_process(cluster, name: str) -> bool:
+    """SIGKILL a worker's task process; False while it has none (a new one is starting)."""
+    threads = Path(f"/proc/{cluster.workers[name].pid}/task")
+    try:
+        children = [child for thread in threads.iterdir() for child in _children(thread)]
+    except FileNotFoundError:  # the worker, or a thread of it, is gone
+        return False
+    for child in children:  # the thread that started it is its parent
+        with contextlib.suppress(FileNotFoundError):
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                os.kill(int(child), signal.SIGKILL)
+                return True
+    return False
+
+
+def _children(thread: Path) -> list[str]:
+    return (thread / "children").read_text().split()
+
+
+def test_twenty_task_processes_killed_mid_job_lose_and_double_nothing(cluster, rng):
+    # Given four workers running a 4,000-task map and a 4,000-task reduce of 5 ms tasks, whose
+    # merged values live in the task processes until they are stored
+    start_light_workers(cluster, WORKERS, wait=True)
+    work = Workload(cluster.manager(), tasks=4_000, seconds=0.005)
+    # When, at 20 random points of the job, a random worker's task process is SIGKILLed (the
+    # OOM killer, a segfault in a library): running, between two batches, or starting
+    for mark in random_marks(rng, work.tasks, 20):
+        work.await_done(mark)
+        name = rng.choice(live_workers(cluster))
+        wait_for(
+            lambda name=name: (
+                kill_task_process(cluster, name) or cluster.workers[name].poll() is not None
+            ),
+            60,
+            f"a task process of {name} to kill",
+        )
+        if cluster.workers[name].poll() is not None:  # it gave up: condor would start another
+            start_light_workers(cluster, 1, wait=False)
+    # Then both jobs complete exactly, and a worker left only if its task processes died
+    # START_TRIES times in a row while starting
+    work.check()
+    for name, process in cluster.workers.items():
+        if process.poll() is not None:
+            (last,) = [line for line in cluster.log(name).splitlines() if "stopped after" in line]
+            assert_says(last, "StartFailed", "while starting")
 
 
 def test_sigterm_to_every_worker_once_hands_back_their_tasks_and_each_exits_zero(cluster, rng):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import multiprocessing.connection
 import operator
 import os
 import select
@@ -11,6 +12,9 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
+
+import pytest
 
 from rhc import Manager, defaults
 from rhc.config import resolve_settings
@@ -19,8 +23,12 @@ from rhc.wire.keys import Keys
 from rhc.wire.protocol import GROUP, RESULT_FIELD, RESULTS, ResultMessage, compat_tag, versions
 from rhc.wire.serialization import secret_id, unseal
 from rhc.wire.signing import TaskKey
+from rhc.worker import taskprocess
+from rhc.worker.execution import Executor
 from rhc.worker.heartbeat import Heartbeat
 from rhc.worker.reaper import Reaper
+from rhc.worker.taskprocess import TaskProcess
+from rhc.worker.trust import Trust
 from tests import fixtures
 from tests.conftest import assert_says, live_worker_info, wait_for
 
@@ -171,6 +179,89 @@ def test_a_task_process_killed_while_its_worker_idles_is_replaced_at_the_next_ba
     assert not job.failures
     assert cluster.workers[name].poll() is None
     assert_says(cluster.log(name), "task process died between batches")
+
+
+class _Host:
+    """What an executor needs of a supervisor, for one driven by a test."""
+
+    def __init__(self) -> None:
+        self.lost: list[str] = []
+
+    def wait(self, waitables: list, timeout: float) -> None:
+        multiprocessing.connection.wait(waitables, timeout)
+
+    def on_wake(self, batches: list) -> bool:
+        return False
+
+    def prefetch(self) -> None:
+        pass
+
+    def lost_task_process(self, reason: str) -> None:
+        self.lost.append(reason)
+
+
+def task_process(directory: Path, *, preload: tuple[str, ...] = ()) -> TaskProcess:
+    """A worker's task process, on its own."""
+    return TaskProcess(
+        {
+            "name": "w0",
+            "host": "here",
+            "namespace": "tests",
+            "condor_id": "",
+            "cache_bytes": 0,
+            "cache_dir": str(directory),
+            "disk_cache_bytes": 0,
+            "preload": list(preload),
+            "max_payload_bytes": defaults.DEFAULT_MAX_PAYLOAD_BYTES,
+        }
+    )
+
+
+def test_a_task_process_dead_before_it_answers_a_request_is_replaced_and_answers_none(
+    cluster, tmp_path
+):
+    # Given a worker's executor and its task process
+    child = task_process(tmp_path)
+    child.start()
+    host = _Host()
+    settings = resolve_settings(config_file=cluster.worker_config_file)
+    executor = Executor(child, host, trust=Trust(settings), fetch_function=lambda digest: None)
+    try:
+        # When it dies (the OOM killer) just before the worker asks for them
+        dead = child.pid
+        os.kill(dead, signal.SIGKILL)
+        child.process.join()
+        # Then the request gets no answer, and another task process serves on
+        assert executor.ask(("flush", "a-job")) is None
+        assert child.is_alive and child.pid != dead
+        assert len(host.lost) == 1
+        assert_says(host.lost[0], "killed by signal SIGKILL")
+    finally:
+        child.stop(5)
+
+
+def test_a_task_process_killed_while_it_starts_again_is_replaced_until_start_tries_run_out(
+    tmp_path, monkeypatch, caplog
+):
+    # Given a task process whose replacements die while they start (killed as they import)
+    counter = tmp_path / "starts-to-die"
+    counter.write_text("0")
+    monkeypatch.setenv("RHC_TEST_STARTS_TO_DIE", str(counter))
+    child = task_process(tmp_path, preload=("tests.dies_while_starting",))
+    child.start()
+    try:
+        # When it is restarted and the next START_TRIES - 1 die as they start
+        counter.write_text(str(taskprocess.START_TRIES - 1))
+        child.restart()
+        # Then the last one serves, and each death was said
+        assert child.is_alive and counter.read_text() == "0"
+        assert caplog.text.count("while starting") == taskprocess.START_TRIES - 1
+        # And when START_TRIES die in a row, the restart gives up, saying why
+        counter.write_text(str(taskprocess.START_TRIES))
+        with pytest.raises(taskprocess.StartFailed, match=r"SIGKILL .* while starting"):
+            child.restart()
+    finally:
+        child.stop(5)
 
 
 def test_a_worker_swept_as_dead_while_it_waits_for_tasks_serves_on(cluster, redis_client):

@@ -129,7 +129,7 @@ def raised_classes(module_name: str, path: Path) -> Iterator[tuple[int, object]]
 def test_every_exception_rhc_raises_is_an_rhc_error():
     allowed = {
         # An interrupt that must pass user code's `except Exception` (see its docstring).
-        "rhc.worker.taskprocess": (BaseException,),
+        "rhc.worker.runner": (BaseException,),
         # The command line reports usage errors the way click does.
         **{name: (click.ClickException,) for name, _ in modules() if name.startswith("rhc.cli")},
         # The web app answers requests it refuses the way aiohttp does: with their HTTP status.
