@@ -82,7 +82,8 @@ class Sender:
         return self.dispatcher.routes
 
     def send(self) -> None:
-        """Cut and send what the window allows (and the job itself, the first time)."""
+        """Cut and send what the window allows (and the job itself, the first time), and ask
+        for merged results when they are due (every turn of the job's loop comes here first)."""
         dispatcher, registry = self.dispatcher, self._broker.registry
         # once the job exists, what workers claim about themselves can no longer stop it
         workers = self._workers = registry.runnable_count(check=not self.created)
@@ -142,16 +143,14 @@ class Sender:
             self._merged_since_flush = True
 
     def keep_up(self, receive: Callable[[], None]) -> None:
-        """Show the job is alive, ask for merged results (_ask_for_partials), and send again
-        what Redis lost; receive() reads the results stored meanwhile."""
+        """Show the job is alive, and send again what Redis lost; receive() reads the results
+        stored meanwhile."""
         now = time.monotonic()
         dispatcher = self.dispatcher
         # often enough that nothing it keeps expires: a third of their time to live
         if now - self._last_activity >= min(ACTIVITY_REFRESH, self._broker.settings.result_ttl / 3):
             self._last_activity = now
             self._broker.mark_active(self._job_id, self._record.function)
-        if self._record.reduce and dispatcher.sending_done:
-            self._ask_for_partials(now)
         lost_redis = self._broker.losses != self._losses_seen
         if (
             lost_redis

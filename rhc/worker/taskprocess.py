@@ -75,14 +75,17 @@ class TaskProcess:
         """
         while not self.connection.poll(1.0):
             if not self.process.is_alive():
-                raise StartFailed(f"{self.exit_reason()} while starting (see the log above)")
+                raise self._start_failed()
         try:
             message = self.receive()
         except (EOFError, OSError):  # it died as it would have answered
             self.process.join(5.0)
-            raise StartFailed(f"{self.exit_reason()} while starting (see the log above)") from None
+            raise self._start_failed() from None
         if message != ("ready",):
             raise RhcError(f"the task process sent {message!r} instead of being ready")
+
+    def _start_failed(self) -> StartFailed:
+        return StartFailed(f"{self.exit_reason()} while starting (see the log above)")
 
     def restart(self) -> None:
         """Kill it and start another, up to START_TRIES times if they die while starting."""
