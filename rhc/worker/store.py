@@ -26,6 +26,7 @@ from rhc.wire.activity import (
 from rhc.wire.connection import (
     RETRYABLE,
     Reconnector,
+    execute,
     once,
     overlapped,
     read_streams,
@@ -300,7 +301,7 @@ class TaskStore:
                 _span(message).append_to(pipe, spans, SPANS_KEPT)
                 pipe.pexpire(spans, int(ttl * 1000))
                 pipe.sadd(merged, merged_member(entry.stream, entry.entry_id))
-                pipe.execute()
+                execute(pipe)  # every merged batch comes here: no redis-py reply handling
 
         self.reconnect.call(publish, doing="reporting progress")
 
