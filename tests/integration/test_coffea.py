@@ -229,16 +229,18 @@ def test_a_processor_error_in_one_chunk_is_raised_with_its_causes(cluster, gener
     assert "NoSuchBranch" in str(raised.value.__cause__)
 
 
-def test_the_notebook_receives_one_partial_result_per_worker_not_one_per_chunk(cluster, generated):
+def test_the_notebook_receives_partial_results_per_worker_not_one_per_chunk(cluster, generated):
     # Given two workers and a million events in 40 chunks
     cluster.start_workers(2)
     executor = rhc.coffea.Executor(Manager(), status=False)
     # When the processor runs
     output = run_coffea(executor, {"DY": [generated]}, chunksize=25_000)
-    # Then the 40 chunks reached the notebook merged: one partial result per worker at most
+    # Then the 40 chunks reached the notebook merged: two partial results per worker at most
+    # (the notebook's early request may find a worker between two of its last chunks: it stores
+    # what it merged, then the rest after its last)
     processing = executor.last_run.phase(PROCESSING)
     assert processing.items == len(processing.spans) == 40
-    assert 1 <= processing.partials <= 2 < processing.items
+    assert 1 <= processing.partials <= 2 * 2 < processing.items
     assert executor.last_run.phase(PREPROCESSING).partials == 1
     assert output["DY"]["cutflow"][CUTS[0]] == 1_000_000
 

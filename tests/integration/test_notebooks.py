@@ -178,6 +178,6 @@ def test_the_coffea_notebook_reads_over_root_and_equals_coffeas_own_executor(
     assert len(files) == 4 and all(file.startswith("root://") for file in files)
     assert result["equal"] is True and result["bins"] == result["expected_bins"]
     assert result["entries"] >= 10_000 and result["cutflow"]["events"] == 200_000
-    assert all(partials <= 2 for partials in result["partials"])
+    assert all(partials <= 2 * 2 for partials in result["partials"])  # two per worker at most
     assert "EQUAL to coffea's IterativeExecutor" in text_outputs(executed)
     assert_no_secret(cluster, executed)
