@@ -30,7 +30,7 @@ from rhc.worker.fetcher import Fetcher
 from rhc.worker.heartbeat import Heartbeat
 from rhc.worker.reaper import Reaper
 from rhc.worker.store import TaskStore
-from rhc.worker.tally import Tally
+from rhc.worker.tally import STOPPED, Tally
 from rhc.worker.trust import Trust
 
 RECONNECT_SECONDS = 30.0
@@ -100,7 +100,7 @@ class SimulatedWorker:
         self._thread.join()
         self._fetcher.join()
         self._store.requeue(self._fetcher.drain())
-        self.reaper.leave(self.name, self._tally.departure("stopped", left=True))
+        self.reaper.leave(self.name, self._tally.departure(STOPPED, left=True))
 
     def _serve(self) -> None:
         try:

@@ -17,6 +17,10 @@ _WATCHED = "rhc.worker"
 """The logger whose warnings are a worker's: its own modules log under it."""
 
 
+STOPPED = "stopped"
+"""Why a worker leaves when nothing else is said: stop() or the end of its run."""
+
+
 class Tally(logging.Handler):
     """The counts of one worker, the first line of the last warning or error it logged, and
     why it leaves, should it (a signal, stop(), an error)."""
@@ -28,7 +32,7 @@ class Tally(logging.Handler):
         self.done = 0
         self.failed = 0
         self.last_error = ""
-        self.leaving = "stopped"
+        self.leaving = STOPPED
 
     def counts(self) -> dict[str, int | str]:
         """The WorkerInfo fields it keeps."""
@@ -77,5 +81,5 @@ class Tally(logging.Handler):
             self._where["worker"],
             self.done,
             self.failed,
-            "" if self.leaving == "stopped" else f": {self.leaving}",
+            "" if self.leaving == STOPPED else f": {self.leaving}",
         )

@@ -8,7 +8,8 @@ reads which task is running from shared memory, so no message per task crosses t
 
 Messages from the supervisor: ("function", digest, body), ("run", seq, header, body, skip),
 ("flush", job), ("forget", job), ("resume",). Replies, in order: ("done", body, failures,
-started, finished) or ("interrupted",) for each run, ("partial", job, body, error) for a flush.
+started, finished, counts) or ("interrupted",) for each run, ("partial", job, body, error) for a
+flush.
 
 The supervisor queues the next run while one is running, so the task process goes from batch
 to batch without waiting for it. An interrupt (SIGUSR1) stops the running task and turns every
