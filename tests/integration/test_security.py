@@ -20,7 +20,16 @@ from rhc.errors import (
 )
 from rhc.local import LocalCluster, RedisServer, generate
 from rhc.wire.keys import Keys
-from rhc.wire.protocol import RESULT_FIELD, RESULTS, ResultMessage, compat_tag, task_entry, versions
+from rhc.wire.protocol import (
+    JOB_STATE,
+    JOB_TOTAL,
+    RESULT_FIELD,
+    RESULTS,
+    ResultMessage,
+    compat_tag,
+    task_entry,
+    versions,
+)
 from rhc.wire.serialization import dumps, seal, sign, unseal
 from rhc.wire.signing import TaskKey, new_task_key
 from tests import fixtures
@@ -388,10 +397,13 @@ def test_a_forged_total_makes_no_reattached_job_end_early(redis_server, make_clu
     cluster = make_cluster()
     cluster.start_workers(1)
     job = cluster.manager().submit(fixtures.sleep_for, [0.2] * 8)
-    wait_for(lambda: job.progress.total == 8, 10, "every task to be sent")
-    # When an intruder with the workers' credentials writes a smaller total and a finished state
     intruder = login(redis_server, cluster.users.worker)
-    intruder.hset(Keys(cluster.namespace).job(job.id), mapping={"total": 1, "state": "finished"})
+    job_key = Keys(cluster.namespace).job(job.id)
+    # (the hash's total is written with the last of them: forged before, the sender's own
+    # write would overwrite the forgery)
+    wait_for(lambda: intruder.hget(job_key, JOB_TOTAL) == b"8", 10, "every task to be sent")
+    # When an intruder with the workers' credentials writes a smaller total and a finished state
+    intruder.hset(job_key, mapping={JOB_TOTAL: 1, JOB_STATE: "finished"})
     # Then a re-attached job still waits for all 8 results, and returns them, no placeholder
     again = cluster.manager().job(job.id)
     assert again.results(timeout=60) == [0.2] * 8
